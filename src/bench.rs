@@ -1,0 +1,98 @@
+//! `workbench bench`: times pre-training steps (forward + backward + AdamW) after warm-up.
+
+use anyhow::Result;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::ElementConversion;
+use std::time::Instant;
+
+use crate::config::RunConfig;
+use crate::data::batch::BatchMaker;
+use crate::data::procedural;
+use crate::model::qbheat::QbHeat;
+use crate::train::pretrain::step_seed;
+
+/// Result of a benchmark.
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    pub img_per_s: f64,
+    pub step_ms: f64,
+    pub peak_rss_mb: f64,
+    pub gflop_per_s: f64,
+    /// Forward multiply-adds of one batch.
+    pub forward_macs: u64,
+}
+
+impl std::fmt::Display for BenchResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bench: img_per_s={:.1} step_ms={:.2} peak_rss_mb={:.1} gflop_per_s={:.2}",
+            self.img_per_s, self.step_ms, self.peak_rss_mb, self.gflop_per_s
+        )
+    }
+}
+
+/// Peak resident set size of this process in MiB (VmHWM), 0 where /proc is missing.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs `warmup` untimed and `steps` timed optimiser steps of `cfg`'s model on built-in data.
+/// FLOPs = 2 × multiply-adds × 3 (forward + backward ≈ 3× forward).
+pub fn run<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    warmup: usize,
+    steps: usize,
+    device: &B::Device,
+) -> Result<BenchResult> {
+    let batch = cfg.train.batch_size;
+    let set = procedural::generate(batch * 4, cfg.data.image_size, 3, cfg.seed);
+    let spec = cfg.model.preset.spec();
+    let maker = BatchMaker::new(
+        cfg.masking.position,
+        spec.stride,
+        cfg.loss.norm_pix,
+        &cfg.train,
+        &set,
+    );
+    let mut model = QbHeat::<B>::new(cfg, 3, device);
+    let forward_macs = model.macs(cfg, batch);
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(0.05)
+        .init::<B, QbHeat<B>>();
+    let batches: Vec<_> = (0..4)
+        .map(|k| {
+            let idx: Vec<usize> = (k * batch..(k + 1) * batch).collect();
+            maker.make(&set, &idx, step_seed(cfg.seed, 0, k))
+        })
+        .collect();
+    let mut timed = 0.0;
+    for i in 0..warmup + steps {
+        let t = Instant::now();
+        let loss = model.loss(&batches[i % batches.len()], device);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-4, model, grads);
+        // reading a value back synchronises asynchronous backends
+        let sync: f64 = model.projector.weight.val().sum().into_scalar().elem();
+        anyhow::ensure!(sync.is_finite(), "benchmark diverged");
+        if i >= warmup {
+            timed += t.elapsed().as_secs_f64();
+        }
+    }
+    let step_s = timed / steps.max(1) as f64;
+    Ok(BenchResult {
+        img_per_s: batch as f64 / step_s,
+        step_ms: step_s * 1e3,
+        peak_rss_mb: peak_rss_mb(),
+        gflop_per_s: 6.0 * forward_macs as f64 / step_s / 1e9,
+        forward_macs,
+    })
+}

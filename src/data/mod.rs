@@ -1,0 +1,67 @@
+//! Data: image sets, augmentation and pre-training batches.
+
+pub mod augment;
+pub mod batch;
+pub mod procedural;
+
+/// A labelled set of square images, channel-first, values in [0, 1].
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    /// `len × channels × size × size` values.
+    pub pixels: Vec<f32>,
+    pub labels: Vec<u32>,
+    pub channels: usize,
+    pub size: usize,
+    pub classes: usize,
+}
+
+impl ImageSet {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn image_len(&self) -> usize {
+        self.channels * self.size * self.size
+    }
+
+    pub fn image(&self, i: usize) -> &[f32] {
+        let n = self.image_len();
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
+    /// Per-channel mean and standard deviation over the whole set.
+    pub fn channel_stats(&self) -> Vec<(f32, f32)> {
+        let plane = self.size * self.size;
+        (0..self.channels)
+            .map(|c| {
+                let (mut s, mut s2, mut k) = (0f64, 0f64, 0f64);
+                for i in 0..self.len() {
+                    for &v in &self.image(i)[c * plane..(c + 1) * plane] {
+                        s += v as f64;
+                        s2 += (v as f64) * (v as f64);
+                        k += 1.0;
+                    }
+                }
+                let mean = s / k.max(1.0);
+                let var = (s2 / k.max(1.0) - mean * mean).max(1e-8);
+                (mean as f32, var.sqrt() as f32)
+            })
+            .collect()
+    }
+}
+
+/// Loads the training and validation sets a run config names.
+pub fn load(cfg: &crate::config::RunConfig) -> anyhow::Result<(ImageSet, ImageSet)> {
+    use crate::config::DataSource;
+    let d = &cfg.data;
+    match d.source {
+        DataSource::Builtin => Ok((
+            procedural::generate(d.train_size, d.image_size, 3, cfg.seed),
+            procedural::generate(d.val_size.max(1), d.image_size, 3, cfg.seed ^ 0x7a1_0000),
+        )),
+    }
+}

@@ -1,0 +1,236 @@
+//! The `workbench` command line.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use qbheat_workbench::backend::{CpuTrain, NO_CUDA};
+use qbheat_workbench::bench;
+use qbheat_workbench::config::{default_out_dir, BackendKind, ConfigError, RunConfig};
+use qbheat_workbench::model::mobile_former::MobileFormer;
+use qbheat_workbench::model::presets::Preset;
+use qbheat_workbench::model::qbheat::QbHeat;
+use qbheat_workbench::train::checkpoint::EpochStats;
+use qbheat_workbench::train::pretrain::{pretrain, Observer, PretrainOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "workbench",
+    version,
+    about = "QB-Heat self-supervised pre-training workbench"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pre-train QB-Heat from a run config (TOML).
+    Pretrain {
+        /// Run configuration file.
+        config: PathBuf,
+        /// Output folder for checkpoints and logs [default: runs/<config name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue from the newest checkpoint in the output folder.
+        #[arg(long)]
+        resume: bool,
+        /// Override the config's backend.
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
+    },
+    /// Time pre-training steps and print images/s, step time, peak memory and FLOP/s.
+    Bench {
+        #[arg(long, value_enum, default_value = "mf-tiny")]
+        preset: Preset,
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 32)]
+        image: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timed steps (after 2 warm-up steps).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendKind,
+        /// Optional run config for the predictor/decoder/masking settings.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print an encoder preset's parameters and multiply-adds.
+    Model {
+        #[arg(long, value_enum, default_value = "mf-285m")]
+        preset: Preset,
+        /// Input side in pixels [default: the preset's canonical size].
+        #[arg(long)]
+        image: Option<usize>,
+    },
+}
+
+/// Prints one line per finished epoch when no progress bar is drawn.
+struct EpochLines;
+
+impl Observer for EpochLines {
+    fn on_epoch(&mut self, s: &EpochStats) {
+        println!(
+            "epoch {:>3}  train_loss {:.4}  val_loss {:.4}  lr {:.2e}  {:.0} img/s  {:.1}s",
+            s.epoch, s.train_loss, s.val_loss, s.lr, s.img_per_s, s.seconds
+        );
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Pretrain {
+            config,
+            out,
+            resume,
+            backend,
+        } => {
+            let mut cfg = RunConfig::load(&config)?;
+            if let Some(b) = backend {
+                cfg.backend = b;
+            }
+            let opts = PretrainOptions {
+                out: out.unwrap_or_else(|| default_out_dir(&config)),
+                resume,
+                progress: std::io::stdout().is_terminal(),
+            };
+            let state = match cfg.backend {
+                BackendKind::Cpu => {
+                    pretrain::<CpuTrain>(&cfg, &opts, &Default::default(), &mut EpochLines)?
+                }
+                BackendKind::Cuda => pretrain_cuda(&cfg, &opts)?,
+            };
+            let first = state.epochs.first().map_or(f64::NAN, |e| e.train_loss);
+            let last = state.epochs.last().map_or(f64::NAN, |e| e.train_loss);
+            println!(
+                "pretrain: {} epochs, {} steps, train loss {first:.4} -> {last:.4}, checkpoints in {}",
+                state.epochs_done,
+                state.step,
+                opts.out.join("checkpoints").display()
+            );
+            Ok(())
+        }
+        Command::Bench {
+            preset,
+            image,
+            batch,
+            steps,
+            backend,
+            config,
+        } => {
+            let mut cfg = match config {
+                Some(path) => RunConfig::load(&path)?,
+                None => RunConfig::default(),
+            };
+            cfg.model.preset = preset;
+            cfg.data.image_size = image;
+            cfg.train.batch_size = batch;
+            if let Err((key, msg)) = cfg.validate() {
+                anyhow::bail!("{key}: {msg}");
+            }
+            let result = match backend {
+                BackendKind::Cpu => bench::run::<CpuTrain>(&cfg, 2, steps, &Default::default())?,
+                BackendKind::Cuda => bench_cuda(&cfg, steps)?,
+            };
+            println!(
+                "preset {} image {image} batch {batch} position {} D {} decoder {}x{}: {:.3} GMAC forward",
+                preset.name(),
+                cfg.masking.position.name(),
+                cfg.predictor.dim,
+                cfg.decoder.depth,
+                cfg.decoder.dim,
+                result.forward_macs as f64 / 1e9
+            );
+            println!("{result}");
+            Ok(())
+        }
+        Command::Model { preset, image } => {
+            let spec = preset.spec();
+            let size = image.unwrap_or(spec.canonical_size);
+            let dev = Default::default();
+            let mut init = qbheat_workbench::model::init::Init::new(0);
+            let enc =
+                MobileFormer::<qbheat_workbench::backend::Cpu>::new(&spec, 3, &mut init, &dev);
+            let params = burn::module::Module::num_params(&enc);
+            let (wide, pooled) = enc.widths();
+            println!("preset        {}", spec.name);
+            println!("input         3x{size}x{size}");
+            println!(
+                "feature map   {wide}x{}x{} (stride {})",
+                size.div_ceil(spec.stride),
+                size.div_ceil(spec.stride),
+                spec.stride
+            );
+            println!("tokens        {}x{}", spec.tokens, spec.token_dim);
+            println!(
+                "classifier    {pooled} features ({wide} pooled + {} token 0)",
+                spec.token_dim
+            );
+            println!("parameters    {:.2} M (encoder)", params as f64 / 1e6);
+            println!(
+                "multiply-adds {:.1} M (encoder, one image)",
+                enc.macs(1, size, size) as f64 / 1e6
+            );
+            let mut cfg = RunConfig::default();
+            cfg.model.preset = preset;
+            if qbheat_workbench::model::masking::check_image_size(size, spec.stride).is_ok() {
+                cfg.data.image_size = size;
+                let full = QbHeat::<qbheat_workbench::backend::Cpu>::new(&cfg, 3, &dev);
+                println!(
+                    "pre-training  {:.2} M parameters with predictor D={} and decoder {}x{}; {:.1} M multiply-adds per image",
+                    full.num_params() as f64 / 1e6,
+                    cfg.predictor.dim,
+                    cfg.decoder.depth,
+                    cfg.decoder.dim,
+                    full.macs(&cfg, 1) as f64 / 1e6
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn pretrain_cuda(
+    cfg: &RunConfig,
+    opts: &PretrainOptions,
+) -> Result<qbheat_workbench::train::checkpoint::TrainState> {
+    use qbheat_workbench::backend::GpuTrain;
+    pretrain::<GpuTrain>(cfg, opts, &Default::default(), &mut EpochLines)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn pretrain_cuda(
+    _: &RunConfig,
+    _: &PretrainOptions,
+) -> Result<qbheat_workbench::train::checkpoint::TrainState> {
+    anyhow::bail!(NO_CUDA)
+}
+
+#[cfg(feature = "cuda")]
+fn bench_cuda(cfg: &RunConfig, steps: usize) -> Result<bench::BenchResult> {
+    use qbheat_workbench::backend::GpuTrain;
+    bench::run::<GpuTrain>(cfg, 2, steps, &Default::default())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn bench_cuda(_: &RunConfig, _: usize) -> Result<bench::BenchResult> {
+    anyhow::bail!(NO_CUDA)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let usage = e.downcast_ref::<ConfigError>().is_some();
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}

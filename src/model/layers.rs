@@ -1,0 +1,297 @@
+//! Building blocks shared by the encoder, the predictor and the decoder.
+//!
+//! 1×1 convolutions are written as batched matmuls `W (1, C', C) @ x (N, C, H·W)`: on burn
+//! 0.21 that is 2–2.5× faster than `conv2d` on CPU and ~11× on CUDA (DESIGN §7).
+
+use burn::module::{Module, Param};
+use burn::nn::{BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig};
+use burn::tensor::activation::gelu;
+use burn::tensor::module::{attention, conv2d};
+use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::init::{filled, Init};
+
+/// Fully connected layer `y = x W + b` on the last dimension, W: `[in, out]`.
+#[derive(Module, Debug)]
+pub struct Dense<B: Backend> {
+    pub weight: Param<Tensor<B, 2>>,
+    pub bias: Option<Param<Tensor<B, 1>>>,
+}
+
+impl<B: Backend> Dense<B> {
+    pub fn new(init: &mut Init, d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Self {
+        Self {
+            weight: init.xavier(d_in, d_out, device),
+            bias: bias.then(|| filled(0.0, [d_out], device)),
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let y = x.matmul(self.weight.val().unsqueeze::<D>());
+        match &self.bias {
+            Some(b) => y + b.val().unsqueeze::<D>(),
+            None => y,
+        }
+    }
+
+    /// Multiply-adds for `rows` input vectors.
+    pub fn macs(&self, rows: usize) -> u64 {
+        let [i, o] = self.weight.dims();
+        (rows * i * o) as u64
+    }
+}
+
+/// 1×1 convolution as a batched matmul, W: `[out, in]`, no bias (a BatchNorm follows).
+#[derive(Module, Debug)]
+pub struct Pointwise<B: Backend> {
+    pub weight: Param<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Pointwise<B> {
+    pub fn new(init: &mut Init, c_in: usize, c_out: usize, device: &B::Device) -> Self {
+        Self {
+            weight: init.kaiming([c_out, c_in], c_out, device),
+        }
+    }
+
+    /// Wraps an existing `[out, in]` weight (used by the predictor's linear models).
+    pub fn from_weight(weight: Tensor<B, 2>) -> Tensor<B, 3> {
+        weight.unsqueeze::<3>()
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        apply_pointwise(self.weight.val(), x)
+    }
+}
+
+/// `y[n, :, p] = W x[n, :, p]` for every position p: a per-position linear map (1×1 conv).
+pub fn apply_pointwise<B: Backend>(weight: Tensor<B, 2>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let [c_out, c_in] = weight.dims();
+    debug_assert_eq!(c, c_in);
+    let y = weight.unsqueeze::<3>().matmul(x.reshape([n, c, h * w]));
+    y.reshape([n, c_out, h, w])
+}
+
+/// k×k convolution (optionally depthwise) followed by BatchNorm.
+#[derive(Module, Debug)]
+pub struct ConvBn<B: Backend> {
+    pub weight: Param<Tensor<B, 4>>,
+    pub bn: BatchNorm<B>,
+    pub stride: usize,
+    pub groups: usize,
+}
+
+impl<B: Backend> ConvBn<B> {
+    pub fn new(
+        init: &mut Init,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        depthwise: bool,
+        device: &B::Device,
+    ) -> Self {
+        let groups = if depthwise { c_in } else { 1 };
+        let fan_out = kernel * kernel * c_out / groups;
+        Self {
+            weight: init.kaiming([c_out, c_in / groups, kernel, kernel], fan_out, device),
+            bn: BatchNormConfig::new(c_out).init(device),
+            stride,
+            groups,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let k = self.weight.dims()[2];
+        let opts = ConvOptions::new(
+            [self.stride, self.stride],
+            [k / 2, k / 2],
+            [1, 1],
+            self.groups,
+        );
+        self.bn.forward(conv2d(x, self.weight.val(), None, opts))
+    }
+
+    /// Output spatial size for an input side.
+    pub fn out_side(&self, side: usize) -> usize {
+        side.div_ceil(self.stride)
+    }
+
+    /// Multiply-adds for an input of `h × w`.
+    pub fn macs(&self, h: usize, w: usize) -> u64 {
+        let [co, ci_g, k, _] = self.weight.dims();
+        let (ho, wo) = (self.out_side(h), self.out_side(w));
+        (co * ci_g * k * k * ho * wo) as u64
+    }
+}
+
+/// Pointwise conv followed by BatchNorm.
+#[derive(Module, Debug)]
+pub struct PointwiseBn<B: Backend> {
+    pub conv: Pointwise<B>,
+    pub bn: BatchNorm<B>,
+}
+
+impl<B: Backend> PointwiseBn<B> {
+    pub fn new(init: &mut Init, c_in: usize, c_out: usize, device: &B::Device) -> Self {
+        Self {
+            conv: Pointwise::new(init, c_in, c_out, device),
+            bn: BatchNormConfig::new(c_out).init(device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+
+    pub fn macs(&self, positions: usize) -> u64 {
+        let [o, i] = self.conv.weight.dims();
+        (o * i * positions) as u64
+    }
+}
+
+/// LayerNorm with the MAE decoder's eps = 1e-6.
+pub fn layer_norm<B: Backend>(dim: usize, device: &B::Device) -> LayerNorm<B> {
+    LayerNormConfig::new(dim).with_epsilon(1e-6).init(device)
+}
+
+/// Splits `[B, L, heads·hd]` into `[B, heads, L, hd]`.
+pub fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
+    let [b, l, d] = x.dims();
+    x.reshape([b, l, heads, d / heads]).swap_dims(1, 2)
+}
+
+/// Inverse of [`split_heads`].
+pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [b, h, l, hd] = x.dims();
+    x.swap_dims(1, 2).reshape([b, l, h * hd])
+}
+
+/// Scaled dot-product attention softmax(QKᵀ/√d)V per head.
+pub fn sdpa<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
+    attention(q, k, v, None, None, AttentionModuleOptions::default())
+}
+
+/// Multi-head self-attention with fused QKV projection.
+#[derive(Module, Debug)]
+pub struct SelfAttention<B: Backend> {
+    pub qkv: Dense<B>,
+    pub proj: Dense<B>,
+    pub heads: usize,
+}
+
+impl<B: Backend> SelfAttention<B> {
+    pub fn new(init: &mut Init, dim: usize, heads: usize, device: &B::Device) -> Self {
+        Self {
+            qkv: Dense::new(init, dim, 3 * dim, true, device),
+            proj: Dense::new(init, dim, dim, true, device),
+            heads,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, l, d] = x.dims();
+        let qkv = self.qkv.forward(x);
+        let q = qkv.clone().slice([0..b, 0..l, 0..d]);
+        let k = qkv.clone().slice([0..b, 0..l, d..2 * d]);
+        let v = qkv.slice([0..b, 0..l, 2 * d..3 * d]);
+        let o = sdpa(
+            split_heads(q, self.heads),
+            split_heads(k, self.heads),
+            split_heads(v, self.heads),
+        );
+        self.proj.forward(merge_heads(o))
+    }
+
+    /// Multiply-adds for `batch` sequences of length `len`.
+    pub fn macs(&self, batch: usize, len: usize) -> u64 {
+        let d = self.proj.weight.dims()[0];
+        self.qkv.macs(batch * len)
+            + self.proj.macs(batch * len)
+            + (2 * batch * len * len * d) as u64
+    }
+}
+
+/// Two-layer MLP with GELU.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    pub fc1: Dense<B>,
+    pub fc2: Dense<B>,
+}
+
+impl<B: Backend> Mlp<B> {
+    pub fn new(init: &mut Init, dim: usize, hidden: usize, device: &B::Device) -> Self {
+        Self {
+            fc1: Dense::new(init, dim, hidden, true, device),
+            fc2: Dense::new(init, hidden, dim, true, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.fc2.forward(gelu(self.fc1.forward(x)))
+    }
+
+    pub fn macs(&self, rows: usize) -> u64 {
+        self.fc1.macs(rows) + self.fc2.macs(rows)
+    }
+}
+
+/// Pre-norm transformer block (MAE decoder, tran-1 probe): x + Attn(LN x), x + MLP(LN x).
+#[derive(Module, Debug)]
+pub struct PreNormBlock<B: Backend> {
+    pub norm1: LayerNorm<B>,
+    pub attn: SelfAttention<B>,
+    pub norm2: LayerNorm<B>,
+    pub mlp: Mlp<B>,
+}
+
+impl<B: Backend> PreNormBlock<B> {
+    pub fn new(
+        init: &mut Init,
+        dim: usize,
+        heads: usize,
+        mlp_ratio: usize,
+        device: &B::Device,
+    ) -> Self {
+        Self {
+            norm1: layer_norm(dim, device),
+            attn: SelfAttention::new(init, dim, heads, device),
+            norm2: layer_norm(dim, device),
+            mlp: Mlp::new(init, dim, dim * mlp_ratio, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let x = x.clone() + self.attn.forward(self.norm1.forward(x));
+        x.clone() + self.mlp.forward(self.norm2.forward(x))
+    }
+
+    pub fn macs(&self, batch: usize, len: usize) -> u64 {
+        self.attn.macs(batch, len) + self.mlp.macs(batch * len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cpu;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn pointwise_matches_conv2d() {
+        let dev = Default::default();
+        let mut init = Init::new(3);
+        let pw = Pointwise::<Cpu>::new(&mut init, 5, 7, &dev);
+        let x = Tensor::<Cpu, 4>::from_data(
+            TensorData::new(init.normal_vec(2 * 5 * 3 * 4, 1.0), [2, 5, 3, 4]),
+            &dev,
+        );
+        let y = pw.forward(x.clone());
+        let w4 = pw.weight.val().reshape([7, 5, 1, 1]);
+        let y_ref = conv2d(x, w4, None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
+        let diff: f32 = (y - y_ref).abs().max().into_scalar();
+        assert!(diff < 1e-4, "{diff}");
+    }
+}

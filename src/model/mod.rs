@@ -1,0 +1,10 @@
+//! The QB-Heat model: Mobile-Former encoder, quarter masking, heat-equation predictor, decoder.
+
+pub mod decoder;
+pub mod init;
+pub mod layers;
+pub mod masking;
+pub mod mobile_former;
+pub mod predictor;
+pub mod presets;
+pub mod qbheat;

@@ -1,0 +1,433 @@
+//! Heat-equation linear predictor (DESIGN §2, paper Eq. 5, Appendix A Eq. 9 and Eq. 12).
+//!
+//! With the scaled generators Ā = ΔxA and B̄ = ΔyB, the feature map one step away is
+//! z(x + sxΔx, y + syΔy) = M(sx, sy) z(x, y) with
+//!
+//! ```text
+//! M(sx, sy) = I + sx·Ā + sy·B̄ + sx·sy·(ĀB̄ + B̄Ā)/2
+//! ```
+//!
+//! * models = 2: Ā, B̄ explicit (Eq. 5); left/up are I − Ā, I − B̄ (Eq. 9); diagonals Eq. 12.
+//! * models = 4: left/up have their own Ā₂, B̄₂; a diagonal uses Eq. 12 with the pair of its
+//!   quadrant, M = I + X + Y + (XY + YX)/2.
+//! * models = 8: every direction is its own matrix M_dir = I + G_dir.
+
+use burn::module::{Module, Param};
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::config::Models;
+
+use super::init::{param, Init};
+use super::layers::apply_pointwise;
+use super::masking::{self, BlockSource, Quarter};
+
+/// The 8 prediction directions (sx, sy), in the order of the models = 8 parameters.
+pub const DIRECTIONS: [(i32, i32); 8] = [
+    (1, 0),
+    (-1, 0),
+    (0, 1),
+    (0, -1),
+    (1, 1),
+    (1, -1),
+    (-1, 1),
+    (-1, -1),
+];
+
+/// The learnable generators of one scale (corner Δ = ½ or centre Δ = ¼).
+#[derive(Module, Debug)]
+pub struct Generators<B: Backend> {
+    /// models = 2: [Ā, B̄]; models = 4: [Ā, Ā₂, B̄, B̄₂]; models = 8: G_dir in [`DIRECTIONS`] order.
+    pub mats: Vec<Param<Tensor<B, 2>>>,
+    pub models: usize,
+}
+
+impl<B: Backend> Generators<B> {
+    /// Every explicit matrix starts at 0 + N(0, init_std²), so every M starts near I.
+    pub fn new(
+        init: &mut Init,
+        dim: usize,
+        models: Models,
+        init_std: f64,
+        device: &B::Device,
+    ) -> Self {
+        let count = models.count();
+        Self {
+            mats: (0..count)
+                .map(|_| param(init.normal_vec(dim * dim, init_std), [dim, dim], device))
+                .collect(),
+            models: count,
+        }
+    }
+
+    /// The x-generator used for a step sx ≠ 0 (`sx·Ā`, or Ā / Ā₂ with four models).
+    fn gen_x(&self, sx: i32) -> Tensor<B, 2> {
+        match self.models {
+            2 => self.mats[0].val() * sx as f32,
+            _ if sx > 0 => self.mats[0].val(),
+            _ => self.mats[1].val(),
+        }
+    }
+
+    /// The y-generator used for a step sy ≠ 0.
+    fn gen_y(&self, sy: i32) -> Tensor<B, 2> {
+        match self.models {
+            2 => self.mats[1].val() * sy as f32,
+            _ if sy > 0 => self.mats[2].val(),
+            _ => self.mats[3].val(),
+        }
+    }
+
+    /// The predictor matrix M(sx, sy) (module doc).
+    pub fn matrix(&self, sx: i32, sy: i32) -> Tensor<B, 2> {
+        self.matrix_with(sx, sy, &mut None)
+    }
+
+    /// Symmetrised product (ĀB̄ + B̄Ā)/2 of the two-model generators (shared by all diagonals).
+    fn symmetric_product(&self) -> Tensor<B, 2> {
+        let (a, b) = (self.mats[0].val(), self.mats[1].val());
+        (a.clone().matmul(b.clone()) + b.matmul(a)) * 0.5
+    }
+
+    /// M(sx, sy), reusing the two-model product (ĀB̄ + B̄Ā)/2 across diagonals via `sym`.
+    pub fn matrix_with(&self, sx: i32, sy: i32, sym: &mut Option<Tensor<B, 2>>) -> Tensor<B, 2> {
+        let dim = self.mats[0].dims()[0];
+        let eye = Tensor::<B, 2>::eye(dim, &self.mats[0].device());
+        if self.models == 8 {
+            let idx = DIRECTIONS
+                .iter()
+                .position(|&d| d == (sx, sy))
+                .expect("a valid direction");
+            return eye + self.mats[idx].val();
+        }
+        match (sx, sy) {
+            (0, 0) => eye,
+            (_, 0) => eye + self.gen_x(sx),
+            (0, _) => eye + self.gen_y(sy),
+            _ if self.models == 2 => {
+                let s = sym.get_or_insert_with(|| self.symmetric_product()).clone();
+                eye + self.gen_x(sx) + self.gen_y(sy) + s * (sx * sy) as f32
+            }
+            _ => {
+                let x = self.gen_x(sx);
+                let y = self.gen_y(sy);
+                let sym = (x.clone().matmul(y.clone()) + y.clone().matmul(x.clone())) * 0.5;
+                eye + x + y + sym
+            }
+        }
+    }
+
+    /// Named explicit generators for the spectrum analysis (scaled: Ā, not A).
+    pub fn named(&self) -> Vec<(String, Tensor<B, 2>)> {
+        let names: Vec<String> = match self.models {
+            2 => vec!["A".into(), "B".into()],
+            4 => vec!["A".into(), "A2".into(), "B".into(), "B2".into()],
+            _ => DIRECTIONS
+                .iter()
+                .map(|(sx, sy)| format!("M({sx:+},{sy:+})"))
+                .collect(),
+        };
+        names
+            .into_iter()
+            .zip(self.mats.iter().map(|m| m.val()))
+            .collect()
+    }
+}
+
+/// The matrices M(sx, sy) of one forward pass, each computed once.
+pub struct MatrixCache<B: Backend> {
+    matrices: Vec<((usize, i32, i32), Tensor<B, 2>)>,
+    sym: [Option<Tensor<B, 2>>; 2],
+}
+
+impl<B: Backend> Default for MatrixCache<B> {
+    fn default() -> Self {
+        Self {
+            matrices: Vec::new(),
+            sym: [None, None],
+        }
+    }
+}
+
+impl<B: Backend> MatrixCache<B> {
+    fn get(&mut self, gens: &Generators<B>, scale: usize, sx: i32, sy: i32) -> Tensor<B, 2> {
+        let key = (scale, sx, sy);
+        if let Some((_, m)) = self.matrices.iter().find(|(k, _)| *k == key) {
+            return m.clone();
+        }
+        let m = gens.matrix_with(sx, sy, &mut self.sym[scale]);
+        self.matrices.push((key, m.clone()));
+        m
+    }
+}
+
+/// Projection-free predictor: per-scale generators and grid assembly.
+#[derive(Module, Debug)]
+pub struct Predictor<B: Backend> {
+    /// One entry per scale used: [corner] or [centre] or [corner, centre].
+    pub scales: Vec<Generators<B>>,
+    /// Which scale index each `Quarter::scale()` maps to (usize::MAX = unused).
+    pub scale_slot: Vec<usize>,
+}
+
+impl<B: Backend> Predictor<B> {
+    pub fn new(
+        init: &mut Init,
+        dim: usize,
+        models: Models,
+        init_std: f64,
+        scales_used: &[usize],
+        device: &B::Device,
+    ) -> Self {
+        let mut scale_slot = vec![usize::MAX; 2];
+        let mut scales = Vec::new();
+        for &s in scales_used {
+            scale_slot[s] = scales.len();
+            scales.push(Generators::new(init, dim, models, init_std, device));
+        }
+        Self { scales, scale_slot }
+    }
+
+    pub fn generators(&self, q: Quarter) -> &Generators<B> {
+        &self.scales[self.scale_slot[q.scale()]]
+    }
+
+    /// Builds the full `h × w` feature grid of samples that all keep quarter `q`:
+    /// z_q `[n, D, h/2, w/2]` → `[n, D, h, w]`, masked blocks predicted by M(sx, sy).
+    pub fn assemble(&self, q: Quarter, z_q: Tensor<B, 4>, h: usize, w: usize) -> Tensor<B, 4> {
+        self.assemble_cached(q, z_q, h, w, &mut MatrixCache::default())
+    }
+
+    /// [`Self::assemble`] sharing the matrices M(sx, sy) of one forward pass through `cache`.
+    pub fn assemble_cached(
+        &self,
+        q: Quarter,
+        z_q: Tensor<B, 4>,
+        h: usize,
+        w: usize,
+        cache: &mut MatrixCache<B>,
+    ) -> Tensor<B, 4> {
+        let gens = self.generators(q);
+        let scale = q.scale();
+        let moves = masking::moves(q, h, w);
+        let cut = |r: masking::Rect| {
+            z_q.clone()
+                .narrow(2, r.row, r.rows)
+                .narrow(3, r.col, r.cols)
+        };
+        let rows: Vec<Tensor<B, 4>> = masking::mosaic(q, h, w)
+            .into_iter()
+            .map(|row| {
+                let blocks = row
+                    .into_iter()
+                    .map(|src| match src {
+                        BlockSource::Kept(r) => cut(r),
+                        BlockSource::Predicted(i) => {
+                            let mv = moves[i];
+                            let m = cache.get(gens, scale, mv.sx, mv.sy);
+                            apply_pointwise(m, cut(mv.src))
+                        }
+                    })
+                    .collect();
+                Tensor::cat(blocks, 3)
+            })
+            .collect();
+        Tensor::cat(rows, 2)
+    }
+
+    /// Multiply-adds of the predictions for `n` samples of quarter `q` at width `dim`.
+    pub fn macs(q: Quarter, n: usize, dim: usize, h: usize, w: usize) -> u64 {
+        masking::moves(q, h, w)
+            .iter()
+            .map(|m| (n * m.src.rows * m.src.cols * dim * dim) as u64)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cpu;
+    use burn::tensor::TensorData;
+
+    fn host(t: Tensor<Cpu, 2>) -> (usize, Vec<f64>) {
+        let n = t.dims()[0];
+        let v = t.into_data().convert::<f64>().to_vec::<f64>().unwrap();
+        (n, v)
+    }
+
+    fn mm(n: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
+        let mut c = vec![0.0; n * n];
+        for i in 0..n {
+            for k in 0..n {
+                for j in 0..n {
+                    c[i * n + j] += a[i * n + k] * b[k * n + j];
+                }
+            }
+        }
+        c
+    }
+
+    fn eye(n: usize) -> Vec<f64> {
+        (0..n * n)
+            .map(|i| if i / n == i % n { 1.0 } else { 0.0 })
+            .collect()
+    }
+
+    fn assert_close(a: &[f64], b: &[f64], tol: f64) {
+        let err = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(err < tol, "max err {err}");
+    }
+
+    #[test]
+    fn two_models_follow_appendix_a_for_all_directions() {
+        let dev = Default::default();
+        let mut init = Init::new(11);
+        let g = Generators::<Cpu>::new(&mut init, 6, Models::Two, 0.3, &dev);
+        let (n, a) = host(g.mats[0].val());
+        let (_, b) = host(g.mats[1].val());
+        let sym: Vec<f64> = mm(n, &a, &b)
+            .iter()
+            .zip(mm(n, &b, &a))
+            .map(|(x, y)| (x + y) / 2.0)
+            .collect();
+        for (sx, sy) in DIRECTIONS {
+            let (sx_f, sy_f) = (sx as f64, sy as f64);
+            let expect: Vec<f64> = (0..n * n)
+                .map(|i| eye(n)[i] + sx_f * a[i] + sy_f * b[i] + sx_f * sy_f * sym[i])
+                .collect();
+            let (_, got) = host(g.matrix(sx, sy));
+            assert_close(&got, &expect, 1e-5);
+        }
+        // Eq. 9: the implicit left/up models are I − Ā and I − B̄
+        let (_, left) = host(g.matrix(-1, 0));
+        let i_minus_a: Vec<f64> = eye(n).iter().zip(&a).map(|(e, x)| e - x).collect();
+        assert_close(&left, &i_minus_a, 1e-6);
+    }
+
+    #[test]
+    fn commuting_generators_give_product_diagonal() {
+        // Ā = p(C), B̄ = q(C) commute; then M(1,1) = (I + Ā)(I + B̄).
+        let dev = Default::default();
+        let n = 5;
+        let mut init = Init::new(5);
+        let c = init
+            .normal_vec(n * n, 0.3)
+            .iter()
+            .map(|&x| x as f64)
+            .collect::<Vec<_>>();
+        let c2 = mm(n, &c, &c);
+        let a: Vec<f64> = c.iter().zip(&c2).map(|(x, y)| 0.5 * x + 0.1 * y).collect();
+        let b: Vec<f64> = c
+            .iter()
+            .zip(eye(n))
+            .map(|(x, e)| -0.7 * x + 0.2 * e)
+            .collect();
+        let to_param = |v: &[f64]| {
+            Param::from_tensor(Tensor::<Cpu, 2>::from_data(
+                TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), [n, n]),
+                &dev,
+            ))
+        };
+        let g = Generators {
+            mats: vec![to_param(&a), to_param(&b)],
+            models: 2,
+        };
+        let ia: Vec<f64> = eye(n).iter().zip(&a).map(|(e, x)| e + x).collect();
+        let ib: Vec<f64> = eye(n).iter().zip(&b).map(|(e, x)| e + x).collect();
+        let (_, diag) = host(g.matrix(1, 1));
+        assert_close(&diag, &mm(n, &ia, &ib), 1e-5);
+    }
+
+    #[test]
+    fn four_models_use_the_quadrant_pair() {
+        let dev = Default::default();
+        let mut init = Init::new(2);
+        let g = Generators::<Cpu>::new(&mut init, 4, Models::Four, 0.5, &dev);
+        assert_eq!(g.mats.len(), 4);
+        let mats: Vec<Vec<f64>> = g.mats.iter().map(|m| host(m.val()).1).collect();
+        let n = 4;
+        for (sx, sy) in DIRECTIONS {
+            let x = match sx {
+                1 => mats[0].clone(),
+                -1 => mats[1].clone(),
+                _ => vec![0.0; n * n],
+            };
+            let y = match sy {
+                1 => mats[2].clone(),
+                -1 => mats[3].clone(),
+                _ => vec![0.0; n * n],
+            };
+            let xy = mm(n, &x, &y);
+            let yx = mm(n, &y, &x);
+            let expect: Vec<f64> = (0..n * n)
+                .map(|i| eye(n)[i] + x[i] + y[i] + (xy[i] + yx[i]) / 2.0)
+                .collect();
+            assert_close(&host(g.matrix(sx, sy)).1, &expect, 1e-5);
+        }
+    }
+
+    #[test]
+    fn eight_models_are_independent() {
+        let dev = Default::default();
+        let mut init = Init::new(9);
+        let g = Generators::<Cpu>::new(&mut init, 3, Models::Eight, 0.5, &dev);
+        assert_eq!(g.mats.len(), 8);
+        let ms: Vec<Vec<f64>> = DIRECTIONS
+            .iter()
+            .map(|&(x, y)| host(g.matrix(x, y)).1)
+            .collect();
+        for i in 0..8 {
+            let expect: Vec<f64> = eye(3)
+                .iter()
+                .zip(host(g.mats[i].val()).1)
+                .map(|(e, x)| e + x)
+                .collect();
+            assert_close(&ms[i], &expect, 1e-6);
+            for j in 0..i {
+                assert_ne!(ms[i], ms[j]);
+            }
+        }
+        let two = Generators::<Cpu>::new(&mut init, 3, Models::Two, 0.5, &dev);
+        assert_eq!(two.mats.len(), 2);
+    }
+
+    #[test]
+    fn zero_generators_copy_the_quarter_everywhere() {
+        // with Ā = B̄ = 0 every M = I, so each predicted block equals its source block
+        let dev = Default::default();
+        let mut init = Init::new(1);
+        let (d, h, w) = (3, 8, 8);
+        let p = Predictor::<Cpu>::new(&mut init, d, Models::Two, 0.0, &[0, 1], &dev);
+        let zq_vals: Vec<f32> = (0..d * 16).map(|i| i as f32).collect();
+        let z_q = Tensor::<Cpu, 4>::from_data(TensorData::new(zq_vals.clone(), [1, d, 4, 4]), &dev);
+        for q in [Quarter::Corner { row: 1, col: 1 }, Quarter::Center] {
+            let grid = p.assemble(q, z_q.clone(), h, w);
+            assert_eq!(grid.dims(), [1, d, h, w]);
+            let g = grid.into_data().to_vec::<f32>().unwrap();
+            let at = |c: usize, r: usize, col: usize| g[c * h * w + r * w + col];
+            let kept = q.kept(h, w);
+            for c in 0..d {
+                for r in 0..4 {
+                    for col in 0..4 {
+                        assert_eq!(
+                            at(c, kept.row + r, kept.col + col),
+                            zq_vals[c * 16 + r * 4 + col]
+                        );
+                    }
+                }
+            }
+            for mv in masking::moves(q, h, w) {
+                for r in 0..mv.src.rows {
+                    for col in 0..mv.src.cols {
+                        let src = zq_vals[(mv.src.row + r) * 4 + mv.src.col + col];
+                        assert_eq!(at(0, mv.dst.row + r, mv.dst.col + col), src, "{mv:?}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! QB-Heat pre-training loop: AdamW, lr = base × batch / 256, warmup + cosine, a checkpoint
+//! after every epoch, exact resume.
+//!
+//! Every random choice of a step (sample order, crops, flips, kept corners) is drawn from a
+//! generator seeded by (seed, epoch, step), so a resumed run replays the same batches as an
+//! uninterrupted one.
+
+use anyhow::{bail, Context, Result};
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::ElementConversion;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::checkpoint::{self, EpochStats, TrainState};
+use super::schedule::cosine_lr;
+use crate::config::RunConfig;
+use crate::data::batch::{BatchMaker, PretrainBatch};
+use crate::data::{self, ImageSet};
+use crate::model::qbheat::QbHeat;
+
+/// Where and how a pre-training runs.
+#[derive(Debug, Clone)]
+pub struct PretrainOptions {
+    pub out: PathBuf,
+    /// Continue from the newest checkpoint in `out` (start fresh if there is none).
+    pub resume: bool,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+/// Receives progress during training (the run store and the progress bar implement it).
+pub trait Observer {
+    fn on_step(&mut self, _epoch: usize, _step: usize, _loss: f64, _lr: f64) {}
+    fn on_epoch(&mut self, _stats: &EpochStats) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// A seed for step `step` of `epoch`, mixed so neighbouring steps are unrelated.
+pub fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
+    let mut x = seed ^ ((epoch as u64) << 32) ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^ (x >> 29)
+}
+
+/// Sample order of one epoch.
+pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(step_seed(
+        seed,
+        epoch,
+        usize::MAX,
+    )));
+    order
+}
+
+/// Batch size and optimiser steps of one epoch.
+pub fn steps_per_epoch(cfg: &RunConfig, n: usize) -> (usize, usize) {
+    let batch = cfg.train.batch_size.min(n);
+    let mut steps = (n / batch).max(1);
+    if cfg.train.max_steps_per_epoch > 0 {
+        steps = steps.min(cfg.train.max_steps_per_epoch);
+    }
+    (batch, steps)
+}
+
+type Rec = BinFileRecorder<FullPrecisionSettings>;
+
+/// Runs (or resumes) pre-training; returns the final training state.
+pub fn pretrain<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    opts: &PretrainOptions,
+    device: &B::Device,
+    observer: &mut dyn Observer,
+) -> Result<TrainState> {
+    let (train_set, val_set) = data::load(cfg)?;
+    let spec = cfg.model.preset.spec();
+    let maker = BatchMaker::new(
+        cfg.masking.position,
+        spec.stride,
+        cfg.loss.norm_pix,
+        &cfg.train,
+        &train_set,
+    );
+    let mut model = QbHeat::<B>::new(cfg, train_set.channels, device);
+    let mut optim = AdamWConfig::new()
+        .with_beta_2(cfg.train.beta2 as f32)
+        .with_epsilon(1e-8)
+        .with_weight_decay(cfg.train.weight_decay as f32)
+        .init::<B, QbHeat<B>>();
+
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("{}: cannot create output folder", opts.out.display()))?;
+    let config_path = opts.out.join("config.toml");
+    let mut state = TrainState::default();
+    match checkpoint::latest(&opts.out)? {
+        Some((dir, saved)) if opts.resume => {
+            let stored = std::fs::read_to_string(&config_path).unwrap_or_default();
+            if RunConfig::parse("stored", &stored).ok().as_ref() != Some(cfg) {
+                bail!(
+                    "{}: holds a run with a different config; resume with the same config or use another --out",
+                    opts.out.display()
+                );
+            }
+            let rec = Rec::new();
+            model = model
+                .load_file(dir.join("model"), &rec, device)
+                .with_context(|| format!("{}: cannot load model checkpoint", dir.display()))?;
+            let optim_record = rec
+                .load(dir.join("optim"), device)
+                .with_context(|| format!("{}: cannot load optimiser checkpoint", dir.display()))?;
+            optim = optim.load_record(optim_record);
+            state = saved;
+        }
+        Some((dir, _)) => bail!(
+            "{}: already holds checkpoints (newest {}); pass --resume to continue or choose another --out",
+            opts.out.display(),
+            dir.display()
+        ),
+        None => {}
+    }
+    checkpoint::write_atomic(&config_path, cfg.to_toml().as_bytes())?;
+
+    let (batch, steps) = steps_per_epoch(cfg, train_set.len());
+    let total = steps * cfg.train.epochs;
+    let warmup = (cfg.train.warmup_epochs * steps as f64).round() as usize;
+    let peak = cfg.peak_lr();
+    let bar = opts
+        .progress
+        .then(|| progress_bar(total as u64, state.step as u64));
+
+    for epoch in state.epochs_done..cfg.train.epochs {
+        let started = Instant::now();
+        let order = epoch_order(cfg.seed, epoch, train_set.len());
+        let mut epoch_loss = 0.0;
+        let mut lr = 0.0;
+        for s in 0..steps {
+            let indices = &order[s * batch..(s + 1) * batch];
+            let b = maker.make(&train_set, indices, step_seed(cfg.seed, epoch, s));
+            lr = cosine_lr(state.step, total, warmup, peak, cfg.train.min_lr);
+            let loss = model.loss(&b, device);
+            let value: f64 = loss.clone().into_scalar().elem();
+            if !value.is_finite() {
+                bail!(
+                    "loss became {value} at epoch {} step {} (lr {lr:.3e}); lower train.base_lr or check the data",
+                    epoch + 1,
+                    s + 1
+                );
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            state.step += 1;
+            state.step_losses.push(value as f32);
+            epoch_loss += value;
+            observer.on_step(epoch, state.step, value, lr);
+            if let Some(bar) = &bar {
+                let secs = started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "epoch {}/{} loss {value:.4} {:.0} img/s",
+                    epoch + 1,
+                    cfg.train.epochs,
+                    ((s + 1) * batch) as f64 / secs
+                ));
+                bar.inc(1);
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let stats = EpochStats {
+            epoch: epoch + 1,
+            train_loss: epoch_loss / steps as f64,
+            val_loss: validation_loss(&model.valid(), &maker, &val_set, cfg, device),
+            lr,
+            img_per_s: (steps * batch) as f64 / seconds.max(1e-9),
+            seconds,
+        };
+        state.epochs_done = epoch + 1;
+        state.epochs.push(stats.clone());
+        let snapshot = model.clone();
+        let optim_record = optim.to_record();
+        checkpoint::save(&opts.out, &state, |dir| {
+            let rec = Rec::new();
+            snapshot
+                .save_file(dir.join("model"), &rec)
+                .context("cannot write model checkpoint")?;
+            rec.record(optim_record, dir.join("optim"))
+                .context("cannot write optimiser checkpoint")?;
+            Ok(())
+        })?;
+        observer.on_epoch(&stats);
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(state)
+}
+
+/// Mean masked loss on (at most 256) un-augmented validation images with fixed quarters.
+pub fn validation_loss<B: burn::tensor::backend::Backend>(
+    model: &QbHeat<B>,
+    maker: &BatchMaker,
+    val: &ImageSet,
+    cfg: &RunConfig,
+    device: &B::Device,
+) -> f64 {
+    let mut maker = maker.clone();
+    maker.augment = false;
+    let n = val.len().min(256);
+    let batch = cfg.train.batch_size.min(n).max(1);
+    let mut total = 0.0;
+    let mut count = 0;
+    for (k, start) in (0..n).step_by(batch).enumerate() {
+        let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
+        let b: PretrainBatch = maker.make(val, &idx, step_seed(cfg.seed, usize::MAX, k));
+        let v: f64 = model.loss(&b, device).into_scalar().elem();
+        total += v * idx.len() as f64;
+        count += idx.len();
+    }
+    total / count.max(1) as f64
+}
+
+fn progress_bar(total: u64, done: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps {elapsed_precise} {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_position(done);
+    bar
+}
+
+/// The resolved config of a run folder.
+pub fn stored_config(out: &Path) -> Result<RunConfig> {
+    RunConfig::load(&out.join("config.toml"))
+}
