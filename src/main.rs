@@ -99,12 +99,13 @@ fn run(cli: Cli) -> Result<()> {
                 resume,
                 progress: std::io::stdout().is_terminal(),
             };
-            let state = match cfg.backend {
+            let outcome = match cfg.backend {
                 BackendKind::Cpu => {
                     pretrain::<CpuTrain>(&cfg, &opts, &Default::default(), &mut EpochLines)?
                 }
                 BackendKind::Cuda => pretrain_cuda(&cfg, &opts)?,
             };
+            let state = outcome.state;
             let first = state.epochs.first().map_or(f64::NAN, |e| e.train_loss);
             let last = state.epochs.last().map_or(f64::NAN, |e| e.train_loss);
             println!(
@@ -199,7 +200,7 @@ fn run(cli: Cli) -> Result<()> {
 fn pretrain_cuda(
     cfg: &RunConfig,
     opts: &PretrainOptions,
-) -> Result<qbheat_workbench::train::checkpoint::TrainState> {
+) -> Result<qbheat_workbench::train::pretrain::Outcome> {
     use qbheat_workbench::backend::GpuTrain;
     pretrain::<GpuTrain>(cfg, opts, &Default::default(), &mut EpochLines)
 }
@@ -208,7 +209,7 @@ fn pretrain_cuda(
 fn pretrain_cuda(
     _: &RunConfig,
     _: &PretrainOptions,
-) -> Result<qbheat_workbench::train::checkpoint::TrainState> {
+) -> Result<qbheat_workbench::train::pretrain::Outcome> {
     anyhow::bail!(NO_CUDA)
 }
 

@@ -27,6 +27,8 @@ pub struct TrainState {
     pub step: usize,
     /// Loss of every optimiser step so far.
     pub step_losses: Vec<f32>,
+    /// Sum of the step losses of the epoch in progress (non-zero only mid-epoch).
+    pub epoch_loss_sum: f64,
     pub epochs: Vec<EpochStats>,
 }
 

@@ -36,8 +36,20 @@ pub struct PretrainOptions {
 
 /// Receives progress during training (the run store and the progress bar implement it).
 pub trait Observer {
-    fn on_step(&mut self, _epoch: usize, _step: usize, _loss: f64, _lr: f64) {}
+    /// Called after every optimiser step; return `false` to stop: the run checkpoints where it
+    /// is and [`pretrain`] returns with `finished = false`.
+    fn on_step(&mut self, _epoch: usize, _step: usize, _loss: f64, _lr: f64) -> bool {
+        true
+    }
     fn on_epoch(&mut self, _stats: &EpochStats) {}
+}
+
+/// How a call of [`pretrain`] ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub state: TrainState,
+    /// All epochs done (false: stopped early by the observer; resume continues).
+    pub finished: bool,
 }
 
 /// An observer that ignores everything.
@@ -81,7 +93,7 @@ pub fn pretrain<B: AutodiffBackend>(
     opts: &PretrainOptions,
     device: &B::Device,
     observer: &mut dyn Observer,
-) -> Result<TrainState> {
+) -> Result<Outcome> {
     let (train_set, val_set) = data::load(cfg)?;
     let spec = cfg.model.preset.spec();
     let maker = BatchMaker::new(
@@ -138,12 +150,26 @@ pub fn pretrain<B: AutodiffBackend>(
         .progress
         .then(|| progress_bar(total as u64, state.step as u64));
 
+    let save = |model: &QbHeat<B>, optim_record, state: &TrainState| {
+        let snapshot = model.clone();
+        checkpoint::save(&opts.out, state, |dir| {
+            let rec = Rec::new();
+            snapshot
+                .save_file(dir.join("model"), &rec)
+                .context("cannot write model checkpoint")?;
+            rec.record(optim_record, dir.join("optim"))
+                .context("cannot write optimiser checkpoint")?;
+            Ok(())
+        })
+    };
     for epoch in state.epochs_done..cfg.train.epochs {
         let started = Instant::now();
         let order = epoch_order(cfg.seed, epoch, train_set.len());
-        let mut epoch_loss = 0.0;
+        // a checkpoint taken mid-epoch resumes at the next step of that epoch
+        let first = state.step - epoch * steps;
         let mut lr = 0.0;
-        for s in 0..steps {
+        let mut stop = false;
+        for s in first..steps {
             let indices = &order[s * batch..(s + 1) * batch];
             let b = maker.make(&train_set, indices, step_seed(cfg.seed, epoch, s));
             lr = cosine_lr(state.step, total, warmup, peak, cfg.train.min_lr);
@@ -160,47 +186,50 @@ pub fn pretrain<B: AutodiffBackend>(
             model = optim.step(lr, model, grads);
             state.step += 1;
             state.step_losses.push(value as f32);
-            epoch_loss += value;
-            observer.on_step(epoch, state.step, value, lr);
+            state.epoch_loss_sum += value;
+            let go_on = observer.on_step(epoch, state.step, value, lr);
             if let Some(bar) = &bar {
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!(
                     "epoch {}/{} loss {value:.4} {:.0} img/s",
                     epoch + 1,
                     cfg.train.epochs,
-                    ((s + 1) * batch) as f64 / secs
+                    ((s + 1 - first) * batch) as f64 / secs
                 ));
                 bar.inc(1);
+            }
+            stop = !go_on;
+            if stop && s + 1 < steps {
+                save(&model, optim.to_record(), &state)?;
+                return Ok(Outcome {
+                    state,
+                    finished: false,
+                });
             }
         }
         let seconds = started.elapsed().as_secs_f64();
         let stats = EpochStats {
             epoch: epoch + 1,
-            train_loss: epoch_loss / steps as f64,
+            train_loss: state.epoch_loss_sum / steps as f64,
             val_loss: validation_loss(&model.valid(), &maker, &val_set, cfg, device),
             lr,
-            img_per_s: (steps * batch) as f64 / seconds.max(1e-9),
+            img_per_s: ((steps - first) * batch) as f64 / seconds.max(1e-9),
             seconds,
         };
         state.epochs_done = epoch + 1;
+        state.epoch_loss_sum = 0.0;
         state.epochs.push(stats.clone());
-        let snapshot = model.clone();
-        let optim_record = optim.to_record();
-        checkpoint::save(&opts.out, &state, |dir| {
-            let rec = Rec::new();
-            snapshot
-                .save_file(dir.join("model"), &rec)
-                .context("cannot write model checkpoint")?;
-            rec.record(optim_record, dir.join("optim"))
-                .context("cannot write optimiser checkpoint")?;
-            Ok(())
-        })?;
+        save(&model, optim.to_record(), &state)?;
         observer.on_epoch(&stats);
+        if stop {
+            break;
+        }
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok(state)
+    let finished = state.epochs_done == cfg.train.epochs;
+    Ok(Outcome { state, finished })
 }
 
 /// Mean masked loss on (at most 256) un-augmented validation images with fixed quarters.

@@ -1,0 +1,102 @@
+//! The `workbench` binary: bad input gives a one-line error and a non-zero exit, never a panic.
+
+use std::process::Command;
+
+fn workbench(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn config_error(contents: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, contents).unwrap();
+    let p = path.to_str().unwrap().to_string();
+    let out_dir = dir.path().join("out");
+    let r = workbench(&["pretrain", &p, "--out", out_dir.to_str().unwrap()]);
+    assert!(!out_dir.join("checkpoints").exists());
+    (r.0, r.2, p)
+}
+
+fn assert_one_line_error(stderr: &str) {
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn unknown_key_names_file_line_col() {
+    let (code, err, path) = config_error("seed = 1\n[train]\nepochs = 1\nlearning_rate = 0.1\n");
+    assert_eq!(code, 2);
+    assert_one_line_error(&err);
+    assert!(err.contains(&format!("{path}:4:1:")), "{err}");
+    assert!(err.contains("learning_rate"), "{err}");
+}
+
+#[test]
+fn wrong_type_names_the_place() {
+    let (code, err, path) = config_error("[train]\nbatch_size = \"big\"\n");
+    assert_eq!(code, 2);
+    assert_one_line_error(&err);
+    assert!(err.contains(&format!("{path}:2:")), "{err}");
+}
+
+#[test]
+fn unknown_preset_lists_the_valid_ones() {
+    let (code, err, _) = config_error("[model]\npreset = \"resnet50\"\n");
+    assert_eq!(code, 2);
+    assert_one_line_error(&err);
+    for p in ["mf-285m", "mf-1.0g", "mf-3.7g", "mf-tiny", "mf-micro"] {
+        assert!(err.contains(p), "{err}");
+    }
+}
+
+#[test]
+fn syntax_error_and_missing_file() {
+    let (code, err, path) = config_error("[train\nepochs = 1\n");
+    assert_eq!(code, 2);
+    assert_one_line_error(&err);
+    assert!(err.contains(&format!("{path}:1:")), "{err}");
+    let (code, _, err) = workbench(&["pretrain", "/nonexistent/run.toml"]);
+    assert_eq!(code, 1);
+    assert_one_line_error(&err);
+}
+
+#[test]
+fn cuda_without_the_feature_is_an_error() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let (code, _, err) = workbench(&["bench", "--backend", "cuda", "--steps", "1"]);
+    assert_eq!(code, 1);
+    assert_one_line_error(&err);
+    assert!(err.contains("--features cuda"), "{err}");
+}
+
+#[test]
+fn bench_prints_the_summary_line() {
+    let (code, out, err) = workbench(&[
+        "bench", "--preset", "mf-micro", "--batch", "8", "--steps", "1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let line = out.lines().last().unwrap();
+    assert!(line.starts_with("bench: img_per_s="), "{line}");
+    for key in ["step_ms=", "peak_rss_mb=", "gflop_per_s="] {
+        assert!(line.contains(key), "{line}");
+    }
+}
+
+#[test]
+fn model_prints_parameters() {
+    let (code, out, _) = workbench(&["model", "--preset", "mf-285m"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("912 features"), "{out}");
+    assert!(out.contains("parameters"), "{out}");
+}
