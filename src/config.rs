@@ -446,7 +446,13 @@ impl RunConfig {
                 return Err((key.into(), "must be greater than 0".into()));
             }
         }
-        if self.decoder.dim % self.decoder.heads != 0 {
+        if !self.decoder.dim.is_multiple_of(4) {
+            return Err((
+                "decoder.dim".into(),
+                "must be divisible by 4 (2-D sin-cos position embedding)".into(),
+            ));
+        }
+        if !self.decoder.dim.is_multiple_of(self.decoder.heads) {
             return Err((
                 "decoder.heads".into(),
                 format!(
@@ -474,7 +480,7 @@ impl RunConfig {
                 "must be [lo, hi] with 0 < lo <= hi <= 1".into(),
             ));
         }
-        if !(self.predictor.init_std >= 0.0) {
+        if self.predictor.init_std.is_nan() || self.predictor.init_std < 0.0 {
             return Err(("predictor.init_std".into(), "must be >= 0".into()));
         }
         let spec = self.model.preset.spec();

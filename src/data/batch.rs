@@ -184,9 +184,11 @@ mod tests {
         // no augmentation: crop the whole image, no flip, no normalisation
         let mut set = generate(1, 8, 1, 3);
         set.pixels = (0..64).map(|i| i as f32).collect();
-        let mut train = TrainConfig::default();
-        train.crop_scale = [1.0, 1.0];
-        train.flip = false;
+        let train = TrainConfig {
+            crop_scale: [1.0, 1.0],
+            flip: false,
+            ..Default::default()
+        };
         let mut mk = BatchMaker::new(Position::Center, 2, false, &train, &set);
         mk.stats = vec![(0.0, 1.0)];
         let b = mk.make(&set, &[0], 0);

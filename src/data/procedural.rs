@@ -27,7 +27,7 @@ fn inside(class: usize, u: f32, v: f32) -> bool {
     match class {
         0 => r <= 1.0,
         1 => u.abs() <= 0.8 && v.abs() <= 0.8,
-        2 => v <= 0.8 && v >= -0.9 && u.abs() <= (v + 0.9) * 0.55,
+        2 => (-0.9..=0.8).contains(&v) && u.abs() <= (v + 0.9) * 0.55,
         3 => (0.6..=1.0).contains(&r),
         4 => (u.abs() <= 0.3 && v.abs() <= 1.0) || (v.abs() <= 0.3 && u.abs() <= 1.0),
         5 => u.abs() <= 1.0 && v.abs() <= 1.0 && ((v + 1.0) * 2.5).floor() as i32 % 2 == 0,

@@ -61,7 +61,10 @@ impl<B: Backend> Decoder<B> {
 /// MAE's fixed 2-D sin-cos embedding: the first half of the width encodes the row, the second
 /// the column; each half is [sin(p·ω_k), cos(p·ω_k)] with ω_k = 10000^(−k/(dim/4)).
 pub fn sincos_2d(dim: usize, h: usize, w: usize) -> Vec<f32> {
-    assert!(dim % 4 == 0, "decoder width must be divisible by 4");
+    assert!(
+        dim.is_multiple_of(4),
+        "decoder width must be divisible by 4"
+    );
     let quarter = dim / 4;
     let omega: Vec<f64> = (0..quarter)
         .map(|k| 1.0 / 10000f64.powf(k as f64 / quarter as f64))

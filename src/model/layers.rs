@@ -55,11 +55,6 @@ impl<B: Backend> Pointwise<B> {
         }
     }
 
-    /// Wraps an existing `[out, in]` weight (used by the predictor's linear models).
-    pub fn from_weight(weight: Tensor<B, 2>) -> Tensor<B, 3> {
-        weight.unsqueeze::<3>()
-    }
-
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         apply_pointwise(self.weight.val(), x)
     }

@@ -235,7 +235,7 @@ pub fn assign_quarters(
 /// Checks that an image side gives a feature grid divisible by 4 (needed by centre mode and
 /// by the quarter split).
 pub fn check_image_size(size: usize, stride: usize) -> Result<(), String> {
-    if size == 0 || size % stride != 0 || (size / stride) % 4 != 0 {
+    if size == 0 || !size.is_multiple_of(stride) || !(size / stride).is_multiple_of(4) {
         let step = 4 * stride;
         let lo = (size / step) * step;
         let hint = if lo == 0 {
@@ -292,13 +292,16 @@ mod tests {
                 prop_assert_eq!((kept.rows, kept.cols), (h / 2, w / 2));
                 let layout = mosaic(q, h, w);
                 let (n, bh, bw) = block_layout(q, h, w);
-                for i in 0..n { for j in 0..n {
-                    if let BlockSource::Kept(src) = layout[i][j] {
-                        // the block at (i, j) shows z_q's cells at exactly that offset
-                        prop_assert_eq!(src.row + kept.row, i * bh);
-                        prop_assert_eq!(src.col + kept.col, j * bw);
+                for (i, row) in layout.iter().enumerate() {
+                    for (j, block) in row.iter().enumerate() {
+                        if let BlockSource::Kept(src) = block {
+                            // the block at (i, j) shows z_q's cells at exactly that offset
+                            prop_assert_eq!(src.row + kept.row, i * bh);
+                            prop_assert_eq!(src.col + kept.col, j * bw);
+                        }
                     }
-                }}
+                }
+                prop_assert_eq!(layout.len(), n);
                 let kept_blocks = layout.iter().flatten().filter(|b| matches!(b, BlockSource::Kept(_))).count();
                 prop_assert_eq!(kept_blocks * 4, n * n);
             }
@@ -377,11 +380,11 @@ mod tests {
             i
         });
         assert_eq!(qs.iter().filter(|q| **q == Quarter::Center).count(), 5);
-        let corners: Vec<_> = qs[..4].to_vec();
-        let mut sorted = corners.clone();
-        sorted.sort_by_key(|q| format!("{q:?}"));
-        assert!(corners
-            .windows(2)
-            .all(|w| format!("{:?}", w[0]) <= format!("{:?}", w[1])));
+        let key = |q: &Quarter| match q {
+            Quarter::Corner { row, col } => row * 2 + col,
+            Quarter::Center => 4,
+        };
+        assert!(qs.windows(2).all(|w| key(&w[0]) <= key(&w[1])), "{qs:?}");
+        assert!(qs[..4].iter().all(|q| *q != Quarter::Center));
     }
 }

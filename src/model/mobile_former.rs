@@ -149,7 +149,7 @@ pub struct Former<B: Backend> {
 
 impl<B: Backend> Former<B> {
     fn new(init: &mut Init, d: usize, device: &B::Device) -> Self {
-        let heads = if d % 4 == 0 { 4 } else { 2 };
+        let heads = if d.is_multiple_of(4) { 4 } else { 2 };
         Self {
             attn: SelfAttention::new(init, d, heads, device),
             norm1: layer_norm(d, device),
