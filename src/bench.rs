@@ -96,3 +96,66 @@ pub fn run<B: AutodiffBackend>(
         forward_macs,
     })
 }
+
+/// Result of the store benchmark.
+#[derive(Debug, Clone)]
+pub struct StoreBenchResult {
+    pub rows: usize,
+    pub ingest_rows_per_s: f64,
+    pub runs_listing_ms: f64,
+}
+
+/// Fills a fresh database at `db` with `runs` runs and `rows` metric rows (batched, as the
+/// workers write them), then times `workbench runs` on it.
+pub fn store(db: &std::path::Path, runs: usize, rows: usize) -> Result<StoreBenchResult> {
+    use crate::store::{Metric, Store};
+    anyhow::ensure!(!db.exists(), "{}: already exists; the benchmark needs a fresh file", db.display());
+    let mut store = Store::open(db)?;
+    let cfg = RunConfig::default();
+    let planned: Vec<_> = (0..runs)
+        .map(|i| {
+            let mut c = cfg.clone();
+            c.seed = i as u64;
+            (
+                crate::sweep::spec::run_id(&c),
+                c.seed,
+                serde_json::to_string(&c).expect("serialises"),
+                crate::sweep::spec::flatten(&c),
+            )
+        })
+        .collect();
+    store.register_sweep("bench", "bench", &planned)?;
+    let per_run = rows / runs.max(1);
+    let started = Instant::now();
+    let mut written = 0;
+    for (id, ..) in &planned {
+        // two keys, like train/loss and train/lr, in batches of 1000 rows
+        let mut batch = Vec::with_capacity(1000);
+        for i in 0..per_run {
+            batch.push(Metric {
+                key: if i % 2 == 0 { "train/loss" } else { "train/lr" }.into(),
+                step: (i / 2) as i64,
+                epoch: (i / 200) as i64,
+                value: 1.0 / (i + 1) as f64,
+                wall: i as f64,
+            });
+            if batch.len() == 1000 {
+                store.log_metrics(id, &batch)?;
+                written += batch.len();
+                batch.clear();
+            }
+        }
+        written += batch.len();
+        store.log_metrics(id, &batch)?;
+    }
+    let ingest = written as f64 / started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let listing = crate::inspect::runs(&store, None, None, crate::inspect::Format::Table)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    anyhow::ensure!(listing.lines().count() == runs + 1, "listing lost runs");
+    Ok(StoreBenchResult {
+        rows: written,
+        ingest_rows_per_s: ingest,
+        runs_listing_ms: ms,
+    })
+}

@@ -7,5 +7,8 @@ pub mod backend;
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod inspect;
 pub mod model;
+pub mod store;
+pub mod sweep;
 pub mod train;

@@ -1,6 +1,8 @@
 //! The `workbench` command line.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,6 +10,11 @@ use std::process::ExitCode;
 
 use qbheat_workbench::backend::{CpuTrain, NO_CUDA};
 use qbheat_workbench::bench;
+use qbheat_workbench::inspect::{self, Format};
+use qbheat_workbench::store::{self, Status, Store};
+use qbheat_workbench::sweep::runner::{self, SweepOptions};
+use qbheat_workbench::sweep::spec::Sweep;
+use qbheat_workbench::sweep::worker;
 use qbheat_workbench::config::{default_out_dir, BackendKind, ConfigError, RunConfig};
 use qbheat_workbench::model::mobile_former::MobileFormer;
 use qbheat_workbench::model::presets::Preset;
@@ -60,6 +67,80 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Expand a sweep file into runs and execute them (resumes unfinished runs).
+    Sweep {
+        /// Sweep file (TOML with [base], [grid] / [[grids]], seeds, [[runs]]).
+        file: PathBuf,
+        /// Runs executed at once, each in its own process.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        #[command(flatten)]
+        db: DbArg,
+        /// Run failed runs again (they resume from their last checkpoint).
+        #[arg(long)]
+        retry_failed: bool,
+        /// Print the expanded runs and exit without touching the database.
+        #[arg(long)]
+        dry_run: bool,
+        /// Folder for run outputs [default: runs/<sweep name>].
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+    },
+    /// Execute one stored run (started by `sweep`; not for direct use).
+    #[command(hide = true)]
+    Worker {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List runs of the store.
+    Runs {
+        #[arg(long)]
+        sweep: Option<String>,
+        /// queued | running | finished | failed | stopped
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Show one run: config, status, latest metrics, artifacts.
+    Show {
+        /// Run id (or a unique prefix).
+        run: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Compare runs: parameters that differ and final metrics side by side.
+    Compare {
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Export metrics (CSV: one row per sample; JSON: runs with params and metrics).
+    Export {
+        #[arg(long)]
+        sweep: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Benchmark the run store: metric ingest rate and `runs` listing time.
+    BenchStore {
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        metrics: usize,
+        /// Database file to create [default: a temporary file].
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
     /// Print an encoder preset's parameters and multiply-adds.
     Model {
         #[arg(long, value_enum, default_value = "mf-285m")]
@@ -68,6 +149,20 @@ enum Command {
         #[arg(long)]
         image: Option<usize>,
     },
+}
+
+/// `--db PATH` (default `$WORKBENCH_DB`, else `./workbench.db`).
+#[derive(clap::Args)]
+struct DbArg {
+    /// Run database [default: $WORKBENCH_DB or ./workbench.db].
+    #[arg(long = "db")]
+    path: Option<PathBuf>,
+}
+
+impl DbArg {
+    fn path(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(store::default_path)
+    }
 }
 
 /// Prints one line per finished epoch when no progress bar is drawn.
@@ -150,6 +245,96 @@ fn run(cli: Cli) -> Result<()> {
             println!("{result}");
             Ok(())
         }
+        Command::Sweep {
+            file,
+            jobs,
+            db,
+            retry_failed,
+            dry_run,
+            runs_dir,
+        } => {
+            anyhow::ensure!(jobs >= 1, "--jobs must be at least 1");
+            let sweep = Sweep::load(&file)?;
+            if dry_run {
+                println!("sweep {}: {} runs", sweep.name, sweep.runs.len());
+                for r in &sweep.runs {
+                    let ov: Vec<String> = r.overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    println!("{}  {}", r.id, ov.join(" "));
+                }
+                return Ok(());
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+                .context("cannot install the Ctrl-C handler")?;
+            let opts = SweepOptions {
+                db: db.path(),
+                jobs,
+                retry_failed,
+                runs_root: runs_dir,
+                progress: std::io::stdout().is_terminal(),
+            };
+            println!("sweep {}: {} runs, {jobs} at a time, store {}", sweep.name, sweep.runs.len(), opts.db.display());
+            let report = runner::run(&sweep, &file, &opts, stop.clone())?;
+            let counts: Vec<String> = report.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            println!("sweep {}: {}", sweep.name, counts.join(", "));
+            if stop.load(Ordering::SeqCst) {
+                println!("stopped: run the same command again to resume");
+            }
+            anyhow::ensure!(
+                report.failed.is_empty(),
+                "{} run(s) failed (see `workbench runs --status failed`)",
+                report.failed.len()
+            );
+            Ok(())
+        }
+        Command::Worker { db, run, out } => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+                .context("cannot install the Ctrl-C handler")?;
+            worker::work(&db.path(), &run, &out, stop)
+        }
+        Command::Runs {
+            sweep,
+            status,
+            format,
+            db,
+        } => {
+            let status = match status {
+                Some(s) => Some(Status::parse(&s).ok_or_else(|| {
+                    anyhow::anyhow!("unknown status {s:?}; valid: queued, running, finished, failed, stopped")
+                })?),
+                None => None,
+            };
+            let store = Store::open_existing(&db.path())?;
+            emit(&inspect::runs(&store, sweep.as_deref(), status, format)?);
+            Ok(())
+        }
+        Command::Show { run, db } => {
+            emit(&inspect::show(&Store::open_existing(&db.path())?, &run)?);
+            Ok(())
+        }
+        Command::Compare { runs, db } => {
+            emit(&inspect::compare(&Store::open_existing(&db.path())?, &runs)?);
+            Ok(())
+        }
+        Command::Export { sweep, format, db } => {
+            anyhow::ensure!(format != Format::Table, "export writes csv or json");
+            emit(&inspect::export(&Store::open_existing(&db.path())?, sweep.as_deref(), format)?);
+            Ok(())
+        }
+        Command::BenchStore { runs, metrics, db } => {
+            let tmp = tempfile_dir()?;
+            let path = db.unwrap_or_else(|| tmp.join("bench.db"));
+            let r = bench::store(&path, runs, metrics)?;
+            println!(
+                "bench-store: runs={runs} rows={} ingest_rows_per_s={:.0} runs_listing_ms={:.1}",
+                r.rows, r.ingest_rows_per_s, r.runs_listing_ms
+            );
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
         Command::Model { preset, image } => {
             let spec = preset.spec();
             let size = image.unwrap_or(spec.canonical_size);
@@ -222,6 +407,19 @@ fn bench_cuda(cfg: &RunConfig, steps: usize) -> Result<bench::BenchResult> {
 #[cfg(not(feature = "cuda"))]
 fn bench_cuda(_: &RunConfig, _: usize) -> Result<bench::BenchResult> {
     anyhow::bail!(NO_CUDA)
+}
+
+/// Writes command output; a closed pipe (`workbench runs | head`) is not an error.
+fn emit(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// A fresh folder under the system temp dir.
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("workbench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 fn main() -> ExitCode {

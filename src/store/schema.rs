@@ -1,0 +1,95 @@
+//! Schema versions, applied in order; `PRAGMA user_version` records the newest applied.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Forward migrations: index i brings the schema from version i to i + 1.
+const MIGRATIONS: &[&str] = &[
+    // 1: sweeps, runs, params, metrics, latest metrics, artifacts
+    "CREATE TABLE sweeps (
+        name    TEXT PRIMARY KEY,
+        file    TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE runs (
+        id         TEXT PRIMARY KEY,
+        sweep      TEXT NOT NULL,
+        seed       INTEGER NOT NULL,
+        config     TEXT NOT NULL,
+        status     TEXT NOT NULL CHECK (status IN ('queued','running','finished','failed','stopped')),
+        error      TEXT,
+        pid        INTEGER,
+        heartbeat  REAL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        started    REAL,
+        ended      REAL,
+        backend    TEXT,
+        device     TEXT,
+        git_commit TEXT,
+        out_dir    TEXT,
+        created    REAL NOT NULL
+    );
+    CREATE INDEX runs_status ON runs(status);
+    CREATE TABLE sweep_runs (
+        sweep  TEXT NOT NULL REFERENCES sweeps(name),
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        PRIMARY KEY (sweep, run_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE params (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        step   INTEGER NOT NULL,
+        epoch  INTEGER NOT NULL,
+        value  REAL NOT NULL,
+        wall   REAL NOT NULL,
+        PRIMARY KEY (run_id, key, step)
+    ) WITHOUT ROWID;
+    CREATE TABLE latest_metrics (
+        run_id TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        step   INTEGER NOT NULL,
+        epoch  INTEGER NOT NULL,
+        value  REAL NOT NULL,
+        wall   REAL NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX latest_by_key ON latest_metrics(key);
+    CREATE TABLE artifacts (
+        run_id  TEXT NOT NULL REFERENCES runs(id),
+        kind    TEXT NOT NULL,
+        path    TEXT NOT NULL,
+        epoch   INTEGER,
+        created REAL NOT NULL,
+        PRIMARY KEY (run_id, path)
+    );",
+];
+
+/// The schema version this binary writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies every migration newer than the database's `user_version`, each in its own
+/// transaction. A database from a newer binary is refused rather than touched.
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    anyhow::ensure!(
+        current <= VERSION,
+        "database schema version {current} is newer than this workbench's {VERSION}; upgrade the workbench"
+    );
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // another process may have migrated while we waited for the lock
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now > i as i64 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Sweeps: expansion of ablation files into runs, and their crash-safe execution.
+
+pub mod runner;
+pub mod spec;
+pub mod worker;
