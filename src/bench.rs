@@ -109,7 +109,11 @@ pub struct StoreBenchResult {
 /// workers write them), then times `workbench runs` on it.
 pub fn store(db: &std::path::Path, runs: usize, rows: usize) -> Result<StoreBenchResult> {
     use crate::store::{Metric, Store};
-    anyhow::ensure!(!db.exists(), "{}: already exists; the benchmark needs a fresh file", db.display());
+    anyhow::ensure!(
+        !db.exists(),
+        "{}: already exists; the benchmark needs a fresh file",
+        db.display()
+    );
     let mut store = Store::open(db)?;
     let cfg = RunConfig::default();
     let planned: Vec<_> = (0..runs)

@@ -75,7 +75,11 @@ fn csv_field(s: &str) -> String {
 pub fn render_csv(header: &[String], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     for r in std::iter::once(header).chain(rows.iter().map(|r| r.as_slice())) {
-        let _ = writeln!(out, "{}", r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+        let _ = writeln!(
+            out,
+            "{}",
+            r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",")
+        );
     }
     out
 }
@@ -93,13 +97,21 @@ fn fmt_value(v: Option<&f64>) -> String {
 }
 
 /// `workbench runs`: one line per run.
-pub fn runs(store: &Store, sweep: Option<&str>, status: Option<Status>, format: Format) -> Result<String> {
+pub fn runs(
+    store: &Store,
+    sweep: Option<&str>,
+    status: Option<Status>,
+    format: Format,
+) -> Result<String> {
     let rows = store.runs(sweep, status)?;
     let metrics: Vec<_> = METRIC_COLUMNS
         .iter()
         .map(|(k, _)| store.latest_values(k))
         .collect::<Result<_>>()?;
-    let mut header: Vec<String> = ["id", "sweep", "status"].iter().map(|s| s.to_string()).collect();
+    let mut header: Vec<String> = ["id", "sweep", "status"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     header.extend(PARAM_COLUMNS.iter().map(|(_, h)| h.to_string()));
     header.extend(METRIC_COLUMNS.iter().map(|(_, h)| h.to_string()));
     header.push("error".into());
@@ -120,7 +132,13 @@ pub fn runs(store: &Store, sweep: Option<&str>, status: Option<Status>, format: 
         Format::Json => {
             let objs: Vec<BTreeMap<&str, &str>> = table
                 .iter()
-                .map(|r| header.iter().map(|h| h.as_str()).zip(r.iter().map(|c| c.as_str())).collect())
+                .map(|r| {
+                    header
+                        .iter()
+                        .map(|h| h.as_str())
+                        .zip(r.iter().map(|c| c.as_str()))
+                        .collect()
+                })
                 .collect();
             serde_json::to_string_pretty(&objs)? + "\n"
         }
@@ -156,11 +174,19 @@ pub fn show(store: &Store, id: &str) -> Result<String> {
     }
     let _ = writeln!(out, "\nlatest metrics");
     for m in store.latest_metrics(&r.id)? {
-        let _ = writeln!(out, "  {:<24} {:>12.6}  (epoch {}, step {})", m.key, m.value, m.epoch, m.step);
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>12.6}  (epoch {}, step {})",
+            m.key, m.value, m.epoch, m.step
+        );
     }
     let _ = writeln!(out, "\nartifacts");
     for (kind, path, epoch) in store.artifacts(&r.id)? {
-        let _ = writeln!(out, "  {kind:<12} {path} (epoch {})", epoch.map_or("-".into(), |e| e.to_string()));
+        let _ = writeln!(
+            out,
+            "  {kind:<12} {path} (epoch {})",
+            epoch.map_or("-".into(), |e| e.to_string())
+        );
     }
     Ok(out)
 }
@@ -177,19 +203,31 @@ pub fn compare(store: &Store, ids: &[String]) -> Result<String> {
     let mut rows = Vec::new();
     let keys: std::collections::BTreeSet<&String> = params.iter().flat_map(|p| p.keys()).collect();
     for k in keys {
-        let vals: Vec<String> = params.iter().map(|p| p.get(k).cloned().unwrap_or_default()).collect();
+        let vals: Vec<String> = params
+            .iter()
+            .map(|p| p.get(k).cloned().unwrap_or_default())
+            .collect();
         if vals.windows(2).any(|w| w[0] != w[1]) {
             let mut row = vec![k.clone()];
             row.extend(vals);
             rows.push(row);
         }
     }
-    rows.push(std::iter::once("status".to_string()).chain(runs.iter().map(|r| r.status.clone())).collect());
+    rows.push(
+        std::iter::once("status".to_string())
+            .chain(runs.iter().map(|r| r.status.clone()))
+            .collect(),
+    );
     let metrics: Vec<BTreeMap<String, f64>> = runs
         .iter()
-        .map(|r| store.latest_metrics(&r.id).map(|m| m.into_iter().map(|m| (m.key, m.value)).collect()))
+        .map(|r| {
+            store
+                .latest_metrics(&r.id)
+                .map(|m| m.into_iter().map(|m| (m.key, m.value)).collect())
+        })
         .collect::<Result<_>>()?;
-    let mkeys: std::collections::BTreeSet<&String> = metrics.iter().flat_map(|m| m.keys()).collect();
+    let mkeys: std::collections::BTreeSet<&String> =
+        metrics.iter().flat_map(|m| m.keys()).collect();
     for k in mkeys {
         let mut row = vec![k.clone()];
         row.extend(metrics.iter().map(|m| fmt_value(m.get(k))));
@@ -251,7 +289,14 @@ pub fn export(store: &Store, sweep: Option<&str>, format: Format) -> Result<Stri
                 })?;
                 for row in rows {
                     let (k, s, e, v, w) = row?;
-                    let _ = writeln!(out, "{},{},{},{},{s},{e},{v},{w:.3}", r.id, r.sweep, r.status, csv_field(&k));
+                    let _ = writeln!(
+                        out,
+                        "{},{},{},{},{s},{e},{v},{w:.3}",
+                        r.id,
+                        r.sweep,
+                        r.status,
+                        csv_field(&k)
+                    );
                 }
             }
             Ok(out)

@@ -1,24 +1,24 @@
 //! The `workbench` command line.
 
 use anyhow::{Context, Result};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use qbheat_workbench::backend::{CpuTrain, NO_CUDA};
 use qbheat_workbench::bench;
+use qbheat_workbench::config::{default_out_dir, BackendKind, ConfigError, RunConfig};
 use qbheat_workbench::inspect::{self, Format};
+use qbheat_workbench::model::mobile_former::MobileFormer;
+use qbheat_workbench::model::presets::Preset;
+use qbheat_workbench::model::qbheat::QbHeat;
 use qbheat_workbench::store::{self, Status, Store};
 use qbheat_workbench::sweep::runner::{self, SweepOptions};
 use qbheat_workbench::sweep::spec::Sweep;
 use qbheat_workbench::sweep::worker;
-use qbheat_workbench::config::{default_out_dir, BackendKind, ConfigError, RunConfig};
-use qbheat_workbench::model::mobile_former::MobileFormer;
-use qbheat_workbench::model::presets::Preset;
-use qbheat_workbench::model::qbheat::QbHeat;
 use qbheat_workbench::train::checkpoint::EpochStats;
 use qbheat_workbench::train::pretrain::{pretrain, Observer, PretrainOptions};
 
@@ -258,7 +258,11 @@ fn run(cli: Cli) -> Result<()> {
             if dry_run {
                 println!("sweep {}: {} runs", sweep.name, sweep.runs.len());
                 for r in &sweep.runs {
-                    let ov: Vec<String> = r.overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let ov: Vec<String> = r
+                        .overrides
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
                     println!("{}  {}", r.id, ov.join(" "));
                 }
                 return Ok(());
@@ -274,9 +278,18 @@ fn run(cli: Cli) -> Result<()> {
                 runs_root: runs_dir,
                 progress: std::io::stdout().is_terminal(),
             };
-            println!("sweep {}: {} runs, {jobs} at a time, store {}", sweep.name, sweep.runs.len(), opts.db.display());
+            println!(
+                "sweep {}: {} runs, {jobs} at a time, store {}",
+                sweep.name,
+                sweep.runs.len(),
+                opts.db.display()
+            );
             let report = runner::run(&sweep, &file, &opts, stop.clone())?;
-            let counts: Vec<String> = report.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            let counts: Vec<String> = report
+                .counts
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect();
             println!("sweep {}: {}", sweep.name, counts.join(", "));
             if stop.load(Ordering::SeqCst) {
                 println!("stopped: run the same command again to resume");
@@ -303,7 +316,9 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let status = match status {
                 Some(s) => Some(Status::parse(&s).ok_or_else(|| {
-                    anyhow::anyhow!("unknown status {s:?}; valid: queued, running, finished, failed, stopped")
+                    anyhow::anyhow!(
+                        "unknown status {s:?}; valid: queued, running, finished, failed, stopped"
+                    )
                 })?),
                 None => None,
             };
@@ -316,12 +331,19 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Compare { runs, db } => {
-            emit(&inspect::compare(&Store::open_existing(&db.path())?, &runs)?);
+            emit(&inspect::compare(
+                &Store::open_existing(&db.path())?,
+                &runs,
+            )?);
             Ok(())
         }
         Command::Export { sweep, format, db } => {
             anyhow::ensure!(format != Format::Table, "export writes csv or json");
-            emit(&inspect::export(&Store::open_existing(&db.path())?, sweep.as_deref(), format)?);
+            emit(&inspect::export(
+                &Store::open_existing(&db.path())?,
+                sweep.as_deref(),
+                format,
+            )?);
             Ok(())
         }
         Command::BenchStore { runs, metrics, db } => {

@@ -138,7 +138,9 @@ impl Store {
         file: &str,
         runs: &[(String, u64, String, Vec<(String, String)>)],
     ) -> Result<usize> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO sweeps(name, file, created) VALUES (?1, ?2, ?3)
              ON CONFLICT(name) DO UPDATE SET file = excluded.file",
@@ -179,11 +181,26 @@ impl Store {
     }
 
     /// Worker bookkeeping at start: its pid, backend, device and binary version.
-    pub fn mark_worker(&self, id: &str, pid: u32, backend: &str, device: &str, out_dir: &str) -> Result<()> {
+    pub fn mark_worker(
+        &self,
+        id: &str,
+        pid: u32,
+        backend: &str,
+        device: &str,
+        out_dir: &str,
+    ) -> Result<()> {
         self.conn.execute(
             "UPDATE runs SET pid = ?2, heartbeat = ?3, backend = ?4, device = ?5, git_commit = ?6,
                  out_dir = ?7 WHERE id = ?1",
-            params![id, pid as i64, now(), backend, device, env!("WORKBENCH_GIT_COMMIT"), out_dir],
+            params![
+                id,
+                pid as i64,
+                now(),
+                backend,
+                device,
+                env!("WORKBENCH_GIT_COMMIT"),
+                out_dir
+            ],
         )?;
         Ok(())
     }
@@ -213,7 +230,9 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut ins = tx.prepare_cached(
                 "INSERT OR REPLACE INTO metrics(run_id, key, step, epoch, value, wall)
@@ -242,15 +261,23 @@ impl Store {
                 latest.execute(params![run, m.key, m.step, m.epoch, m.value, m.wall])?;
             }
         }
-        tx.execute("UPDATE runs SET heartbeat = ?2 WHERE id = ?1", params![run, now()])?;
+        tx.execute(
+            "UPDATE runs SET heartbeat = ?2 WHERE id = ?1",
+            params![run, now()],
+        )?;
         tx.commit()?;
         Ok(())
     }
 
     /// Drops metrics past `step` (rows logged after the checkpoint a run resumes from).
     pub fn truncate_metrics(&mut self, run: &str, step: i64) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM metrics WHERE run_id = ?1 AND step > ?2", params![run, step])?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2",
+            params![run, step],
+        )?;
         tx.execute("DELETE FROM latest_metrics WHERE run_id = ?1", params![run])?;
         tx.execute(
             "INSERT INTO latest_metrics(run_id, key, step, epoch, value, wall)
@@ -262,7 +289,13 @@ impl Store {
         Ok(())
     }
 
-    pub fn add_artifact(&self, run: &str, kind: &str, path: &str, epoch: Option<i64>) -> Result<()> {
+    pub fn add_artifact(
+        &self,
+        run: &str,
+        kind: &str,
+        path: &str,
+        epoch: Option<i64>,
+    ) -> Result<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO artifacts(run_id, kind, path, epoch, created) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![run, kind, path, epoch, now()],
@@ -298,7 +331,8 @@ impl Store {
         })
     }
 
-    const RUN_COLUMNS: &'static str = "r.id, r.sweep, r.seed, r.status, r.error, r.pid, r.heartbeat, r.attempts, \
+    const RUN_COLUMNS: &'static str =
+        "r.id, r.sweep, r.seed, r.status, r.error, r.pid, r.heartbeat, r.attempts, \
         r.started, r.ended, r.backend, r.device, r.git_commit, r.out_dir, r.config";
 
     /// Runs, optionally of one sweep and/or one status, oldest first.
@@ -311,13 +345,19 @@ impl Store {
             Self::RUN_COLUMNS
         );
         let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map(params![sweep, status.map(|s| s.as_str())], Self::run_from_row)?;
+        let rows = st.query_map(
+            params![sweep, status.map(|s| s.as_str())],
+            Self::run_from_row,
+        )?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// One run by id or unique id prefix.
     pub fn run(&self, id: &str) -> Result<RunRow> {
-        let sql = format!("SELECT {} FROM runs r WHERE r.id LIKE ?1 || '%' LIMIT 2", Self::RUN_COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM runs r WHERE r.id LIKE ?1 || '%' LIMIT 2",
+            Self::RUN_COLUMNS
+        );
         let mut st = self.conn.prepare(&sql)?;
         let rows: Vec<RunRow> = st
             .query_map(params![id], Self::run_from_row)?
@@ -351,7 +391,9 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached("SELECT run_id, value FROM latest_metrics WHERE key = ?1")?;
-        let rows = st.query_map(params![key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
+        let rows = st.query_map(params![key], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -389,7 +431,9 @@ impl Store {
     }
 
     pub fn sweep_names(&self) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare("SELECT name FROM sweeps ORDER BY created")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM sweeps ORDER BY created")?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -397,13 +441,19 @@ impl Store {
     pub fn has_sweep(&self, name: &str) -> Result<bool> {
         Ok(self
             .conn
-            .query_row("SELECT 1 FROM sweeps WHERE name = ?1", params![name], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM sweeps WHERE name = ?1",
+                params![name],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }
 
     /// `PRAGMA integrity_check` result ("ok" when healthy).
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 }

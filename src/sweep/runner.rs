@@ -69,12 +69,20 @@ fn requeue_dead(store: &Store, row: &RunRow, why: &str) -> Result<String> {
         Ok(format!("failed   {} {msg}", row.id))
     } else {
         store.set_status(&row.id, Status::Queued, None)?;
-        Ok(format!("requeued {} worker died ({why}); resumes from its last checkpoint", row.id))
+        Ok(format!(
+            "requeued {} worker died ({why}); resumes from its last checkpoint",
+            row.id
+        ))
     }
 }
 
 /// Runs every unfinished run of `sweep`.
-pub fn run(sweep: &Sweep, file: &Path, opts: &SweepOptions, stop: Arc<AtomicBool>) -> Result<SweepReport> {
+pub fn run(
+    sweep: &Sweep,
+    file: &Path,
+    opts: &SweepOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<SweepReport> {
     let mut store = Store::open(&opts.db)?;
     let planned: Vec<_> = sweep
         .runs
@@ -102,8 +110,10 @@ pub fn run(sweep: &Sweep, file: &Path, opts: &SweepOptions, stop: Arc<AtomicBool
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new(ids.len() as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs {elapsed_precise} {msg}")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} runs {elapsed_precise} {msg}",
+            )
+            .expect("valid template"),
         );
         b
     });
@@ -141,11 +151,22 @@ pub fn run(sweep: &Sweep, file: &Path, opts: &SweepOptions, stop: Arc<AtomicBool
 
         // 2. recover runs whose worker is not ours and has died
         let rows = store.runs(Some(&sweep.name), None)?;
-        for row in rows.iter().filter(|r| r.status == "running" && !children.contains_key(&r.id)) {
+        for row in rows
+            .iter()
+            .filter(|r| r.status == "running" && !children.contains_key(&r.id))
+        {
             let dead = row.pid.is_none_or(|p| !pid_alive(p));
             let stale = row.heartbeat.is_none_or(|h| now() - h > STALE_AFTER_S);
             if dead || stale {
-                say(requeue_dead(&store, row, if dead { "process gone" } else { "heartbeat stale" })?);
+                say(requeue_dead(
+                    &store,
+                    row,
+                    if dead {
+                        "process gone"
+                    } else {
+                        "heartbeat stale"
+                    },
+                )?);
             }
         }
 
@@ -153,7 +174,9 @@ pub fn run(sweep: &Sweep, file: &Path, opts: &SweepOptions, stop: Arc<AtomicBool
         let stopping = stop.load(Ordering::SeqCst);
         if stopping && !signalled {
             for child in children.values() {
-                let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status();
             }
             signalled = true;
         }
@@ -173,8 +196,12 @@ pub fn run(sweep: &Sweep, file: &Path, opts: &SweepOptions, stop: Arc<AtomicBool
                 }
                 attempted.insert(row.id.clone());
                 let out = run_dir(&runs_root, &row.id);
-                std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
-                let log = OpenOptions::new().create(true).append(true).open(out.join("worker.log"))?;
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("{}: cannot create", out.display()))?;
+                let log = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(out.join("worker.log"))?;
                 let child = Command::new(&exe)
                     .arg("worker")
                     .arg("--db")
@@ -200,7 +227,9 @@ pub fn run(sweep: &Sweep, file: &Path, opts: &SweepOptions, stop: Arc<AtomicBool
             b.set_position(done as u64);
             b.set_message(format!("{} running", children.len()));
         }
-        let others_running = rows.iter().any(|r| r.status == "running" && !children.contains_key(&r.id));
+        let others_running = rows
+            .iter()
+            .any(|r| r.status == "running" && !children.contains_key(&r.id));
         let claimable = rows.iter().any(|r| {
             r.status == "queued"
                 || r.status == "stopped"

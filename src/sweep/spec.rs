@@ -62,7 +62,11 @@ fn tree(cfg: &RunConfig) -> Table {
 pub fn flatten(cfg: &RunConfig) -> Vec<(String, String)> {
     fn walk(prefix: &str, t: &Table, out: &mut Vec<(String, String)>) {
         for (k, v) in t {
-            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             match v {
                 Value::Table(inner) => walk(&key, inner, out),
                 Value::String(s) => out.push((key, s.clone())),
@@ -83,17 +87,27 @@ fn set_path(t: &mut Table, dotted: &str, value: Value) -> Result<(), String> {
         let keys = cur_keys(cur);
         if i + 1 == parts.len() {
             match cur.get_mut(*p) {
-                Some(Value::Table(_)) => return Err(format!("`{dotted}` is a table, not a setting")),
+                Some(Value::Table(_)) => {
+                    return Err(format!("`{dotted}` is a table, not a setting"))
+                }
                 Some(slot) => {
                     *slot = value;
                     return Ok(());
                 }
-                None => return Err(format!("unknown config path `{dotted}`; valid here: {keys}")),
+                None => {
+                    return Err(format!(
+                        "unknown config path `{dotted}`; valid here: {keys}"
+                    ))
+                }
             }
         }
         cur = match cur.get_mut(*p) {
             Some(Value::Table(inner)) => inner,
-            _ => return Err(format!("unknown config path `{dotted}`; valid here: {keys}")),
+            _ => {
+                return Err(format!(
+                    "unknown config path `{dotted}`; valid here: {keys}"
+                ))
+            }
         };
     }
     unreachable!("split yields at least one part")
@@ -126,7 +140,11 @@ fn display(v: &Value) -> String {
 /// Flattens a `[[runs]]` table (nested tables or quoted dotted keys) into dotted overrides.
 fn flatten_table(prefix: &str, t: &Table, out: &mut Vec<(String, Value)>) {
     for (k, v) in t {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Table(inner) => flatten_table(&key, inner, out),
             other => out.push((key, other.clone())),
@@ -278,7 +296,8 @@ epochs = 2
         let ids_a: Vec<_> = a.runs.iter().map(|r| &r.id).collect();
         let ids_b: Vec<_> = b.runs.iter().map(|r| &r.id).collect();
         assert_eq!(ids_a, ids_b);
-        let changed = Sweep::parse("s.toml", &SWEEP.replace("epochs = 2", "epochs = 3"), "x").unwrap();
+        let changed =
+            Sweep::parse("s.toml", &SWEEP.replace("epochs = 2", "epochs = 3"), "x").unwrap();
         for r in &changed.runs {
             assert!(!ids_a.contains(&&r.id));
         }
@@ -321,7 +340,10 @@ decoder = { depth = 3 }
     fn bad_sweeps_are_located() {
         let e = error("[grid]\n\"masking.postion\" = [\"corner\"]\n");
         assert_eq!(e.line, 2, "{e}");
-        assert!(e.message.contains("masking.postion") && e.message.contains("position"), "{e}");
+        assert!(
+            e.message.contains("masking.postion") && e.message.contains("position"),
+            "{e}"
+        );
         let e = error("[grid]\n\"predictor.models\" = []\n");
         assert_eq!(e.line, 2, "{e}");
         assert!(e.message.contains("empty"), "{e}");

@@ -99,9 +99,18 @@ pub fn work(db: &Path, id: &str, out: &Path, stop: Arc<AtomicBool>) -> Result<()
         BackendKind::Cpu => "cpu",
         BackendKind::Cuda => "cuda",
     };
-    store.mark_worker(id, std::process::id(), backend, &device_name(cfg.backend), &out.display().to_string())?;
+    store.mark_worker(
+        id,
+        std::process::id(),
+        backend,
+        &device_name(cfg.backend),
+        &out.display().to_string(),
+    )?;
     // metrics logged after the checkpoint we resume from are replayed: drop them first
-    let resume_step = checkpoint::latest(out).ok().flatten().map_or(0, |(_, s)| s.step);
+    let resume_step = checkpoint::latest(out)
+        .ok()
+        .flatten()
+        .map_or(0, |(_, s)| s.step);
     store.truncate_metrics(id, resume_step as i64)?;
 
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -133,7 +142,13 @@ pub fn work(db: &Path, id: &str, out: &Path, stop: Arc<AtomicBool>) -> Result<()
 }
 
 /// Pre-training, then the evaluations the config lists (the probing step plugs in here).
-fn run_pipeline(cfg: &RunConfig, out: &Path, store: &mut Store, id: &str, stop: Arc<AtomicBool>) -> Result<Outcome> {
+fn run_pipeline(
+    cfg: &RunConfig,
+    out: &Path,
+    store: &mut Store,
+    id: &str,
+    stop: Arc<AtomicBool>,
+) -> Result<Outcome> {
     let opts = PretrainOptions {
         out: out.to_path_buf(),
         resume: true,
@@ -152,7 +167,11 @@ fn run_pipeline(cfg: &RunConfig, out: &Path, store: &mut Store, id: &str, stop: 
 }
 
 #[cfg(feature = "cuda")]
-fn pretrain_cuda(cfg: &RunConfig, opts: &PretrainOptions, obs: &mut dyn Observer) -> Result<Outcome> {
+fn pretrain_cuda(
+    cfg: &RunConfig,
+    opts: &PretrainOptions,
+    obs: &mut dyn Observer,
+) -> Result<Outcome> {
     pretrain::<crate::backend::GpuTrain>(cfg, opts, &Default::default(), obs)
 }
 
@@ -163,7 +182,10 @@ fn pretrain_cuda(_: &RunConfig, _: &PretrainOptions, _: &mut dyn Observer) -> Re
 
 fn device_name(backend: BackendKind) -> String {
     match backend {
-        BackendKind::Cpu => format!("cpu x{}", std::thread::available_parallelism().map_or(1, |n| n.get())),
+        BackendKind::Cpu => format!(
+            "cpu x{}",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
         BackendKind::Cuda => "cuda:0".into(),
     }
 }
@@ -172,7 +194,12 @@ fn device_name(backend: BackendKind) -> String {
 fn register_checkpoints(store: &Store, id: &str, out: &Path) -> Result<()> {
     if let Some((dir, state)) = checkpoint::latest(out)? {
         store.remove_artifacts_like(id, "checkpoint")?;
-        store.add_artifact(id, "checkpoint", &dir.display().to_string(), Some(state.epochs_done as i64))?;
+        store.add_artifact(
+            id,
+            "checkpoint",
+            &dir.display().to_string(),
+            Some(state.epochs_done as i64),
+        )?;
     }
     Ok(())
 }

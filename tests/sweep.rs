@@ -1,0 +1,353 @@
+//! Sweeps end to end: crash safety (SIGKILL of a worker, of the sweep parent), Ctrl-C,
+//! failing runs, bad sweep files, and concurrent access to the store.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use qbheat_workbench::store::{Metric, Store};
+
+const BIN: &str = env!("CARGO_BIN_EXE_workbench");
+
+fn sweep_file(dir: &Path, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+name = "crash"
+seeds = [0]
+[base.data]
+image_size = 32
+train_size = 128
+val_size = 32
+[base.model]
+preset = "mf-micro"
+[base.predictor]
+dim = 32
+[base.decoder]
+dim = 32
+depth = 1
+heads = 2
+[base.train]
+epochs = 6
+batch_size = 16
+base_lr = 1e-3
+[grid]
+"masking.position" = ["corner", "center"]
+{extra}
+"#
+    );
+    let path = dir.join("sweep.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start_sweep(dir: &Path, file: &Path, jobs: usize) -> Child {
+    Command::new(BIN)
+        .arg("sweep")
+        .arg(file)
+        .arg("--db")
+        .arg(dir.join("w.db"))
+        .arg("--runs-dir")
+        .arg(dir.join("runs"))
+        .arg("--jobs")
+        .arg(jobs.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait(child: &mut Child, limit: Duration) -> i32 {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        assert!(t.elapsed() < limit, "sweep did not end in {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Polls until `pred` holds on the store.
+fn wait_for(db: &Path, limit: Duration, mut pred: impl FnMut(&Store) -> bool) {
+    let t = Instant::now();
+    loop {
+        if db.exists() {
+            if let Ok(store) = Store::open(db) {
+                if pred(&store) {
+                    return;
+                }
+            }
+        }
+        assert!(t.elapsed() < limit, "condition not reached in {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The pid of a worker that has stored at least one finished epoch.
+fn worker_pid_after_an_epoch(store: &Store, parent: u32) -> Option<(String, i64)> {
+    store
+        .runs(None, None)
+        .ok()?
+        .into_iter()
+        .filter(|r| r.status == "running")
+        .filter(|r| r.pid.is_some_and(|p| p != parent as i64))
+        .find(|r| {
+            store
+                .latest_metrics(&r.id)
+                .is_ok_and(|m| m.iter().any(|m| m.key == "epoch/train_loss"))
+        })
+        .map(|r| (r.id, r.pid.unwrap()))
+}
+
+fn kill(sig: &str, pid: i64) {
+    Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+/// Every finished run logged train/loss at exactly steps 1..=N once, and the store is sound.
+fn assert_consistent(db: &Path) {
+    let store = Store::open(db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let dup: i64 = store
+        .conn()
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT run_id, key, step, COUNT(*) c FROM metrics GROUP BY 1, 2, 3 HAVING c > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(dup, 0);
+    for run in store.runs(None, None).unwrap() {
+        if run.status != "finished" {
+            continue;
+        }
+        let steps: Vec<i64> = store
+            .series(&run.id, "train/loss")
+            .unwrap()
+            .iter()
+            .map(|m| m.step)
+            .collect();
+        let expected: Vec<i64> = (1..=steps.len() as i64).collect();
+        assert_eq!(steps, expected, "run {}", run.id);
+        assert_eq!(steps.len(), 6 * 8, "run {}", run.id);
+        let epochs = store.series(&run.id, "epoch/val_loss").unwrap();
+        assert_eq!(epochs.len(), 6);
+        assert!(!store.artifacts(&run.id).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn killed_worker_resumes_and_failed_run_does_not_stop_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "[[runs]]\ntrain.base_lr = 1e30\n");
+    let db = dir.path().join("w.db");
+    let mut parent = start_sweep(dir.path(), &file, 2);
+    let parent_pid = parent.id();
+    let mut victim = None;
+    wait_for(&db, Duration::from_secs(120), |s| {
+        victim = worker_pid_after_an_epoch(s, parent_pid);
+        victim.is_some()
+    });
+    let (victim_id, pid) = victim.unwrap();
+    kill("-KILL", pid);
+    let code = wait(&mut parent, Duration::from_secs(300));
+    assert_eq!(code, 1, "a failed run makes the sweep exit non-zero");
+    let store = Store::open(&db).unwrap();
+    let runs = store.runs(Some("crash"), None).unwrap();
+    assert_eq!(runs.len(), 3);
+    let finished = runs.iter().filter(|r| r.status == "finished").count();
+    let failed: Vec<_> = runs.iter().filter(|r| r.status == "failed").collect();
+    assert_eq!(finished, 2);
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0].error.as_deref().unwrap().contains("loss became"),
+        "{:?}",
+        failed[0].error
+    );
+    let victim = store.run(&victim_id).unwrap();
+    assert_eq!(victim.status, "finished");
+    assert_eq!(victim.attempts, 2, "killed once, resumed once");
+    assert_consistent(&db);
+
+    // running the same sweep again skips finished runs and leaves failed ones alone
+    let mut again = start_sweep(dir.path(), &file, 2);
+    assert_eq!(wait(&mut again, Duration::from_secs(60)), 1);
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.run(&victim_id).unwrap().attempts, 2);
+}
+
+#[test]
+fn killed_sweep_parent_then_rerun_finishes_every_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "");
+    let db = dir.path().join("w.db");
+    let mut parent = start_sweep(dir.path(), &file, 1);
+    let parent_pid = parent.id();
+    wait_for(&db, Duration::from_secs(120), |s| {
+        worker_pid_after_an_epoch(s, parent_pid).is_some()
+    });
+    kill("-KILL", parent_pid as i64);
+    wait(&mut parent, Duration::from_secs(10));
+    // the orphaned worker keeps going; the new sweep waits for it and runs the rest
+    let mut rerun = start_sweep(dir.path(), &file, 1);
+    assert_eq!(wait(&mut rerun, Duration::from_secs(300)), 0);
+    let store = Store::open(&db).unwrap();
+    let runs = store.runs(Some("crash"), None).unwrap();
+    assert!(
+        runs.iter()
+            .all(|r| r.status == "finished" && r.attempts == 1),
+        "{runs:?}"
+    );
+    assert_consistent(&db);
+}
+
+#[test]
+fn ctrl_c_stops_at_a_checkpoint_and_the_next_sweep_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "");
+    let db = dir.path().join("w.db");
+    let mut parent = start_sweep(dir.path(), &file, 2);
+    let parent_pid = parent.id();
+    wait_for(&db, Duration::from_secs(120), |s| {
+        worker_pid_after_an_epoch(s, parent_pid).is_some()
+    });
+    kill("-INT", parent_pid as i64);
+    assert_eq!(wait(&mut parent, Duration::from_secs(60)), 0);
+    let store = Store::open(&db).unwrap();
+    let statuses: Vec<String> = store
+        .runs(None, None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert!(statuses.iter().any(|s| s == "stopped"), "{statuses:?}");
+    assert!(statuses.iter().all(|s| s != "running"), "{statuses:?}");
+    let mut again = start_sweep(dir.path(), &file, 2);
+    assert_eq!(wait(&mut again, Duration::from_secs(300)), 0);
+    assert_consistent(&db);
+}
+
+#[test]
+fn bad_sweep_files_exit_2_and_leave_the_store_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    // a store with content, to check it is untouched
+    {
+        let mut s = Store::open(&db).unwrap();
+        let cfg = qbheat_workbench::config::RunConfig::default();
+        let id = qbheat_workbench::sweep::spec::run_id(&cfg);
+        s.register_sweep(
+            "keep",
+            "k.toml",
+            &[(id, 0, serde_json::to_string(&cfg).unwrap(), vec![])],
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let cases = [
+        ("[grid\n", ":1:"),
+        ("[grid]\n\"masking.postion\" = [\"corner\"]\n", ":2:"),
+        ("[grid]\n\"train.epochs\" = [1, \"x\"]\n", ":2:"),
+        ("[grid]\n\"predictor.models\" = []\n", ":2:"),
+        ("seeds = [1]\n", ":1:"),
+    ];
+    for (text, place) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(BIN)
+            .arg("sweep")
+            .arg(&path)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(&format!("bad.toml{place}")), "{text}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    let fresh = dir.path().join("never.db");
+    let path = dir.path().join("bad.toml");
+    let out = Command::new(BIN)
+        .arg("sweep")
+        .arg(&path)
+        .arg("--db")
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!fresh.exists(), "a bad sweep must not create the database");
+}
+
+#[test]
+fn two_writers_and_a_reader_never_see_a_locked_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let ids: Vec<String> = (0..2).map(|i| format!("run{i}")).collect();
+    {
+        let mut s = Store::open(&db).unwrap();
+        let planned: Vec<_> = ids
+            .iter()
+            .map(|id| (id.clone(), 0u64, "{}".to_string(), vec![]))
+            .collect();
+        s.register_sweep("c", "c.toml", &planned).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let writers: Vec<_> = ids
+        .iter()
+        .cloned()
+        .map(|id| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut s = Store::open(&db).unwrap();
+                let mut step = 0i64;
+                while Instant::now() < deadline {
+                    let rows: Vec<Metric> = (0..50)
+                        .map(|i| Metric {
+                            key: "train/loss".into(),
+                            step: step + i,
+                            epoch: 0,
+                            value: 1.0,
+                            wall: 0.0,
+                        })
+                        .collect();
+                    s.log_metrics(&id, &rows).unwrap();
+                    s.heartbeat(&id).unwrap();
+                    step += 50;
+                }
+                step
+            })
+        })
+        .collect();
+    let reader = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let s = Store::open(&db).unwrap();
+            let mut reads = 0;
+            while Instant::now() < deadline {
+                let listing = qbheat_workbench::inspect::runs(
+                    &s,
+                    None,
+                    None,
+                    qbheat_workbench::inspect::Format::Table,
+                )
+                .unwrap();
+                assert!(listing.contains("run1"));
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let written: Vec<i64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(reader.join().unwrap() > 0);
+    let s = Store::open(&db).unwrap();
+    for (id, n) in ids.iter().zip(written) {
+        assert!(n > 0);
+        assert_eq!(s.series(id, "train/loss").unwrap().len() as i64, n);
+    }
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+}
