@@ -108,7 +108,7 @@ pub struct StoreBenchResult {
 /// Fills a fresh database at `db` with `runs` runs and `rows` metric rows (batched, as the
 /// workers write them), then times `workbench runs` on it.
 pub fn store(db: &std::path::Path, runs: usize, rows: usize) -> Result<StoreBenchResult> {
-    use crate::store::{Metric, Store};
+    use crate::store::{Metric, NewRun, Store};
     anyhow::ensure!(
         !db.exists(),
         "{}: already exists; the benchmark needs a fresh file",
@@ -116,23 +116,18 @@ pub fn store(db: &std::path::Path, runs: usize, rows: usize) -> Result<StoreBenc
     );
     let mut store = Store::open(db)?;
     let cfg = RunConfig::default();
-    let planned: Vec<_> = (0..runs)
+    let planned: Vec<NewRun> = (0..runs)
         .map(|i| {
             let mut c = cfg.clone();
             c.seed = i as u64;
-            (
-                crate::sweep::spec::run_id(&c),
-                c.seed,
-                serde_json::to_string(&c).expect("serialises"),
-                crate::sweep::spec::flatten(&c),
-            )
+            NewRun::from_config(&c)
         })
         .collect();
     store.register_sweep("bench", "bench", &planned)?;
     let per_run = rows / runs.max(1);
     let started = Instant::now();
     let mut written = 0;
-    for (id, ..) in &planned {
+    for NewRun { id, .. } in &planned {
         // two keys, like train/loss and train/lr, in batches of 1000 rows
         let mut batch = Vec::with_capacity(1000);
         for i in 0..per_run {
@@ -162,4 +157,90 @@ pub fn store(db: &std::path::Path, runs: usize, rows: usize) -> Result<StoreBenc
         ingest_rows_per_s: ingest,
         runs_listing_ms: ms,
     })
+}
+
+/// Milliseconds per phase of one pre-training step (mean over `steps` after one warm-up):
+/// encoder, projector + heat predictor + assembly, decoder + loss (forward, autodiff graph
+/// recorded), backward, optimiser.
+pub fn breakdown<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    steps: usize,
+    device: &B::Device,
+) -> Result<Vec<(&'static str, f64)>> {
+    use crate::model::predictor::MatrixCache;
+    use burn::tensor::{Tensor, TensorData};
+    let batch = cfg.train.batch_size;
+    let set = procedural::generate(batch, cfg.data.image_size, 3, cfg.seed);
+    let spec = cfg.model.preset.spec();
+    let maker = BatchMaker::new(
+        cfg.masking.position,
+        spec.stride,
+        cfg.loss.norm_pix,
+        &cfg.train,
+        &set,
+    );
+    let b = maker.make(&set, &(0..batch).collect::<Vec<_>>(), 1);
+    let mut model = QbHeat::<B>::new(cfg, 3, device);
+    let mut optim = AdamWConfig::new().init::<B, QbHeat<B>>();
+    let names = [
+        "encoder fwd",
+        "projector+predictor fwd",
+        "decoder+loss fwd",
+        "backward",
+        "optimizer",
+    ];
+    let mut acc = [0.0f64; 5];
+    let sync = |t: &Tensor<B, 4>| -> f64 { t.clone().sum().into_scalar().elem() };
+    for i in 0..steps + 1 {
+        let (h, w) = b.grid;
+        let side = b.image_size / 2;
+        let mut t = Instant::now();
+        let mut lap = |k: usize, t: &mut Instant| {
+            if i > 0 {
+                acc[k] += t.elapsed().as_secs_f64() * 1e3;
+            }
+            *t = Instant::now();
+        };
+        let x = Tensor::<B, 4>::from_data(
+            TensorData::new(b.quarters.clone(), [batch, 3, side, side]),
+            device,
+        );
+        let feats = model.encoder.forward(x).features;
+        sync(&feats);
+        lap(0, &mut t);
+        let z_q = model.projector.forward(feats);
+        let mut cache = MatrixCache::default();
+        let grids: Vec<Tensor<B, 4>> = b
+            .groups()
+            .into_iter()
+            .map(|(q, s, n)| {
+                model
+                    .predictor
+                    .assemble_cached(q, z_q.clone().narrow(0, s, n), h, w, &mut cache)
+            })
+            .collect();
+        let grid = Tensor::cat(grids, 0);
+        sync(&grid);
+        lap(1, &mut t);
+        let d = grid.dims()[1];
+        let pred = model
+            .decoder
+            .forward(grid.reshape([batch, d, h * w]).swap_dims(1, 2), h, w);
+        let [n, l, p] = pred.dims();
+        let target =
+            Tensor::<B, 3>::from_data(TensorData::new(b.targets.clone(), [n, l, p]), device);
+        let loss = (pred - target).square().mean();
+        let _: f64 = loss.clone().into_scalar().elem();
+        lap(2, &mut t);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        lap(3, &mut t);
+        model = optim.step(1e-4, model, grads);
+        let _: f64 = model.projector.weight.val().sum().into_scalar().elem();
+        lap(4, &mut t);
+    }
+    Ok(names
+        .iter()
+        .zip(acc)
+        .map(|(n, a)| (*n, a / steps as f64))
+        .collect())
 }

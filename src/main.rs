@@ -66,6 +66,10 @@ enum Command {
         /// Optional run config for the predictor/decoder/masking settings.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also print milliseconds per phase of a step (encoder, predictor, decoder, backward,
+        /// optimiser).
+        #[arg(long)]
+        breakdown: bool,
     },
     /// Expand a sweep file into runs and execute them (resumes unfinished runs).
     Sweep {
@@ -218,6 +222,7 @@ fn run(cli: Cli) -> Result<()> {
             steps,
             backend,
             config,
+            breakdown,
         } => {
             let mut cfg = match config {
                 Some(path) => RunConfig::load(&path)?,
@@ -242,6 +247,18 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.decoder.dim,
                 result.forward_macs as f64 / 1e9
             );
+            if breakdown {
+                let phases = match backend {
+                    BackendKind::Cpu => {
+                        bench::breakdown::<CpuTrain>(&cfg, steps, &Default::default())?
+                    }
+                    BackendKind::Cuda => anyhow::bail!("--breakdown runs on the CPU backend only"),
+                };
+                let total: f64 = phases.iter().map(|p| p.1).sum();
+                for (name, ms) in phases {
+                    println!("  {name:<26} {ms:>9.2} ms  {:>5.1} %", 100.0 * ms / total);
+                }
+            }
             println!("{result}");
             Ok(())
         }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use qbheat_workbench::store::{Metric, Store};
+use qbheat_workbench::store::{Metric, NewRun, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_workbench");
 
@@ -237,13 +237,8 @@ fn bad_sweep_files_exit_2_and_leave_the_store_alone() {
     {
         let mut s = Store::open(&db).unwrap();
         let cfg = qbheat_workbench::config::RunConfig::default();
-        let id = qbheat_workbench::sweep::spec::run_id(&cfg);
-        s.register_sweep(
-            "keep",
-            "k.toml",
-            &[(id, 0, serde_json::to_string(&cfg).unwrap(), vec![])],
-        )
-        .unwrap();
+        s.register_sweep("keep", "k.toml", &[NewRun::from_config(&cfg)])
+            .unwrap();
     }
     let before = std::fs::read(&db).unwrap();
     let cases = [
@@ -290,9 +285,14 @@ fn two_writers_and_a_reader_never_see_a_locked_database() {
     let ids: Vec<String> = (0..2).map(|i| format!("run{i}")).collect();
     {
         let mut s = Store::open(&db).unwrap();
-        let planned: Vec<_> = ids
+        let planned: Vec<NewRun> = ids
             .iter()
-            .map(|id| (id.clone(), 0u64, "{}".to_string(), vec![]))
+            .map(|id| NewRun {
+                id: id.clone(),
+                seed: 0,
+                config: "{}".into(),
+                params: vec![],
+            })
             .collect();
         s.register_sweep("c", "c.toml", &planned).unwrap();
     }

@@ -67,6 +67,27 @@ pub struct Metric {
     pub wall: f64,
 }
 
+/// A run to register: id, seed, resolved config as JSON, flattened `key = value` params.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub id: String,
+    pub seed: u64,
+    pub config: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl NewRun {
+    /// The registration of a resolved config.
+    pub fn from_config(cfg: &crate::config::RunConfig) -> Self {
+        NewRun {
+            id: crate::sweep::spec::run_id(cfg),
+            seed: cfg.seed,
+            config: serde_json::to_string(cfg).expect("config serialises"),
+            params: crate::sweep::spec::flatten(cfg),
+        }
+    }
+}
+
 /// A row of the runs table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
@@ -131,13 +152,7 @@ impl Store {
     }
 
     /// Records a sweep and makes sure every run of it exists (new ones `queued`).
-    /// `runs`: (id, seed, config JSON, flattened params).
-    pub fn register_sweep(
-        &mut self,
-        name: &str,
-        file: &str,
-        runs: &[(String, u64, String, Vec<(String, String)>)],
-    ) -> Result<usize> {
+    pub fn register_sweep(&mut self, name: &str, file: &str, runs: &[NewRun]) -> Result<usize> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -147,7 +162,13 @@ impl Store {
             params![name, file, now()],
         )?;
         let mut added = 0;
-        for (id, seed, config, flat) in runs {
+        for NewRun {
+            id,
+            seed,
+            config,
+            params: flat,
+        } in runs
+        {
             added += tx.execute(
                 "INSERT OR IGNORE INTO runs(id, sweep, seed, config, status, created)
                  VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",

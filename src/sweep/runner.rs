@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::spec::Sweep;
 use super::worker::run_dir;
-use crate::store::{now, RunRow, Status, Store};
+use crate::store::{now, NewRun, RunRow, Status, Store};
 
 /// A worker that misses heartbeats this long is presumed dead.
 pub const STALE_AFTER_S: f64 = 300.0;
@@ -84,17 +84,10 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<SweepReport> {
     let mut store = Store::open(&opts.db)?;
-    let planned: Vec<_> = sweep
+    let planned: Vec<NewRun> = sweep
         .runs
         .iter()
-        .map(|r| {
-            (
-                r.id.clone(),
-                r.config.seed,
-                serde_json::to_string(&r.config).expect("config serialises"),
-                super::spec::flatten(&r.config),
-            )
-        })
+        .map(|r| NewRun::from_config(&r.config))
         .collect();
     store.register_sweep(&sweep.name, &file.display().to_string(), &planned)?;
     let runs_root = opts
