@@ -372,6 +372,25 @@ impl Default for TrainConfig {
     }
 }
 
+/// Analyses run during training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Compute the generator spectra every this many epochs (0 = never).
+    #[serde(default = "default_every")]
+    pub spectrum_every: usize,
+}
+
+fn default_every() -> usize {
+    1
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        Self { spectrum_every: 1 }
+    }
+}
+
 /// The whole run configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -394,6 +413,8 @@ pub struct RunConfig {
     pub loss: LossConfig,
     #[serde(default)]
     pub train: TrainConfig,
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
 }
 
 fn default_backend() -> BackendKind {

@@ -303,3 +303,101 @@ pub fn export(store: &Store, sweep: Option<&str>, format: Format) -> Result<Stri
         }
     }
 }
+
+/// `workbench spectrum`: Tab. 3 (epoch × scale → E(A)/E(B)), then the per-matrix summary of
+/// one epoch (default: the newest).
+pub fn spectrum(
+    spectra: &[(i64, crate::analysis::spectrum::ScaleSpectrum)],
+    epoch: Option<i64>,
+    format: Format,
+) -> Result<String> {
+    let epochs: std::collections::BTreeSet<i64> = spectra.iter().map(|(e, _)| *e).collect();
+    let chosen = match epoch {
+        Some(e) => {
+            anyhow::ensure!(
+                epochs.contains(&e),
+                "no spectrum stored for epoch {e}; stored: {epochs:?}"
+            );
+            e
+        }
+        None => *epochs
+            .iter()
+            .last()
+            .ok_or_else(|| anyhow::anyhow!("no spectrum stored"))?,
+    };
+    if format == Format::Json {
+        let all: Vec<_> = spectra
+            .iter()
+            .filter(|(e, _)| epoch.is_none_or(|x| x == *e))
+            .collect();
+        return Ok(serde_json::to_string_pretty(&all)? + "\n");
+    }
+    let scales: Vec<String> = {
+        let mut v: Vec<String> = spectra.iter().map(|(_, s)| s.scale.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut header = vec!["epoch".to_string()];
+    header.extend(scales.iter().map(|s| format!("E(A)/E(B) {s}")));
+    header.extend(scales.iter().map(|s| format!("commutator {s}")));
+    let rows: Vec<Vec<String>> = epochs
+        .iter()
+        .map(|e| {
+            let at = |s: &String| {
+                spectra
+                    .iter()
+                    .find(|(x, sp)| x == e && &sp.scale == s)
+                    .map(|(_, sp)| sp)
+            };
+            let mut row = vec![e.to_string()];
+            row.extend(
+                scales
+                    .iter()
+                    .map(|s| at(s).map_or(String::new(), |sp| format!("{:.4}", sp.energy_ratio))),
+            );
+            row.extend(
+                scales
+                    .iter()
+                    .map(|s| at(s).map_or(String::new(), |sp| format!("{:.4}", sp.commutator))),
+            );
+            row
+        })
+        .collect();
+    let mut out = render_table(&header, &rows);
+    let _ = writeln!(out, "\nepoch {chosen}: generators (A = Ā/Δ)");
+    let header: Vec<String> = [
+        "scale",
+        "matrix",
+        "E=Σ|λ|",
+        "rank",
+        "condition",
+        "complex",
+        "top |λ|/E",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut rows = Vec::new();
+    for (_, s) in spectra.iter().filter(|(e, _)| *e == chosen) {
+        for m in &s.matrices {
+            let top: Vec<String> = m
+                .normalised_magnitudes()
+                .iter()
+                .take(4)
+                .map(|x| format!("{x:.4}"))
+                .collect();
+            rows.push(vec![
+                s.scale.clone(),
+                m.name.clone(),
+                format!("{:.4}", m.energy),
+                m.rank.to_string(),
+                format!("{:.3e}", m.condition),
+                format!("{:.0}%", 100.0 * m.complex_fraction),
+                top.join(" "),
+            ]);
+        }
+    }
+    out.push_str(&render_table(&header, &rows));
+    Ok(out)
+}

@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: config → data → model/train → (store → analysis → TUI/report).
 
+pub mod analysis;
 pub mod backend;
 pub mod bench;
 pub mod config;

@@ -135,6 +135,22 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Spectra of a run's generators: Tab. 3 (E(A)/E(B) per epoch and scale) and per-matrix
+    /// eigen summaries.
+    Spectrum {
+        run: String,
+        #[arg(long)]
+        epoch: Option<i64>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Analyses of a stored run's newest checkpoint.
+    Analyze {
+        #[command(subcommand)]
+        what: Analysis,
+    },
     /// Benchmark the run store: metric ingest rate and `runs` listing time.
     BenchStore {
         #[arg(long, default_value_t = 1000)]
@@ -145,6 +161,15 @@ enum Command {
         #[arg(long)]
         db: Option<PathBuf>,
     },
+    /// Time the spectrum analysis of every generator (corner+center, models = 4 by default).
+    BenchSpectrum {
+        /// Feature width D.
+        #[arg(long, default_value_t = 512)]
+        dim: usize,
+        /// Explicit linear models: 2, 4 or 8.
+        #[arg(long, default_value_t = 4)]
+        models: i64,
+    },
     /// Print an encoder preset's parameters and multiply-adds.
     Model {
         #[arg(long, value_enum, default_value = "mf-285m")]
@@ -152,6 +177,18 @@ enum Command {
         /// Input side in pixels [default: the preset's canonical size].
         #[arg(long)]
         image: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Analysis {
+    /// Spatial correlation of the encoder's feature maps (App. D): histogram over images.
+    Spatial {
+        run: String,
+        #[arg(long, default_value_t = 256)]
+        images: usize,
+        #[command(flatten)]
+        db: DbArg,
     },
 }
 
@@ -363,6 +400,38 @@ fn run(cli: Cli) -> Result<()> {
             )?);
             Ok(())
         }
+        Command::Spectrum {
+            run,
+            epoch,
+            format,
+            db,
+        } => {
+            anyhow::ensure!(format != Format::Csv, "spectrum prints table or json");
+            let mut store = Store::open_existing(&db.path())?;
+            let spectra = qbheat_workbench::analysis::stored::spectra(&mut store, &run)?;
+            emit(&inspect::spectrum(&spectra, epoch, format)?);
+            Ok(())
+        }
+        Command::Analyze {
+            what: Analysis::Spatial { run, images, db },
+        } => {
+            let mut store = Store::open_existing(&db.path())?;
+            let s = qbheat_workbench::analysis::stored::spatial(&mut store, &run, images)?;
+            println!(
+                "run {} epoch {}: mean |off-diagonal spatial correlation| over {} images = {:.4}",
+                s.run, s.epoch, s.images, s.mean
+            );
+            let peak = *s.counts.iter().max().unwrap_or(&1).max(&1);
+            for (k, c) in s.counts.iter().enumerate() {
+                let bar = "#".repeat((40 * c / peak) as usize);
+                println!(
+                    "  [{:.2}, {:.2})  {c:>5}  {bar}",
+                    k as f64 / 20.0,
+                    (k + 1) as f64 / 20.0
+                );
+            }
+            Ok(())
+        }
         Command::BenchStore { runs, metrics, db } => {
             let tmp = tempfile_dir()?;
             let path = db.unwrap_or_else(|| tmp.join("bench.db"));
@@ -372,6 +441,19 @@ fn run(cli: Cli) -> Result<()> {
                 r.rows, r.ingest_rows_per_s, r.runs_listing_ms
             );
             let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Command::BenchSpectrum { dim, models } => {
+            let mut cfg = RunConfig::default();
+            cfg.masking.position = qbheat_workbench::config::Position::CornerCenter;
+            cfg.predictor.dim = dim;
+            cfg.predictor.init_std = 0.05;
+            cfg.predictor.models = models.try_into().map_err(|e: String| anyhow::anyhow!(e))?;
+            let (secs, n) = bench::spectrum(&cfg)?;
+            println!(
+                "bench-spectrum: matrices={n} dim={dim} seconds={secs:.3} per_matrix_ms={:.1}",
+                1e3 * secs / n as f64
+            );
             Ok(())
         }
         Command::Model { preset, image } => {

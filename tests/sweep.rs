@@ -135,6 +135,14 @@ fn assert_consistent(db: &Path) {
         let epochs = store.series(&run.id, "epoch/val_loss").unwrap();
         assert_eq!(epochs.len(), 6);
         assert!(!store.artifacts(&run.id).unwrap().is_empty());
+        // one spectrum per epoch per scale, with a finite energy ratio
+        let spectra = store.spectra(&run.id).unwrap();
+        let epochs: Vec<i64> = spectra.iter().map(|(e, _)| *e).collect();
+        assert_eq!(epochs, (1..=6).collect::<Vec<i64>>(), "run {}", run.id);
+        assert!(spectra
+            .iter()
+            .all(|(_, s)| s.energy_ratio.is_finite() && s.matrices.len() == 2));
+        assert_eq!(store.series(&run.id, "spectrum/seconds").unwrap().len(), 6);
     }
 }
 

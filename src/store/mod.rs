@@ -471,6 +471,66 @@ impl Store {
             .is_some())
     }
 
+    /// Stores the spectra of one epoch (replacing an earlier write of the same epoch).
+    pub fn log_spectra(
+        &mut self,
+        run: &str,
+        epoch: i64,
+        spectra: &[crate::analysis::spectrum::ScaleSpectrum],
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for s in spectra {
+            tx.execute(
+                "INSERT OR REPLACE INTO spectra(run_id, epoch, scale, energy_ratio, commutator, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run, epoch, s.scale, s.energy_ratio, s.commutator, serde_json::to_string(s)?],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every stored spectrum of a run: (epoch, spectrum), by epoch then scale.
+    pub fn spectra(
+        &self,
+        run: &str,
+    ) -> Result<Vec<(i64, crate::analysis::spectrum::ScaleSpectrum)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT epoch, detail FROM spectra WHERE run_id = ?1 ORDER BY epoch, scale",
+        )?;
+        let rows = st.query_map(params![run], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (epoch, detail) = row?;
+            out.push((
+                epoch,
+                serde_json::from_str(&detail).context("corrupt spectrum row")?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Stores a histogram over [lo, hi].
+    pub fn log_histogram(
+        &self,
+        run: &str,
+        name: &str,
+        epoch: i64,
+        lo: f64,
+        hi: f64,
+        counts: &[u64],
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO histograms(run_id, name, epoch, lo, hi, counts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![run, name, epoch, lo, hi, serde_json::to_string(counts)?],
+        )?;
+        Ok(())
+    }
+
     /// `PRAGMA integrity_check` result ("ok" when healthy).
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self

@@ -67,6 +67,26 @@ const MIGRATIONS: &[&str] = &[
         created REAL NOT NULL,
         PRIMARY KEY (run_id, path)
     );",
+    // 2: generator spectra per epoch and scale, histograms (spatial correlation)
+    "CREATE TABLE spectra (
+        run_id       TEXT NOT NULL REFERENCES runs(id),
+        epoch        INTEGER NOT NULL,
+        scale        TEXT NOT NULL,
+        energy_ratio REAL NOT NULL,
+        commutator   REAL NOT NULL,
+        -- ScaleSpectrum as JSON: per matrix eig_re/eig_im arrays, energy, rank, condition
+        detail       TEXT NOT NULL,
+        PRIMARY KEY (run_id, epoch, scale)
+    ) WITHOUT ROWID;
+    CREATE TABLE histograms (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        name   TEXT NOT NULL,
+        epoch  INTEGER NOT NULL,
+        lo     REAL NOT NULL,
+        hi     REAL NOT NULL,
+        counts TEXT NOT NULL,
+        PRIMARY KEY (run_id, name, epoch)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this binary writes.

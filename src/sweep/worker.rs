@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::analysis::spectrum::ScaleSpectrum;
 use crate::backend::CpuTrain;
 use crate::config::{BackendKind, RunConfig};
 use crate::store::{now, Metric, Status, Store};
@@ -79,6 +80,33 @@ impl Observer for StoreObserver<'_> {
             ("epoch/seconds", s.seconds),
         ] {
             self.push(key, step, s.epoch, value);
+        }
+        self.flush();
+    }
+
+    fn on_spectrum(&mut self, epoch: usize, spectra: &[ScaleSpectrum], seconds: f64) {
+        let step = self.last_step;
+        for s in spectra {
+            let prefix = format!("spectrum/{}", s.scale);
+            self.push(
+                &format!("{prefix}/energy_ratio"),
+                step,
+                epoch,
+                s.energy_ratio,
+            );
+            self.push(&format!("{prefix}/commutator"), step, epoch, s.commutator);
+            for m in &s.matrices {
+                self.push(
+                    &format!("{prefix}/energy/{}", m.name),
+                    step,
+                    epoch,
+                    m.energy,
+                );
+            }
+        }
+        self.push("spectrum/seconds", step, epoch, seconds);
+        if let Err(e) = self.store.log_spectra(&self.run, epoch as i64, spectra) {
+            self.error.get_or_insert(e);
         }
         self.flush();
     }

@@ -118,3 +118,21 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Loads the model weights of a checkpoint folder into a model built from `cfg`.
+pub fn load_model<B: burn::tensor::backend::Backend>(
+    cfg: &crate::config::RunConfig,
+    dir: &Path,
+    channels: usize,
+    device: &B::Device,
+) -> Result<crate::model::qbheat::QbHeat<B>> {
+    use burn::module::Module;
+    use burn::record::{BinFileRecorder, FullPrecisionSettings};
+    crate::model::qbheat::QbHeat::<B>::new(cfg, channels, device)
+        .load_file(
+            dir.join("model"),
+            &BinFileRecorder::<FullPrecisionSettings>::new(),
+            device,
+        )
+        .with_context(|| format!("{}: cannot load model checkpoint", dir.display()))
+}

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use super::checkpoint::{self, EpochStats, TrainState};
 use super::schedule::cosine_lr;
+use crate::analysis::spectrum::ScaleSpectrum;
 use crate::config::RunConfig;
 use crate::data::batch::{BatchMaker, PretrainBatch};
 use crate::data::{self, ImageSet};
@@ -42,6 +43,8 @@ pub trait Observer {
         true
     }
     fn on_epoch(&mut self, _stats: &EpochStats) {}
+    /// Generator spectra of the model after `epoch` epochs (every `analysis.spectrum_every`).
+    fn on_spectrum(&mut self, _epoch: usize, _spectra: &[ScaleSpectrum], _seconds: f64) {}
 }
 
 /// How a call of [`pretrain`] ended.
@@ -219,8 +222,16 @@ pub fn pretrain<B: AutodiffBackend>(
         state.epochs_done = epoch + 1;
         state.epoch_loss_sum = 0.0;
         state.epochs.push(stats.clone());
-        save(&model, optim.to_record(), &state)?;
+        // observers record the epoch before the checkpoint marks it done: a crash in between
+        // replays the epoch and its rows are replaced, never lost
         observer.on_epoch(&stats);
+        let every = cfg.analysis.spectrum_every;
+        if every > 0 && (epoch + 1) % every == 0 {
+            let t = Instant::now();
+            let spectra = crate::analysis::extract::spectra(&model);
+            observer.on_spectrum(epoch + 1, &spectra, t.elapsed().as_secs_f64());
+        }
+        save(&model, optim.to_record(), &state)?;
         if stop {
             break;
         }
