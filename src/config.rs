@@ -130,24 +130,39 @@ pub enum BackendKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// `builtin`: the procedural labelled shape set generated from the seed.
+    /// builtin | idx | cifar10 | cifar100 | folder
     #[serde(default = "default_source")]
     pub source: DataSource,
-    /// Square image side in pixels (the encoder's feature grid must be divisible by 4).
+    /// Folder of the data set (all sources but `builtin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Square image side in pixels (the encoder's feature grid must be divisible by 4);
+    /// real images are resized to it.
     #[serde(default = "default_image_size")]
     pub image_size: usize,
-    /// Number of training images generated for the built-in set.
-    #[serde(default = "default_train_size")]
-    pub train_size: usize,
-    /// Number of validation images generated for the built-in set.
-    #[serde(default = "default_val_size")]
-    pub val_size: usize,
+    /// Encoder input channels: 1 or 3 (grey sources are replicated, RGB converted to luma).
+    #[serde(default = "default_channels")]
+    pub channels: usize,
+    /// Training images: the number generated for `builtin` (default 2048), at most this many
+    /// for the others (default all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_size: Option<usize>,
+    /// Validation images, likewise (default 512 / all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_size: Option<usize>,
+    /// Held-out fraction of each class for image folders without a val/ or test/ folder.
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataSource {
     Builtin,
+    Idx,
+    Cifar10,
+    Cifar100,
+    Folder,
 }
 
 fn default_source() -> DataSource {
@@ -156,20 +171,23 @@ fn default_source() -> DataSource {
 fn default_image_size() -> usize {
     32
 }
-fn default_train_size() -> usize {
-    2048
+fn default_channels() -> usize {
+    3
 }
-fn default_val_size() -> usize {
-    512
+fn default_val_fraction() -> f64 {
+    0.1
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
             source: default_source(),
+            path: None,
             image_size: default_image_size(),
-            train_size: default_train_size(),
-            val_size: default_val_size(),
+            channels: default_channels(),
+            train_size: None,
+            val_size: None,
+            val_fraction: default_val_fraction(),
         }
     }
 }
@@ -415,6 +433,15 @@ pub struct RunConfig {
     pub train: TrainConfig,
     #[serde(default)]
     pub analysis: AnalysisConfig,
+    /// qbheat | random-init | supervised
+    #[serde(default = "default_method")]
+    pub method: crate::probe::pipeline::Method,
+    #[serde(default)]
+    pub probe: crate::probe::ProbeConfig,
+}
+
+fn default_method() -> crate::probe::pipeline::Method {
+    crate::probe::pipeline::Method::QbHeat
 }
 
 fn default_backend() -> BackendKind {
@@ -460,7 +487,8 @@ impl RunConfig {
             ("decoder.dim", self.decoder.dim),
             ("decoder.heads", self.decoder.heads),
             ("decoder.mlp_ratio", self.decoder.mlp_ratio),
-            ("data.train_size", self.data.train_size),
+            ("data.train_size", self.data.train_size.unwrap_or(1)),
+            ("data.val_size", self.data.val_size.unwrap_or(1)),
         ];
         for (key, v) in positive {
             if v == 0 {
@@ -503,6 +531,18 @@ impl RunConfig {
         }
         if self.predictor.init_std.is_nan() || self.predictor.init_std < 0.0 {
             return Err(("predictor.init_std".into(), "must be >= 0".into()));
+        }
+        if !matches!(self.data.channels, 1 | 3) {
+            return Err(("data.channels".into(), "must be 1 or 3".into()));
+        }
+        if self.data.source != DataSource::Builtin && self.data.path.is_none() {
+            return Err((
+                "data.source".into(),
+                "needs data.path (the data set folder)".into(),
+            ));
+        }
+        if !(0.0 < self.data.val_fraction && self.data.val_fraction < 1.0) {
+            return Err(("data.val_fraction".into(), "must lie in (0, 1)".into()));
         }
         let spec = self.model.preset.spec();
         if let Err(msg) = crate::model::masking::check_image_size(self.data.image_size, spec.stride)

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod inspect;
 pub mod model;
+pub mod probe;
 pub mod store;
 pub mod sweep;
 pub mod train;

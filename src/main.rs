@@ -135,6 +135,15 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Probe a stored run's encoder (lin / tran-1 / finetune); results become run metrics.
+    Probe {
+        run: String,
+        /// Probe kinds [default: the run config's probe.kinds, else lin and tran-1].
+        #[arg(long = "kind", value_enum)]
+        kinds: Vec<qbheat_workbench::probe::ProbeKind>,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Spectra of a run's generators: Tab. 3 (E(A)/E(B) per epoch and scale) and per-matrix
     /// eigen summaries.
     Spectrum {
@@ -398,6 +407,35 @@ fn run(cli: Cli) -> Result<()> {
                 sweep.as_deref(),
                 format,
             )?);
+            Ok(())
+        }
+        Command::Probe { run, kinds, db } => {
+            use qbheat_workbench::probe::{pipeline, ProbeKind};
+            let store = Store::open_existing(&db.path())?;
+            let row = store.run(&run)?;
+            let cfg: RunConfig =
+                serde_json::from_str(&row.config).context("stored config is not valid")?;
+            let kinds = if !kinds.is_empty() {
+                kinds
+            } else if !cfg.probe.kinds.is_empty() {
+                cfg.probe.kinds.clone()
+            } else {
+                vec![ProbeKind::Lin, ProbeKind::Tran1]
+            };
+            let out = PathBuf::from(row.out_dir.clone().unwrap_or_default());
+            let results = pipeline::evaluate(&cfg, &out, &kinds)?;
+            let mut store = store;
+            store.log_metrics(&row.id, &pipeline::metrics(&results))?;
+            for (name, r) in &results {
+                println!(
+                    "probe {name:<10} top1 {:.4}  ({} epochs, train {:.0} img/s, extract {:.0} img/s, {:.1}s)",
+                    r.top1(),
+                    r.top1_per_epoch.len(),
+                    r.train_img_per_s,
+                    r.extract_img_per_s,
+                    r.seconds
+                );
+            }
             Ok(())
         }
         Command::Spectrum {

@@ -100,3 +100,48 @@ fn model_prints_parameters() {
     assert!(out.contains("912 features"), "{out}");
     assert!(out.contains("parameters"), "{out}");
 }
+
+#[test]
+fn truncated_idx_names_the_file_and_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = vec![0u8, 0, 8, 3];
+    for d in [10u32, 28, 28] {
+        img.extend(d.to_be_bytes());
+    }
+    img.extend(vec![7u8; 28 * 28 * 3]); // 3 of the 10 images
+    std::fs::write(dir.path().join("train-images-idx3-ubyte"), &img).unwrap();
+    let mut lbl = vec![0u8, 0, 8, 1];
+    lbl.extend(10u32.to_be_bytes());
+    lbl.extend([1u8; 10]);
+    std::fs::write(dir.path().join("train-labels-idx1-ubyte"), &lbl).unwrap();
+    let cfg = dir.path().join("run.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[data]\nsource = \"idx\"\npath = \"{}\"\nchannels = 1\n[model]\npreset = \"mf-micro\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let (code, _, err) = workbench(&[
+        "pretrain",
+        cfg.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_one_line_error(&err);
+    assert!(
+        err.contains("train-images-idx3-ubyte: truncated at byte 2368"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_data_path_is_a_config_error() {
+    let (code, err, _) = config_error("[data]\nsource = \"idx\"\n");
+    assert_eq!(code, 2);
+    assert_one_line_error(&err);
+    assert!(err.contains("data.path"), "{err}");
+}

@@ -34,7 +34,7 @@ pub fn spectra(store: &mut Store, run: &str) -> Result<Vec<(i64, ScaleSpectrum)>
         return Ok(stored);
     }
     let (cfg, dir, epoch) = checkpoint_of(store, &id)?;
-    let model = checkpoint::load_model::<Cpu>(&cfg, &dir, 3, &Default::default())?;
+    let model = checkpoint::load_model::<Cpu>(&cfg, &dir, cfg.data.channels, &Default::default())?;
     let spectra = super::extract::spectra(&model);
     store.log_spectra(&id, epoch as i64, &spectra)?;
     Ok(spectra.into_iter().map(|s| (epoch as i64, s)).collect())
@@ -57,7 +57,7 @@ pub fn spatial(store: &mut Store, run: &str, images: usize) -> Result<SpatialSum
     let id = store.run(run)?.id;
     let (cfg, dir, epoch) = checkpoint_of(store, &id)?;
     let dev = Default::default();
-    let model = checkpoint::load_model::<Cpu>(&cfg, &dir, 3, &dev)?;
+    let model = checkpoint::load_model::<Cpu>(&cfg, &dir, cfg.data.channels, &dev)?;
     let (train, val) = crate::data::load(&cfg)?;
     let stats = train.channel_stats();
     let n = images.min(val.len()).max(1);

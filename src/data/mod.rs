@@ -2,7 +2,12 @@
 
 pub mod augment;
 pub mod batch;
+pub mod cifar;
+pub mod folder;
+pub mod idx;
 pub mod procedural;
+pub mod reader;
+pub mod resize;
 
 /// A labelled set of square images, channel-first, values in [0, 1].
 #[derive(Debug, Clone)]
@@ -54,14 +59,67 @@ impl ImageSet {
     }
 }
 
+/// Keeps the first `n` images of a set.
+fn truncate(mut set: ImageSet, n: Option<usize>) -> ImageSet {
+    if let Some(n) = n.filter(|&n| n < set.len()) {
+        set.labels.truncate(n);
+        set.pixels.truncate(n * set.image_len());
+    }
+    set
+}
+
 /// Loads the training and validation sets a run config names.
 pub fn load(cfg: &crate::config::RunConfig) -> anyhow::Result<(ImageSet, ImageSet)> {
     use crate::config::DataSource;
+    use reader::{Reader, Split};
     let d = &cfg.data;
-    match d.source {
-        DataSource::Builtin => Ok((
-            procedural::generate(d.train_size, d.image_size, 3, cfg.seed),
-            procedural::generate(d.val_size.max(1), d.image_size, 3, cfg.seed ^ 0x7a1_0000),
-        )),
-    }
+    let root = || std::path::PathBuf::from(d.path.clone().unwrap_or_default());
+    let reader: Box<dyn Reader> = match d.source {
+        DataSource::Builtin => {
+            return Ok((
+                procedural::generate(
+                    d.train_size.unwrap_or(2048),
+                    d.image_size,
+                    d.channels,
+                    cfg.seed,
+                ),
+                procedural::generate(
+                    d.val_size.unwrap_or(512),
+                    d.image_size,
+                    d.channels,
+                    cfg.seed ^ 0x7a1_0000,
+                ),
+            ))
+        }
+        DataSource::Idx => Box::new(idx::IdxReader {
+            root: root(),
+            classes: 10,
+        }),
+        DataSource::Cifar10 => Box::new(cifar::CifarReader {
+            root: root(),
+            classes: 10,
+        }),
+        DataSource::Cifar100 => Box::new(cifar::CifarReader {
+            root: root(),
+            classes: 100,
+        }),
+        DataSource::Folder => Box::new(folder::FolderReader {
+            root: root(),
+            val_fraction: d.val_fraction,
+            seed: cfg.seed,
+        }),
+    };
+    let train = truncate(
+        reader.read(Split::Train, d.image_size, d.channels)?,
+        d.train_size,
+    );
+    let val = truncate(
+        reader.read(Split::Test, d.image_size, d.channels)?,
+        d.val_size,
+    );
+    anyhow::ensure!(
+        !train.is_empty() && !val.is_empty(),
+        "the data set has no training or no validation images"
+    );
+    Ok((train, val))
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::analysis::spectrum::ScaleSpectrum;
 use crate::backend::CpuTrain;
 use crate::config::{BackendKind, RunConfig};
+use crate::probe::pipeline::Method;
 use crate::store::{now, Metric, Status, Store};
 use crate::train::checkpoint::{self, EpochStats};
 use crate::train::pretrain::{pretrain, Observer, Outcome, PretrainOptions};
@@ -182,6 +183,15 @@ fn run_pipeline(
         resume: true,
         progress: false,
     };
+    if cfg.method != Method::QbHeat {
+        // baselines have no pre-training: nothing to checkpoint, straight to evaluation
+        let results = crate::probe::pipeline::evaluate(cfg, out, &cfg.probe.kinds)?;
+        store.log_metrics(id, &crate::probe::pipeline::metrics(&results))?;
+        return Ok(Outcome {
+            state: Default::default(),
+            finished: true,
+        });
+    }
     let mut observer = StoreObserver::new(store, id, stop);
     let outcome = match cfg.backend {
         BackendKind::Cpu => pretrain::<CpuTrain>(cfg, &opts, &Default::default(), &mut observer),
@@ -191,7 +201,12 @@ fn run_pipeline(
     if let Some(e) = observer.error.take() {
         return Err(e.context("cannot write metrics to the store"));
     }
-    outcome
+    let outcome = outcome?;
+    if outcome.finished && (!cfg.probe.kinds.is_empty() || cfg.method == Method::Supervised) {
+        let results = crate::probe::pipeline::evaluate(cfg, out, &cfg.probe.kinds)?;
+        store.log_metrics(id, &crate::probe::pipeline::metrics(&results))?;
+    }
+    Ok(outcome)
 }
 
 #[cfg(feature = "cuda")]

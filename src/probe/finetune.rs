@@ -1,0 +1,179 @@
+//! `finetune` (Tab. 12): encoder + tran-1 head trained end to end on augmented images, AdamW
+//! with layer-wise lr decay — group g of L + 2 (stem/bneck-lite/tokens, each block, final
+//! 1×1 conv + head) gets lr × decay^(L + 1 − g). With a random-init encoder and decay 1 this is
+//! the supervised baseline.
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::ElementConversion;
+use burn::tensor::{backend::AutodiffBackend, backend::Backend, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+use super::features::image_batch;
+use super::head::{correct, cross_entropy, Tran1Head};
+use super::{ProbeConfig, ProbeKind, ProbeResult};
+use crate::data::augment::{resized_crop, sample_box};
+use crate::data::ImageSet;
+use crate::model::init::Init;
+use crate::model::mobile_former::MobileFormer;
+use crate::train::pretrain::{epoch_order, step_seed};
+use crate::train::schedule::cosine_lr;
+
+#[derive(Module, Debug)]
+pub struct Finetuner<B: Backend> {
+    pub encoder: MobileFormer<B>,
+    pub head: Tran1Head<B>,
+}
+
+impl<B: Backend> Finetuner<B> {
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let f = self.encoder.forward(images).features;
+        let [n, c, h, w] = f.dims();
+        self.head
+            .forward(f.reshape([n, c, h * w]).swap_dims(1, 2), (h, w))
+    }
+}
+
+/// Augmented, normalised batch of `indices` (RandomResizedCrop + flip).
+fn augmented<B: Backend>(
+    set: &ImageSet,
+    indices: &[usize],
+    stats: &[(f32, f32)],
+    seed: u64,
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (c, s) = (set.channels, set.size);
+    let plane = s * s;
+    let mut pixels = vec![0f32; indices.len() * c * plane];
+    for (k, &i) in indices.iter().enumerate() {
+        let out = &mut pixels[k * c * plane..(k + 1) * c * plane];
+        let crop = sample_box(&mut rng, s, [0.35, 1.0]);
+        resized_crop(set.image(i), c, s, crop, rng.random::<bool>(), out);
+        for (ch, &(m, sd)) in stats.iter().enumerate() {
+            for v in &mut out[ch * plane..(ch + 1) * plane] {
+                *v = (*v - m) / sd;
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(pixels, [indices.len(), c, s, s]), device)
+}
+
+/// Fine-tunes `encoder` with a fresh tran-1 head; `layer_decay` 1.0 = one lr for all.
+/// Returns the result and the fine-tuned model.
+#[allow(clippy::too_many_arguments)]
+pub fn run<B: AutodiffBackend>(
+    encoder: MobileFormer<B>,
+    train: &ImageSet,
+    val: &ImageSet,
+    stats: &[(f32, f32)],
+    cfg: &ProbeConfig,
+    layer_decay: f64,
+    seed: u64,
+    device: &B::Device,
+) -> (ProbeResult, Finetuner<B>) {
+    let started = Instant::now();
+    let (wide, _) = encoder.widths();
+    let head = Tran1Head::new(
+        &mut Init::new(seed ^ 0xf1),
+        wide,
+        cfg.tran_width,
+        train.classes,
+        device,
+    );
+    let mut model = Finetuner { encoder, head };
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(0.05)
+        .init::<B, Finetuner<B>>();
+    let n = train.len();
+    let batch = cfg.batch_size.min(n).max(1);
+    let steps = n.div_ceil(batch);
+    let total = steps * cfg.finetune_epochs;
+    let peak = cfg.finetune_base_lr * batch as f64 / 256.0;
+    let depth = model.encoder.blocks.len() + 1;
+    let (mut top1, mut losses) = (Vec::new(), Vec::new());
+    let (mut step, mut train_secs) = (0, 0.0);
+    for epoch in 0..cfg.finetune_epochs {
+        let t = Instant::now();
+        let mut sum = 0.0;
+        for (k, chunk) in epoch_order(seed ^ 0xf1, epoch, n).chunks(batch).enumerate() {
+            let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
+            let x = augmented::<B>(
+                train,
+                chunk,
+                stats,
+                step_seed(seed ^ 0xf1, epoch, k),
+                device,
+            );
+            let loss = cross_entropy(model.forward(x), &labels, cfg.label_smoothing);
+            let v: f64 = loss.clone().into_scalar().elem();
+            sum += v * chunk.len() as f64;
+            let lr = cosine_lr(step, total, steps, peak, 0.0);
+            let mut grads = loss.backward();
+            let group_lr = |g: usize| lr * layer_decay.powi((depth - g) as i32);
+            // one optimiser step per parameter group, each with its decayed lr
+            let mut parts = vec![
+                (
+                    group_lr(0),
+                    GradientsParams::from_module(&mut grads, &model.encoder.stem),
+                ),
+                (
+                    group_lr(0),
+                    GradientsParams::from_module(&mut grads, &model.encoder.lite_dw),
+                ),
+                (
+                    group_lr(0),
+                    GradientsParams::from_module(&mut grads, &model.encoder.lite_pw),
+                ),
+                (
+                    group_lr(0),
+                    GradientsParams::from_module(&mut grads, &model.encoder.tokens),
+                ),
+            ];
+            for (i, block) in model.encoder.blocks.iter().enumerate() {
+                parts.push((
+                    group_lr(i + 1),
+                    GradientsParams::from_module(&mut grads, block),
+                ));
+            }
+            parts.push((
+                group_lr(depth),
+                GradientsParams::from_module(&mut grads, &model.encoder.head),
+            ));
+            parts.push((
+                group_lr(depth),
+                GradientsParams::from_module(&mut grads, &model.head),
+            ));
+            for (lr, g) in parts {
+                model = optim.step(lr, model, g);
+            }
+            step += 1;
+        }
+        train_secs += t.elapsed().as_secs_f64();
+        losses.push(sum / n as f64);
+        let eval = model.valid();
+        let idx: Vec<usize> = (0..val.len()).collect();
+        let hits: usize = idx
+            .chunks(256)
+            .map(|c| {
+                let l: Vec<u32> = c.iter().map(|&i| val.labels[i]).collect();
+                correct(
+                    eval.forward(image_batch::<B::InnerBackend>(val, c, stats, device)),
+                    &l,
+                )
+            })
+            .sum();
+        top1.push(hits as f64 / val.len().max(1) as f64);
+    }
+    let result = ProbeResult {
+        kind: ProbeKind::Finetune,
+        top1_per_epoch: top1,
+        train_loss_per_epoch: losses,
+        train_img_per_s: (n * cfg.finetune_epochs) as f64 / train_secs.max(1e-9),
+        extract_img_per_s: 0.0,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    (result, model)
+}

@@ -1,0 +1,134 @@
+//! `lin` probe (Tab. 10): BatchNorm without affine + linear classifier on cached features,
+//! SGD (momentum 0.9, weight decay 0), lr = base × batch / 256, warmup + cosine.
+
+use burn::module::AutodiffModule;
+use burn::optim::{momentum::MomentumConfig, GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::ElementConversion;
+use burn::tensor::{backend::AutodiffBackend, Tensor, TensorData};
+use std::time::Instant;
+
+use super::features::Features;
+use super::head::{correct, cross_entropy};
+use super::{ProbeConfig, ProbeKind, ProbeResult};
+use crate::model::init::Init;
+use crate::model::layers::Dense;
+use crate::train::pretrain::epoch_order;
+use crate::train::schedule::cosine_lr;
+
+/// Per-dimension mean and std of `n × dim` rows (the statistics BN's running averages reach).
+pub fn standardiser(x: &[f32], dim: usize) -> Vec<(f32, f32)> {
+    let n = (x.len() / dim).max(1) as f64;
+    (0..dim)
+        .map(|j| {
+            let (mut s, mut s2) = (0f64, 0f64);
+            for row in x.chunks(dim) {
+                s += row[j] as f64;
+                s2 += (row[j] as f64).powi(2);
+            }
+            let mean = s / n;
+            let var = (s2 / n - mean * mean).max(0.0);
+            (mean as f32, (var + 1e-6).sqrt() as f32)
+        })
+        .collect()
+}
+
+fn standardise(x: &[f32], dim: usize, stats: &[(f32, f32)]) -> Vec<f32> {
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let (m, s) = stats[i % dim];
+            (v - m) / s
+        })
+        .collect()
+}
+
+fn rows<B: burn::tensor::backend::Backend>(
+    x: &[f32],
+    dim: usize,
+    idx: &[usize],
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut v = Vec::with_capacity(idx.len() * dim);
+    for &i in idx {
+        v.extend_from_slice(&x[i * dim..(i + 1) * dim]);
+    }
+    Tensor::from_data(TensorData::new(v, [idx.len(), dim]), device)
+}
+
+/// Trains and evaluates the linear probe.
+pub fn run<B: AutodiffBackend>(
+    train: &Features,
+    val: &Features,
+    classes: usize,
+    cfg: &ProbeConfig,
+    seed: u64,
+    device: &B::Device,
+) -> ProbeResult {
+    let started = Instant::now();
+    let dim = train.dim;
+    let stats = standardiser(&train.pooled, dim);
+    let xt = standardise(&train.pooled, dim, &stats);
+    let xv = standardise(&val.pooled, dim, &stats);
+    let mut head = Dense::<B>::new(&mut Init::new(seed ^ 0x11), dim, classes, true, device);
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
+        ))
+        .init::<B, Dense<B>>();
+    let n = train.labels.len();
+    let batch = cfg.batch_size.min(n).max(1);
+    let steps = n.div_ceil(batch);
+    let total = steps * cfg.lin_epochs;
+    let peak = cfg.lin_base_lr * batch as f64 / 256.0;
+    let (mut top1, mut losses) = (Vec::new(), Vec::new());
+    let mut step = 0;
+    let mut train_secs = 0.0;
+    for epoch in 0..cfg.lin_epochs {
+        let t = Instant::now();
+        let order = epoch_order(seed ^ 0x11, epoch, n);
+        let mut sum = 0.0;
+        for chunk in order.chunks(batch) {
+            let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
+            let loss = cross_entropy(
+                head.forward(rows::<B>(&xt, dim, chunk, device)),
+                &labels,
+                0.0,
+            );
+            let v: f64 = loss.clone().into_scalar().elem();
+            sum += v * chunk.len() as f64;
+            let lr = cosine_lr(step, total, steps, peak, 0.0);
+            let grads = GradientsParams::from_grads(loss.backward(), &head);
+            head = optim.step(lr, head, grads);
+            step += 1;
+        }
+        train_secs += t.elapsed().as_secs_f64();
+        losses.push(sum / n as f64);
+        top1.push(evaluate(&head.valid(), &xv, dim, &val.labels, device));
+    }
+    ProbeResult {
+        kind: ProbeKind::Lin,
+        top1_per_epoch: top1,
+        train_loss_per_epoch: losses,
+        train_img_per_s: (n * cfg.lin_epochs) as f64 / train_secs.max(1e-9),
+        extract_img_per_s: train.img_per_s,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn evaluate<B: burn::tensor::backend::Backend>(
+    head: &Dense<B>,
+    x: &[f32],
+    dim: usize,
+    labels: &[u32],
+    device: &B::Device,
+) -> f64 {
+    let idx: Vec<usize> = (0..labels.len()).collect();
+    let hits: usize = idx
+        .chunks(1024)
+        .map(|c| {
+            let l: Vec<u32> = c.iter().map(|&i| labels[i]).collect();
+            correct(head.forward(rows::<B>(x, dim, c, device)), &l)
+        })
+        .sum();
+    hits as f64 / labels.len().max(1) as f64
+}
