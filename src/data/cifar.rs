@@ -1,8 +1,9 @@
 //! CIFAR-10 / CIFAR-100 binary batches.
 //!
-//! CIFAR-10: `data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin`; records of 1 label byte
-//! + 3072 pixel bytes (1024 R, 1024 G, 1024 B, 32×32). CIFAR-100: `train.bin`, `test.bin`;
-//! records of 2 label bytes (coarse, fine) + 3072 pixel bytes; the fine label is used.
+//! CIFAR-10: `data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin`; records of one label
+//! byte and 3072 pixel bytes (1024 R, 1024 G, 1024 B, 32×32). CIFAR-100: `train.bin`,
+//! `test.bin`; records of two label bytes (coarse, fine) and 3072 pixel bytes; the fine label
+//! is used.
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
