@@ -257,15 +257,7 @@ pub fn export(store: &Store, sweep: Option<&str>, format: Format) -> Result<Stri
                         "SELECT key, step, epoch, value, wall FROM metrics WHERE run_id = ?1 ORDER BY key, step",
                     )?;
                     let metrics = st
-                        .query_map([&r.id], |m| {
-                            Ok(crate::store::Metric {
-                                key: m.get(0)?,
-                                step: m.get(1)?,
-                                epoch: m.get(2)?,
-                                value: m.get(3)?,
-                                wall: m.get(4)?,
-                            })
-                        })?
+                        .query_map([&r.id], crate::store::Metric::from_row)?
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                     Ok(ExportRun { run: r, params, metrics })
                 })

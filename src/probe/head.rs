@@ -85,6 +85,63 @@ impl<B: Backend> Tran1Head<B> {
     }
 }
 
+/// Schedule and sampling of one head training: `epochs` over `n` samples in shuffled batches,
+/// lr = peak with one warm-up epoch then cosine decay.
+pub struct Fit<'a> {
+    pub epochs: usize,
+    pub batch: usize,
+    pub peak_lr: f64,
+    pub seed: u64,
+    pub labels: &'a [u32],
+    pub smoothing: f64,
+}
+
+/// Trained head, validation top-1 and mean training loss per epoch, and training seconds.
+pub type Fitted<M> = (M, Vec<f64>, Vec<f64>, f64);
+
+impl Fit<'_> {
+    /// Trains `model` (logits of a batch of sample indices from `forward`), scoring
+    /// `evaluate` after each epoch.
+    pub fn run<B, M, O>(
+        &self,
+        mut model: M,
+        mut optim: O,
+        forward: impl Fn(&M, &[usize]) -> Tensor<B, 2>,
+        evaluate: impl Fn(&M) -> f64,
+    ) -> Fitted<M>
+    where
+        B: burn::tensor::backend::AutodiffBackend,
+        M: burn::module::AutodiffModule<B>,
+        O: burn::optim::Optimizer<M, B>,
+    {
+        use burn::tensor::ElementConversion;
+        let n = self.labels.len();
+        let steps = n.div_ceil(self.batch);
+        let total = steps * self.epochs;
+        let (mut top1, mut losses, mut secs) = (Vec::new(), Vec::new(), 0.0);
+        let mut step = 0;
+        for epoch in 0..self.epochs {
+            let t = std::time::Instant::now();
+            let mut sum = 0.0;
+            for chunk in crate::train::pretrain::epoch_order(self.seed, epoch, n).chunks(self.batch)
+            {
+                let labels: Vec<u32> = chunk.iter().map(|&i| self.labels[i]).collect();
+                let loss = cross_entropy(forward(&model, chunk), &labels, self.smoothing);
+                let v: f64 = loss.clone().into_scalar().elem();
+                sum += v * chunk.len() as f64;
+                let lr = crate::train::schedule::cosine_lr(step, total, steps, self.peak_lr, 0.0);
+                let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(lr, model, grads);
+                step += 1;
+            }
+            secs += t.elapsed().as_secs_f64();
+            losses.push(sum / n as f64);
+            top1.push(evaluate(&model));
+        }
+        (model, top1, losses, secs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

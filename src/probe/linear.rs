@@ -2,18 +2,15 @@
 //! SGD (momentum 0.9, weight decay 0), lr = base × batch / 256, warmup + cosine.
 
 use burn::module::AutodiffModule;
-use burn::optim::{momentum::MomentumConfig, GradientsParams, Optimizer, SgdConfig};
-use burn::tensor::ElementConversion;
+use burn::optim::{momentum::MomentumConfig, SgdConfig};
 use burn::tensor::{backend::AutodiffBackend, Tensor, TensorData};
 use std::time::Instant;
 
 use super::features::Features;
-use super::head::{correct, cross_entropy};
+use super::head::{correct, Fit};
 use super::{ProbeConfig, ProbeKind, ProbeResult};
 use crate::model::init::Init;
 use crate::model::layers::Dense;
-use crate::train::pretrain::epoch_order;
-use crate::train::schedule::cosine_lr;
 
 /// Per-dimension mean and std of `n × dim` rows (the statistics BN's running averages reach).
 pub fn standardiser(x: &[f32], dim: usize) -> Vec<(f32, f32)> {
@@ -69,42 +66,28 @@ pub fn run<B: AutodiffBackend>(
     let stats = standardiser(&train.pooled, dim);
     let xt = standardise(&train.pooled, dim, &stats);
     let xv = standardise(&val.pooled, dim, &stats);
-    let mut head = Dense::<B>::new(&mut Init::new(seed ^ 0x11), dim, classes, true, device);
-    let mut optim = SgdConfig::new()
+    let head = Dense::<B>::new(&mut Init::new(seed ^ 0x11), dim, classes, true, device);
+    let optim = SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
         ))
         .init::<B, Dense<B>>();
     let n = train.labels.len();
     let batch = cfg.batch_size.min(n).max(1);
-    let steps = n.div_ceil(batch);
-    let total = steps * cfg.lin_epochs;
-    let peak = cfg.lin_base_lr * batch as f64 / 256.0;
-    let (mut top1, mut losses) = (Vec::new(), Vec::new());
-    let mut step = 0;
-    let mut train_secs = 0.0;
-    for epoch in 0..cfg.lin_epochs {
-        let t = Instant::now();
-        let order = epoch_order(seed ^ 0x11, epoch, n);
-        let mut sum = 0.0;
-        for chunk in order.chunks(batch) {
-            let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
-            let loss = cross_entropy(
-                head.forward(rows::<B>(&xt, dim, chunk, device)),
-                &labels,
-                0.0,
-            );
-            let v: f64 = loss.clone().into_scalar().elem();
-            sum += v * chunk.len() as f64;
-            let lr = cosine_lr(step, total, steps, peak, 0.0);
-            let grads = GradientsParams::from_grads(loss.backward(), &head);
-            head = optim.step(lr, head, grads);
-            step += 1;
-        }
-        train_secs += t.elapsed().as_secs_f64();
-        losses.push(sum / n as f64);
-        top1.push(evaluate(&head.valid(), &xv, dim, &val.labels, device));
-    }
+    let fit = Fit {
+        epochs: cfg.lin_epochs,
+        batch,
+        peak_lr: cfg.lin_base_lr * batch as f64 / 256.0,
+        seed: seed ^ 0x11,
+        labels: &train.labels,
+        smoothing: 0.0,
+    };
+    let (_, top1, losses, train_secs) = fit.run(
+        head,
+        optim,
+        |h: &Dense<B>, idx| h.forward(rows::<B>(&xt, dim, idx, device)),
+        |h| evaluate(&h.valid(), &xv, dim, &val.labels, device),
+    );
     ProbeResult {
         kind: ProbeKind::Lin,
         top1_per_epoch: top1,

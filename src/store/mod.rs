@@ -88,6 +88,19 @@ impl NewRun {
     }
 }
 
+impl Metric {
+    /// From a `SELECT key, step, epoch, value, wall` row.
+    pub fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Metric> {
+        Ok(Metric {
+            key: r.get(0)?,
+            step: r.get(1)?,
+            epoch: r.get(2)?,
+            value: r.get(3)?,
+            wall: r.get(4)?,
+        })
+    }
+}
+
 /// A row of the runs table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
@@ -395,15 +408,7 @@ impl Store {
         let mut st = self.conn.prepare_cached(
             "SELECT key, step, epoch, value, wall FROM latest_metrics WHERE run_id = ?1 ORDER BY key",
         )?;
-        let rows = st.query_map(params![run], |r| {
-            Ok(Metric {
-                key: r.get(0)?,
-                step: r.get(1)?,
-                epoch: r.get(2)?,
-                value: r.get(3)?,
-                wall: r.get(4)?,
-            })
-        })?;
+        let rows = st.query_map(params![run], Metric::from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
@@ -423,15 +428,7 @@ impl Store {
         let mut st = self.conn.prepare_cached(
             "SELECT key, step, epoch, value, wall FROM metrics WHERE run_id = ?1 AND key = ?2 ORDER BY step",
         )?;
-        let rows = st.query_map(params![run, key], |r| {
-            Ok(Metric {
-                key: r.get(0)?,
-                step: r.get(1)?,
-                epoch: r.get(2)?,
-                value: r.get(3)?,
-                wall: r.get(4)?,
-            })
-        })?;
+        let rows = st.query_map(params![run, key], Metric::from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 

@@ -60,23 +60,9 @@ fn tree(cfg: &RunConfig) -> Table {
 
 /// `key = value` pairs of every leaf of a config, dotted.
 pub fn flatten(cfg: &RunConfig) -> Vec<(String, String)> {
-    fn walk(prefix: &str, t: &Table, out: &mut Vec<(String, String)>) {
-        for (k, v) in t {
-            let key = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
-            match v {
-                Value::Table(inner) => walk(&key, inner, out),
-                Value::String(s) => out.push((key, s.clone())),
-                other => out.push((key, other.to_string())),
-            }
-        }
-    }
     let mut out = Vec::new();
-    walk("", &tree(cfg), &mut out);
-    out
+    flatten_table("", &tree(cfg), &mut out);
+    out.into_iter().map(|(k, v)| (k, display(&v))).collect()
 }
 
 /// Sets a dotted path in a config tree; the path must already exist there.
