@@ -55,14 +55,7 @@ pub fn run<B: AutodiffBackend>(
 ) -> Result<BenchResult> {
     let batch = cfg.train.batch_size;
     let set = procedural::generate(batch * 4, cfg.data.image_size, 3, cfg.seed);
-    let spec = cfg.model.preset.spec();
-    let maker = BatchMaker::new(
-        cfg.masking.position,
-        spec.stride,
-        cfg.loss.norm_pix,
-        &cfg.train,
-        &set,
-    );
+    let maker = BatchMaker::for_config(cfg, &set);
     let mut model = QbHeat::<B>::new(cfg, 3, device);
     let forward_macs = model.macs(cfg, batch);
     let mut optim = AdamWConfig::new()
@@ -171,14 +164,7 @@ pub fn breakdown<B: AutodiffBackend>(
     use burn::tensor::{Tensor, TensorData};
     let batch = cfg.train.batch_size;
     let set = procedural::generate(batch, cfg.data.image_size, 3, cfg.seed);
-    let spec = cfg.model.preset.spec();
-    let maker = BatchMaker::new(
-        cfg.masking.position,
-        spec.stride,
-        cfg.loss.norm_pix,
-        &cfg.train,
-        &set,
-    );
+    let maker = BatchMaker::for_config(cfg, &set);
     let b = maker.make(&set, &(0..batch).collect::<Vec<_>>(), 1);
     let mut model = QbHeat::<B>::new(cfg, 3, device);
     let mut optim = AdamWConfig::new().init::<B, QbHeat<B>>();

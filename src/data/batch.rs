@@ -79,6 +79,19 @@ impl BatchMaker {
         }
     }
 
+    /// The batch maker of a run config: its masking, the encoder stride as patch size, its
+    /// loss and augmentation settings, and `set`'s channel statistics.
+    pub fn for_config(cfg: &crate::config::RunConfig, set: &ImageSet) -> Self {
+        let stride = cfg.model.preset.spec().stride;
+        Self::new(
+            cfg.masking.position,
+            stride,
+            cfg.loss.norm_pix,
+            &cfg.train,
+            set,
+        )
+    }
+
     /// Builds the batch of images `indices`, all randomness drawn from `seed`.
     pub fn make(&self, set: &ImageSet, indices: &[usize], seed: u64) -> PretrainBatch {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -98,14 +98,7 @@ pub fn pretrain<B: AutodiffBackend>(
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     let (train_set, val_set) = data::load(cfg)?;
-    let spec = cfg.model.preset.spec();
-    let maker = BatchMaker::new(
-        cfg.masking.position,
-        spec.stride,
-        cfg.loss.norm_pix,
-        &cfg.train,
-        &train_set,
-    );
+    let maker = BatchMaker::for_config(cfg, &train_set);
     let mut model = QbHeat::<B>::new(cfg, train_set.channels, device);
     let mut optim = AdamWConfig::new()
         .with_beta_2(cfg.train.beta2 as f32)
