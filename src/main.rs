@@ -215,10 +215,17 @@ impl DbArg {
     }
 }
 
-/// Prints one line per finished epoch when no progress bar is drawn.
-struct EpochLines;
+/// Prints one line per finished epoch; stops at the next step after Ctrl-C (the run
+/// checkpoints there and `--resume` continues).
+struct EpochLines {
+    stop: Arc<AtomicBool>,
+}
 
 impl Observer for EpochLines {
+    fn on_step(&mut self, _: usize, _: usize, _: f64, _: f64) -> bool {
+        !self.stop.load(Ordering::SeqCst)
+    }
+
     fn on_epoch(&mut self, s: &EpochStats) {
         println!(
             "epoch {:>3}  train_loss {:.4}  val_loss {:.4}  lr {:.2e}  {:.0} img/s  {:.1}s",
@@ -244,12 +251,23 @@ fn run(cli: Cli) -> Result<()> {
                 resume,
                 progress: std::io::stdout().is_terminal(),
             };
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+                .context("cannot install the Ctrl-C handler")?;
+            let mut lines = EpochLines { stop };
             let outcome = match cfg.backend {
                 BackendKind::Cpu => {
-                    pretrain::<CpuTrain>(&cfg, &opts, &Default::default(), &mut EpochLines)?
+                    pretrain::<CpuTrain>(&cfg, &opts, &Default::default(), &mut lines)?
                 }
-                BackendKind::Cuda => pretrain_cuda(&cfg, &opts)?,
+                BackendKind::Cuda => pretrain_cuda(&cfg, &opts, &mut lines)?,
             };
+            if !outcome.finished {
+                println!(
+                    "stopped at step {}: rerun with --resume to continue",
+                    outcome.state.step
+                );
+            }
             let state = outcome.state;
             let first = state.epochs.first().map_or(f64::NAN, |e| e.train_loss);
             let last = state.epochs.last().map_or(f64::NAN, |e| e.train_loss);
@@ -544,15 +562,17 @@ fn run(cli: Cli) -> Result<()> {
 fn pretrain_cuda(
     cfg: &RunConfig,
     opts: &PretrainOptions,
+    obs: &mut EpochLines,
 ) -> Result<qbheat_workbench::train::pretrain::Outcome> {
     use qbheat_workbench::backend::GpuTrain;
-    pretrain::<GpuTrain>(cfg, opts, &Default::default(), &mut EpochLines)
+    pretrain::<GpuTrain>(cfg, opts, &Default::default(), obs)
 }
 
 #[cfg(not(feature = "cuda"))]
 fn pretrain_cuda(
     _: &RunConfig,
     _: &PretrainOptions,
+    _: &mut EpochLines,
 ) -> Result<qbheat_workbench::train::pretrain::Outcome> {
     anyhow::bail!(NO_CUDA)
 }

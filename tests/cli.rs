@@ -145,3 +145,50 @@ fn missing_data_path_is_a_config_error() {
     assert_one_line_error(&err);
     assert!(err.contains("data.path"), "{err}");
 }
+
+#[test]
+fn ctrl_c_checkpoints_a_pretraining_and_resume_finishes_it() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("run.toml");
+    std::fs::write(
+        &cfg,
+        "[data]\ntrain_size = 256\nval_size = 32\n[model]\npreset = \"mf-micro\"\n\
+         [predictor]\ndim = 32\n[decoder]\ndim = 32\ndepth = 1\nheads = 2\n\
+         [train]\nepochs = 40\nbatch_size = 32\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args([
+            "pretrain",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("epoch   1"), "{first}");
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        rest.iter().any(|l| l.starts_with("stopped at step")),
+        "{rest:?}"
+    );
+    let (code, stdout, err) = workbench(&[
+        "pretrain",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "without --resume the folder is refused");
+    assert!(err.contains("--resume"), "{err}");
+    assert!(stdout.is_empty());
+}
