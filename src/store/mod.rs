@@ -4,7 +4,7 @@
 pub mod schema;
 
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -446,26 +446,6 @@ impl Store {
         )?;
         let rows = st.query_map(params![run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
-    pub fn sweep_names(&self) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name FROM sweeps ORDER BY created")?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    pub fn has_sweep(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sweeps WHERE name = ?1",
-                params![name],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
     }
 
     /// Stores the spectra of one epoch (replacing an earlier write of the same epoch).

@@ -14,7 +14,7 @@ use burn::tensor::ElementConversion;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use super::checkpoint::{self, EpochStats, TrainState};
@@ -270,9 +270,4 @@ fn progress_bar(total: u64, done: u64) -> indicatif::ProgressBar {
     );
     bar.set_position(done);
     bar
-}
-
-/// The resolved config of a run folder.
-pub fn stored_config(out: &Path) -> Result<RunConfig> {
-    RunConfig::load(&out.join("config.toml"))
 }
