@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use qbheat_workbench::backend::{CpuTrain, NO_CUDA};
+use qbheat_workbench::backend::CpuTrain;
 use qbheat_workbench::bench;
 use qbheat_workbench::config::{default_out_dir, BackendKind, ConfigError, RunConfig};
 use qbheat_workbench::inspect::{self, Format};
@@ -574,7 +574,7 @@ fn pretrain_cuda(
     _: &PretrainOptions,
     _: &mut EpochLines,
 ) -> Result<qbheat_workbench::train::pretrain::Outcome> {
-    anyhow::bail!(NO_CUDA)
+    anyhow::bail!(qbheat_workbench::backend::NO_CUDA)
 }
 
 #[cfg(feature = "cuda")]
@@ -585,7 +585,7 @@ fn bench_cuda(cfg: &RunConfig, steps: usize) -> Result<bench::BenchResult> {
 
 #[cfg(not(feature = "cuda"))]
 fn bench_cuda(_: &RunConfig, _: usize) -> Result<bench::BenchResult> {
-    anyhow::bail!(NO_CUDA)
+    anyhow::bail!(qbheat_workbench::backend::NO_CUDA)
 }
 
 /// Writes command output; a closed pipe (`workbench runs | head`) is not an error.
