@@ -1,0 +1,99 @@
+//! BatchNorm over `[n, C, h, w]` maps: y = γ (x − μ) / √(σ² + ε) + β, with batch statistics in
+//! training (autodiff) and running statistics (momentum 0.1) otherwise.
+//!
+//! Same maths as burn's `BatchNorm`, but the statistics are reduced over dims (0, 2, 3) in
+//! place instead of through `swap_dims(0, 1).reshape(..)`, which copies the whole activation
+//! element by element on the CPU backend (twice per call).
+
+use burn::module::{Module, Param, RunningState};
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::init::filled;
+
+const MOMENTUM: f64 = 0.1;
+const EPSILON: f64 = 1e-5;
+
+#[derive(Module, Debug)]
+pub struct BatchNorm2d<B: Backend> {
+    pub gamma: Param<Tensor<B, 1>>,
+    pub beta: Param<Tensor<B, 1>>,
+    pub running_mean: RunningState<Tensor<B, 1>>,
+    pub running_var: RunningState<Tensor<B, 1>>,
+}
+
+impl<B: Backend> BatchNorm2d<B> {
+    pub fn new(channels: usize, device: &B::Device) -> Self {
+        Self {
+            gamma: filled(1.0, [channels], device),
+            beta: filled(0.0, [channels], device),
+            running_mean: RunningState::new(Tensor::zeros([channels], device)),
+            running_var: RunningState::new(Tensor::ones([channels], device)),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let c = x.dims()[1];
+        let (mean, var) = if B::ad_enabled(&x.device()) {
+            let mean = x.clone().mean_dims(&[0, 2, 3]);
+            let centred = x.clone() - mean.clone();
+            let var = (centred.clone() * centred).mean_dims(&[0, 2, 3]);
+            let blend = |state: &RunningState<Tensor<B, 1>>, batch: &Tensor<B, 4>| {
+                let old = state.value_sync().to_device(&x.device());
+                state.update(
+                    (old * (1.0 - MOMENTUM) + batch.clone().detach().reshape([c]) * MOMENTUM)
+                        .detach(),
+                );
+            };
+            blend(&self.running_mean, &mean);
+            blend(&self.running_var, &var);
+            (mean, var)
+        } else {
+            let dev = x.device();
+            (
+                self.running_mean
+                    .value()
+                    .to_device(&dev)
+                    .reshape([1, c, 1, 1]),
+                self.running_var
+                    .value()
+                    .to_device(&dev)
+                    .reshape([1, c, 1, 1]),
+            )
+        };
+        let scale = self.gamma.val().reshape([1, c, 1, 1]) / (var + EPSILON).sqrt();
+        (x - mean) * scale + self.beta.val().reshape([1, c, 1, 1])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Cpu, CpuTrain};
+    use burn::module::AutodiffModule;
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn matches_burns_batch_norm_in_training_and_inference() {
+        let dev = Default::default();
+        let vals: Vec<f32> = (0..2 * 3 * 4 * 5)
+            .map(|i| ((i * 37) % 23) as f32 * 0.3 - 2.0)
+            .collect();
+        let x = Tensor::<CpuTrain, 4>::from_data(TensorData::new(vals, [2, 3, 4, 5]), &dev);
+        let ours = BatchNorm2d::<CpuTrain>::new(3, &dev);
+        let theirs = BatchNormConfig::new(3).init::<CpuTrain>(&dev);
+        for _ in 0..3 {
+            let d = (ours.forward(x.clone()) - theirs.forward(x.clone()))
+                .abs()
+                .max()
+                .into_scalar();
+            assert!(d < 1e-4, "{d}");
+        }
+        let xi: Tensor<Cpu, 4> = x.inner();
+        let d = (ours.valid().forward(xi.clone()) - theirs.valid().forward(xi))
+            .abs()
+            .max()
+            .into_scalar();
+        assert!(d < 1e-4, "{d}");
+    }
+}
