@@ -91,6 +91,15 @@ impl<B: Backend> DynamicRelu<B> {
     }
 }
 
+/// A channel-first map `[n, c, h, w]` as per-head pixel sequences `[n, heads, h·w, c/heads]`:
+/// a free reshape plus a strided view (the matmuls read the strides directly), instead of
+/// transposing the whole map into `[n, h·w, c]` first.
+fn pixel_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, BRIDGE_HEADS, c / BRIDGE_HEADS, h * w])
+        .swap_dims(2, 3)
+}
+
 /// Tokens attend to pixels: Q = z W_q, K = V = x (raw feature map), output W_o.
 #[derive(Module, Debug)]
 pub struct MobileToFormer<B: Backend> {
@@ -100,9 +109,7 @@ pub struct MobileToFormer<B: Backend> {
 
 impl<B: Backend> MobileToFormer<B> {
     fn forward(&self, x: Tensor<B, 4>, z: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [n, c, h, w] = x.dims();
-        let pixels = x.reshape([n, c, h * w]).swap_dims(1, 2); // [n, hw, c]
-        let kv = split_heads(pixels, BRIDGE_HEADS);
+        let kv = pixel_heads(x);
         let q = split_heads(self.q.forward(z.clone()), BRIDGE_HEADS);
         let attended = merge_heads(sdpa(q, kv.clone(), kv));
         z + self.o.forward(attended)
@@ -123,14 +130,11 @@ pub struct FormerToMobile<B: Backend> {
 impl<B: Backend> FormerToMobile<B> {
     fn forward(&self, x: Tensor<B, 4>, z: Tensor<B, 3>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
-        let q = split_heads(
-            x.clone().reshape([n, c, h * w]).swap_dims(1, 2),
-            BRIDGE_HEADS,
-        );
+        let q = pixel_heads(x.clone());
         let k = split_heads(self.k.forward(z.clone()), BRIDGE_HEADS);
         let v = split_heads(self.v.forward(z), BRIDGE_HEADS);
-        let out = merge_heads(sdpa(q, k, v)); // [n, hw, c]
-        x + out.swap_dims(1, 2).reshape([n, c, h, w])
+        let out = sdpa(q, k, v); // [n, heads, hw, c/heads]
+        x + out.swap_dims(2, 3).reshape([n, c, h, w])
     }
 
     fn macs(&self, n: usize, tokens: usize, c: usize, hw: usize) -> u64 {
