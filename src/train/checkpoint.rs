@@ -136,3 +136,30 @@ pub fn load_model<B: burn::tensor::backend::Backend>(
         )
         .with_context(|| format!("{}: cannot load model checkpoint", dir.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_roundtrips_bit_exactly() {
+        // without serde_json's float_roundtrip this value comes back one ulp off, and a resumed
+        // run's epoch loss would differ from an uninterrupted one
+        let state = TrainState {
+            epoch_loss_sum: 1.6301485896110537 * 4.0,
+            step_losses: vec![0.1, 1.0 / 3.0],
+            ..Default::default()
+        };
+        let back: TrainState =
+            serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
+        assert_eq!(back, state);
+        for x in [
+            1.6301485896110537f64,
+            0.1 + 0.2,
+            std::f64::consts::PI * 1e-7,
+        ] {
+            let y: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+            assert_eq!(x.to_bits(), y.to_bits());
+        }
+    }
+}
