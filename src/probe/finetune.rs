@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
 use super::features::image_batch;
-use super::head::{correct, cross_entropy, Tran1Head};
+use super::head::{self, cross_entropy, Tran1Head};
 use super::{ProbeConfig, ProbeKind, ProbeResult};
 use crate::data::augment::{resized_crop, sample_box};
 use crate::data::ImageSet;
@@ -154,18 +154,9 @@ pub fn run<B: AutodiffBackend>(
         train_secs += t.elapsed().as_secs_f64();
         losses.push(sum / n as f64);
         let eval = model.valid();
-        let idx: Vec<usize> = (0..val.len()).collect();
-        let hits: usize = idx
-            .chunks(256)
-            .map(|c| {
-                let l: Vec<u32> = c.iter().map(|&i| val.labels[i]).collect();
-                correct(
-                    eval.forward(image_batch::<B::InnerBackend>(val, c, stats, device)),
-                    &l,
-                )
-            })
-            .sum();
-        top1.push(hits as f64 / val.len().max(1) as f64);
+        top1.push(head::top1(&val.labels, 256, |c| {
+            eval.forward(image_batch::<B::InnerBackend>(val, c, stats, device))
+        }));
     }
     let result = ProbeResult {
         kind: ProbeKind::Finetune,

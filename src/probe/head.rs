@@ -43,6 +43,23 @@ pub fn correct<B: Backend>(logits: Tensor<B, 2>, labels: &[u32]) -> usize {
         .count()
 }
 
+/// Top-1 accuracy over all `labels`, scored `chunk` samples at a time by `logits`.
+pub fn top1<B: Backend>(
+    labels: &[u32],
+    chunk: usize,
+    logits: impl Fn(&[usize]) -> Tensor<B, 2>,
+) -> f64 {
+    let idx: Vec<usize> = (0..labels.len()).collect();
+    let hits: usize = idx
+        .chunks(chunk)
+        .map(|c| {
+            let l: Vec<u32> = c.iter().map(|&i| labels[i]).collect();
+            correct(logits(c), &l)
+        })
+        .sum();
+    hits as f64 / labels.len().max(1) as f64
+}
+
 /// tran-1 head: tokens → linear to width W (+ fixed 2-D sin-cos positions) → one pre-norm
 /// transformer block → LayerNorm → mean pool → linear to the classes.
 #[derive(Module, Debug)]

@@ -7,7 +7,7 @@ use burn::tensor::{backend::AutodiffBackend, Tensor, TensorData};
 use std::time::Instant;
 
 use super::features::Features;
-use super::head::{correct, Fit};
+use super::head::{top1, Fit};
 use super::{ProbeConfig, ProbeKind, ProbeResult};
 use crate::model::init::Init;
 use crate::model::layers::Dense;
@@ -105,13 +105,5 @@ fn evaluate<B: burn::tensor::backend::Backend>(
     labels: &[u32],
     device: &B::Device,
 ) -> f64 {
-    let idx: Vec<usize> = (0..labels.len()).collect();
-    let hits: usize = idx
-        .chunks(1024)
-        .map(|c| {
-            let l: Vec<u32> = c.iter().map(|&i| labels[i]).collect();
-            correct(head.forward(rows::<B>(x, dim, c, device)), &l)
-        })
-        .sum();
-    hits as f64 / labels.len().max(1) as f64
+    top1(labels, 1024, |c| head.forward(rows::<B>(x, dim, c, device)))
 }

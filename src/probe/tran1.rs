@@ -7,7 +7,7 @@ use burn::tensor::{backend::AutodiffBackend, backend::Backend, Tensor, TensorDat
 use std::time::Instant;
 
 use super::features::Features;
-use super::head::{correct, Fit, Tran1Head};
+use super::head::{top1, Fit, Tran1Head};
 use super::{ProbeConfig, ProbeKind, ProbeResult};
 use crate::model::init::Init;
 
@@ -59,18 +59,9 @@ pub fn run<B: AutodiffBackend>(
         |h: &Tran1Head<B>, idx| h.forward(tokens::<B>(train, idx, device), train.grid),
         |h| {
             let eval = h.valid();
-            let idx: Vec<usize> = (0..val.labels.len()).collect();
-            let hits: usize = idx
-                .chunks(512)
-                .map(|c| {
-                    let l: Vec<u32> = c.iter().map(|&i| val.labels[i]).collect();
-                    correct(
-                        eval.forward(tokens::<B::InnerBackend>(val, c, device), val.grid),
-                        &l,
-                    )
-                })
-                .sum();
-            hits as f64 / val.labels.len().max(1) as f64
+            top1(&val.labels, 512, |c| {
+                eval.forward(tokens::<B::InnerBackend>(val, c, device), val.grid)
+            })
         },
     );
     ProbeResult {
