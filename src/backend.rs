@@ -1,4 +1,10 @@
-//! Compute backends: burn-flex on the CPU always, burn-cuda behind the `cuda` feature.
+//! Compute backends: burn-flex on the CPU always, burn-cuda behind the `cuda` feature, and the
+//! one place that turns a [`BackendKind`] into a concrete backend type ([`dispatch`]).
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::spec::BackendKind;
 
 /// The CPU backend (burn-flex: pure Rust, SIMD, rayon).
 pub type Cpu = burn::backend::Flex;
@@ -15,3 +21,72 @@ pub type GpuTrain = burn::backend::Autodiff<Gpu>;
 /// Error text for `--backend cuda` on a build without the feature.
 pub const NO_CUDA: &str = "this workbench was built without CUDA support; rebuild with \
 `cargo build --release --features cuda` on a machine with the CUDA toolkit, or use --backend cpu";
+
+/// A computation written once for any training backend; [`dispatch`] runs it on the one a
+/// run chose.
+pub trait OnBackend {
+    type Output;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output>;
+}
+
+/// Runs `job` on backend `kind` (GPU `device` for cuda), or explains why it cannot.
+pub fn dispatch<T: OnBackend>(kind: BackendKind, device: usize, job: T) -> Result<T::Output> {
+    match kind {
+        BackendKind::Cpu => job.run::<CpuTrain>(Default::default()),
+        BackendKind::Cuda => on_cuda(device, job),
+    }
+}
+
+/// A name for the device a run uses ("cpu x2", "cuda:0").
+pub fn device_name(kind: BackendKind, device: usize) -> String {
+    match kind {
+        BackendKind::Cpu => format!(
+            "cpu x{}",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
+        BackendKind::Cuda => format!("cuda:{device}"),
+    }
+}
+
+/// NVIDIA GPUs the kernel driver exposes (`/dev/nvidiaN`), checked before burn loads CUDA:
+/// burn panics from a background thread when there is no driver.
+pub fn nvidia_devices() -> usize {
+    std::fs::read_dir("/dev")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().to_string();
+                    n.strip_prefix("nvidia").is_some_and(|rest| {
+                        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
+                    })
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Checks that GPU `device` exists before any CUDA call.
+pub fn check_gpu(device: usize) -> Result<()> {
+    let n = nvidia_devices();
+    anyhow::ensure!(
+        n > 0,
+        "backend cuda: no NVIDIA driver or GPU on this machine (/dev/nvidia0 is missing); use --backend cpu"
+    );
+    anyhow::ensure!(
+        device < n,
+        "backend cuda: GPU {device} does not exist; this machine has {n} (0..{})",
+        n - 1
+    );
+    Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn on_cuda<T: OnBackend>(device: usize, job: T) -> Result<T::Output> {
+    check_gpu(device)?;
+    job.run::<GpuTrain>(burn::backend::cuda::CudaDevice::new(device))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn on_cuda<T: OnBackend>(_: usize, _: T) -> Result<T::Output> {
+    anyhow::bail!(NO_CUDA)
+}

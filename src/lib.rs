@@ -1,16 +1,22 @@
 //! QB-Heat Workbench: self-supervised pre-training based on the heat equation
 //! ("Self-Supervised Learning based on Heat Equation", Chen et al.), on burn.
 //!
-//! Data flows one way: config → data → model/train → (store → analysis → TUI/report).
+//! Data flows one way: config → data → model/train → store → analysis → views / TUI / report.
+//! Leaves (`spec`, `masking`, `curve`, `liveness`) import nothing of the crate but `spec`;
+//! nothing below `store` reads the store, and only `store` runs SQL.
 
 pub mod analysis;
 pub mod backend;
 pub mod bench;
 pub mod config;
+pub mod curve;
 pub mod data;
-pub mod inspect;
+pub mod liveness;
+pub mod masking;
 pub mod model;
 pub mod probe;
+pub mod spec;
 pub mod store;
 pub mod sweep;
 pub mod train;
+pub mod views;

@@ -2,13 +2,14 @@
 
 use burn::tensor::{Tensor, TensorData};
 use qbheat_workbench::backend::Cpu;
-use qbheat_workbench::config::{Position, RunConfig};
+use qbheat_workbench::config::RunConfig;
 use qbheat_workbench::data::batch::BatchMaker;
 use qbheat_workbench::data::procedural::generate;
 use qbheat_workbench::model::init::Init;
 use qbheat_workbench::model::mobile_former::MobileFormer;
-use qbheat_workbench::model::presets::Preset;
 use qbheat_workbench::model::qbheat::QbHeat;
+use qbheat_workbench::spec::Position;
+use qbheat_workbench::spec::Preset;
 
 #[test]
 fn encoders_run_at_canonical_size() {

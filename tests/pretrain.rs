@@ -2,7 +2,6 @@
 
 use qbheat_workbench::backend::CpuTrain;
 use qbheat_workbench::config::RunConfig;
-use qbheat_workbench::train::checkpoint::EpochStats;
 use qbheat_workbench::train::pretrain::{pretrain, Observer, Outcome, PretrainOptions, Quiet};
 
 fn small_config(extra: &str) -> RunConfig {
@@ -88,7 +87,6 @@ impl Observer for StopAfter {
     fn on_step(&mut self, _: usize, step: usize, _: f64, _: f64) -> bool {
         step < self.0
     }
-    fn on_epoch(&mut self, _: &EpochStats) {}
 }
 
 #[test]

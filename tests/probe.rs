@@ -6,9 +6,9 @@ use qbheat_workbench::config::RunConfig;
 use qbheat_workbench::data::procedural::generate;
 use qbheat_workbench::model::init::Init;
 use qbheat_workbench::model::mobile_former::MobileFormer;
-use qbheat_workbench::model::presets::Preset;
 use qbheat_workbench::probe::features::{extract, Features};
-use qbheat_workbench::probe::{finetune, linear, tran1, ProbeConfig};
+use qbheat_workbench::probe::{finetune, linear, tran1, ProbeConfig, Recipe};
+use qbheat_workbench::spec::Preset;
 
 /// Two classes whose pooled features are Gaussian clusters around ±μ (linearly separable).
 fn clusters(n: usize, dim: usize, seed: u64) -> Features {
@@ -85,16 +85,17 @@ fn token_clusters(n: usize, seed: u64) -> Features {
 fn tran1_probe_separates_separable_tokens() {
     let cfg = ProbeConfig {
         tran_epochs: 5,
-        tran_width: 32,
+        tran_width: Some(32),
         batch_size: 32,
         tran_base_lr: 4e-3,
         ..Default::default()
     };
-    let r = tran1::run::<CpuTrain>(
+    let recipe = Recipe::new(&cfg, Preset::MfMicro);
+    let (r, _) = tran1::run::<CpuTrain>(
         &token_clusters(256, 1),
         &token_clusters(128, 2),
         2,
-        &cfg,
+        &recipe,
         0,
         &Default::default(),
     );
@@ -127,11 +128,17 @@ fn zero_layer_decay_freezes_all_but_the_last_group() {
     let cfg = ProbeConfig {
         finetune_epochs: 1,
         batch_size: 32,
-        tran_width: 32,
+        tran_width: Some(32),
         ..Default::default()
     };
     let stats = train.channel_stats();
-    let (r, tuned) = finetune::run::<CpuTrain>(enc, &train, &val, &stats, &cfg, 0.0, 0, &dev);
+    let data = finetune::Data {
+        train: &train,
+        val: &val,
+        stats: &stats,
+    };
+    let recipe = Recipe::new(&cfg, Preset::MfMicro);
+    let (r, tuned) = finetune::run::<CpuTrain>(enc, None, &data, &recipe, 0.0, 0, &dev);
     assert_eq!(r.top1_per_epoch.len(), 1);
     let stem_after: Vec<f32> = tuned
         .encoder
@@ -212,7 +219,7 @@ method = ["qbheat", "random-init", "supervised"]
         let cfg: RunConfig = serde_json::from_str(&run.config).unwrap();
         let latest = store.latest_metrics(&run.id).unwrap();
         let keys: Vec<&str> = match cfg.method {
-            qbheat_workbench::probe::pipeline::Method::Supervised => vec!["probe/supervised/top1"],
+            qbheat_workbench::spec::Method::Supervised => vec!["probe/supervised/top1"],
             _ => vec!["probe/lin/top1", "probe/tran-1/top1", "probe/finetune/top1"],
         };
         for k in keys {
@@ -222,6 +229,6 @@ method = ["qbheat", "random-init", "supervised"]
                 .unwrap_or_else(|| panic!("{k} missing for {}", run.id));
             assert!((0.0..=1.0).contains(&m.value));
         }
-        assert_eq!(run.status, "finished");
+        assert_eq!(run.status, qbheat_workbench::store::Status::Finished);
     }
 }

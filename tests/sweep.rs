@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use qbheat_workbench::store::{Metric, NewRun, Store};
+use qbheat_workbench::store::{Metric, NewRun, Status, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_workbench");
 
@@ -89,7 +89,7 @@ fn worker_pid_after_an_epoch(store: &Store, parent: u32) -> Option<(String, i64)
         .runs(None, None)
         .ok()?
         .into_iter()
-        .filter(|r| r.status == "running")
+        .filter(|r| r.status == Status::Running)
         .filter(|r| r.pid.is_some_and(|p| p != parent as i64))
         .find(|r| {
             store
@@ -110,21 +110,13 @@ fn kill(sig: &str, pid: i64) {
 fn assert_consistent(db: &Path) {
     let store = Store::open(db).unwrap();
     assert_eq!(store.integrity_check().unwrap(), "ok");
-    let dup: i64 = store
-        .conn()
-        .query_row(
-            "SELECT COUNT(*) FROM (SELECT run_id, key, step, COUNT(*) c FROM metrics GROUP BY 1, 2, 3 HAVING c > 1)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(dup, 0);
+    assert_eq!(store.duplicate_metric_rows().unwrap(), 0);
     for run in store.runs(None, None).unwrap() {
-        if run.status != "finished" {
+        if run.status != Status::Finished {
             continue;
         }
         let steps: Vec<i64> = store
-            .series(&run.id, "train/loss")
+            .series(&run.id, "train/loss", None)
             .unwrap()
             .iter()
             .map(|m| m.step)
@@ -132,17 +124,23 @@ fn assert_consistent(db: &Path) {
         let expected: Vec<i64> = (1..=steps.len() as i64).collect();
         assert_eq!(steps, expected, "run {}", run.id);
         assert_eq!(steps.len(), 6 * 8, "run {}", run.id);
-        let epochs = store.series(&run.id, "epoch/val_loss").unwrap();
+        let epochs = store.series(&run.id, "epoch/val_loss", None).unwrap();
         assert_eq!(epochs.len(), 6);
         assert!(!store.artifacts(&run.id).unwrap().is_empty());
         // one spectrum per epoch per scale, with a finite energy ratio
         let spectra = store.spectra(&run.id).unwrap();
-        let epochs: Vec<i64> = spectra.iter().map(|(e, _)| *e).collect();
+        let epochs: Vec<i64> = spectra.iter().map(|s| s.epoch).collect();
         assert_eq!(epochs, (1..=6).collect::<Vec<i64>>(), "run {}", run.id);
         assert!(spectra
             .iter()
-            .all(|(_, s)| s.energy_ratio.is_finite() && s.matrices.len() == 2));
-        assert_eq!(store.series(&run.id, "spectrum/seconds").unwrap().len(), 6);
+            .all(|s| s.spectrum.energy_ratio.is_finite() && s.spectrum.matrices.len() == 2));
+        assert_eq!(
+            store
+                .series(&run.id, "spectrum/seconds", None)
+                .unwrap()
+                .len(),
+            6
+        );
     }
 }
 
@@ -165,8 +163,8 @@ fn killed_worker_resumes_and_failed_run_does_not_stop_the_sweep() {
     let store = Store::open(&db).unwrap();
     let runs = store.runs(Some("crash"), None).unwrap();
     assert_eq!(runs.len(), 3);
-    let finished = runs.iter().filter(|r| r.status == "finished").count();
-    let failed: Vec<_> = runs.iter().filter(|r| r.status == "failed").collect();
+    let finished = runs.iter().filter(|r| r.status == Status::Finished).count();
+    let failed: Vec<_> = runs.iter().filter(|r| r.status == Status::Failed).collect();
     assert_eq!(finished, 2);
     assert_eq!(failed.len(), 1);
     assert!(
@@ -175,7 +173,7 @@ fn killed_worker_resumes_and_failed_run_does_not_stop_the_sweep() {
         failed[0].error
     );
     let victim = store.run(&victim_id).unwrap();
-    assert_eq!(victim.status, "finished");
+    assert_eq!(victim.status, Status::Finished);
     assert_eq!(victim.attempts, 2, "killed once, resumed once");
     assert_consistent(&db);
 
@@ -205,7 +203,7 @@ fn killed_sweep_parent_then_rerun_finishes_every_run_once() {
     let runs = store.runs(Some("crash"), None).unwrap();
     assert!(
         runs.iter()
-            .all(|r| r.status == "finished" && r.attempts == 1),
+            .all(|r| r.status == Status::Finished && r.attempts == 1),
         "{runs:?}"
     );
     assert_consistent(&db);
@@ -224,14 +222,17 @@ fn ctrl_c_stops_at_a_checkpoint_and_the_next_sweep_resumes() {
     kill("-INT", parent_pid as i64);
     assert_eq!(wait(&mut parent, Duration::from_secs(60)), 0);
     let store = Store::open(&db).unwrap();
-    let statuses: Vec<String> = store
+    let statuses: Vec<Status> = store
         .runs(None, None)
         .unwrap()
         .into_iter()
         .map(|r| r.status)
         .collect();
-    assert!(statuses.iter().any(|s| s == "stopped"), "{statuses:?}");
-    assert!(statuses.iter().all(|s| s != "running"), "{statuses:?}");
+    assert!(statuses.contains(&Status::Stopped), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s != Status::Running),
+        "{statuses:?}"
+    );
     let mut again = start_sweep(dir.path(), &file, 2);
     assert_eq!(wait(&mut again, Duration::from_secs(300)), 0);
     assert_consistent(&db);
@@ -324,7 +325,7 @@ fn two_writers_and_a_reader_never_see_a_locked_database() {
                         })
                         .collect();
                     s.log_metrics(&id, &rows).unwrap();
-                    s.heartbeat(&id).unwrap();
+                    s.heartbeat(&id, qbheat_workbench::store::now()).unwrap();
                     step += 50;
                 }
                 step
@@ -337,11 +338,11 @@ fn two_writers_and_a_reader_never_see_a_locked_database() {
             let s = Store::open(&db).unwrap();
             let mut reads = 0;
             while Instant::now() < deadline {
-                let listing = qbheat_workbench::inspect::runs(
+                let listing = qbheat_workbench::views::runs::runs(
                     &s,
                     None,
                     None,
-                    qbheat_workbench::inspect::Format::Table,
+                    qbheat_workbench::views::Format::Table,
                 )
                 .unwrap();
                 assert!(listing.contains("run1"));
@@ -355,7 +356,7 @@ fn two_writers_and_a_reader_never_see_a_locked_database() {
     let s = Store::open(&db).unwrap();
     for (id, n) in ids.iter().zip(written) {
         assert!(n > 0);
-        assert_eq!(s.series(id, "train/loss").unwrap().len() as i64, n);
+        assert_eq!(s.series(id, "train/loss", None).unwrap().len() as i64, n);
     }
     assert_eq!(s.integrity_check().unwrap(), "ok");
 }

@@ -1,6 +1,9 @@
-//! Analysis of trained models: generator spectra and spatial feature correlation.
+//! Analysis of trained models and stored runs: generator spectra, spatial feature correlation,
+//! run progress.
 
+pub mod ablation;
 pub mod extract;
+pub mod progress;
 pub mod spatial;
 pub mod spectrum;
 pub mod stored;

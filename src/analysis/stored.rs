@@ -3,41 +3,71 @@
 
 use anyhow::{Context, Result};
 use burn::tensor::{Tensor, TensorData};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::spatial::{histogram, mean_abs_offdiag};
-use super::spectrum::ScaleSpectrum;
 use crate::backend::Cpu;
 use crate::config::RunConfig;
-use crate::store::{now, Metric, Store};
+use crate::store::{now, Metric, RunRow, SpectrumRow, Store};
 use crate::train::checkpoint;
 
-/// The config and newest checkpoint of a stored run.
-fn checkpoint_of(store: &Store, run: &str) -> Result<(RunConfig, PathBuf, usize)> {
-    let row = store.run(run)?;
-    let cfg: RunConfig = serde_json::from_str(&row.config).context("stored config is not valid")?;
-    let out = row
-        .out_dir
-        .map(PathBuf::from)
-        .with_context(|| format!("run {} has not started yet: no checkpoint", row.id))?;
-    let (dir, state) = checkpoint::latest(&out)?
-        .with_context(|| format!("run {}: no checkpoint in {}", row.id, out.display()))?;
-    Ok((cfg, dir, state.epochs_done))
+/// The config of a stored run.
+pub fn config_of(row: &RunRow) -> Result<RunConfig> {
+    serde_json::from_str(&row.config)
+        .with_context(|| format!("run {}: stored config is not valid", row.id))
 }
 
-/// Spectra of a run by epoch; computed from the newest checkpoint (and stored) when training
-/// stored none.
-pub fn spectra(store: &mut Store, run: &str) -> Result<Vec<(i64, ScaleSpectrum)>> {
-    let id = store.run(run)?.id;
-    let stored = store.spectra(&id)?;
+/// The newest checkpoint of a stored run (folder, epochs done), `None` when it has none yet.
+/// A run that never started has no output folder: it is never `./checkpoints`.
+pub fn checkpoint_of(row: &RunRow) -> Result<Option<(PathBuf, usize)>> {
+    let Some(out) = row.out_dir.as_deref().filter(|o| !o.is_empty()) else {
+        return Ok(None);
+    };
+    Ok(checkpoint::latest(Path::new(out))?.map(|(dir, state)| (dir, state.epochs_done)))
+}
+
+/// The newest checkpoint of a run, or an error saying why there is none.
+fn require_checkpoint(row: &RunRow) -> Result<(PathBuf, usize)> {
+    checkpoint_of(row)?.with_context(|| match &row.out_dir {
+        None => format!(
+            "run {} ({}) has not started yet: no checkpoint",
+            row.id, row.status
+        ),
+        Some(out) => format!(
+            "run {} ({}): no checkpoint in {out} yet",
+            row.id, row.status
+        ),
+    })
+}
+
+/// Spectra of a run by epoch: the stored ones, else computed from the newest checkpoint and
+/// stored (when the database is writable). `Ok(None)` when there is neither yet.
+pub fn spectra(db: &Path, run: &str) -> Result<Option<Vec<SpectrumRow>>> {
+    let store = Store::open_read_only(db)?;
+    let row = store.run(run)?;
+    let stored = store.spectra(&row.id)?;
     if !stored.is_empty() {
-        return Ok(stored);
+        return Ok(Some(stored));
     }
-    let (cfg, dir, epoch) = checkpoint_of(store, &id)?;
+    let Some((dir, epoch)) = checkpoint_of(&row)? else {
+        return Ok(None);
+    };
+    let cfg = config_of(&row)?;
     let model = checkpoint::load_model::<Cpu>(&cfg, &dir, cfg.data.channels, &Default::default())?;
-    let spectra = super::extract::spectra(&model);
-    store.log_spectra(&id, epoch as i64, &spectra)?;
-    Ok(spectra.into_iter().map(|s| (epoch as i64, s)).collect())
+    let spectra = super::extract::spectra(&model)?;
+    drop(store);
+    if let Ok(mut writer) = Store::open_existing(db) {
+        writer.log_spectra(&row.id, epoch as i64, &spectra)?;
+    }
+    Ok(Some(
+        spectra
+            .into_iter()
+            .map(|spectrum| SpectrumRow {
+                epoch: epoch as i64,
+                spectrum,
+            })
+            .collect(),
+    ))
 }
 
 /// Result of the spatial-correlation analysis.
@@ -54,8 +84,10 @@ pub struct SpatialSummary {
 /// App. D: per validation image, the encoder's full-image feature map → correlation across
 /// positions → mean |off-diagonal|; the histogram over `images` images goes to the store.
 pub fn spatial(store: &mut Store, run: &str, images: usize) -> Result<SpatialSummary> {
-    let id = store.run(run)?.id;
-    let (cfg, dir, epoch) = checkpoint_of(store, &id)?;
+    let row = store.run(run)?;
+    let id = row.id.clone();
+    let cfg = config_of(&row)?;
+    let (dir, epoch) = require_checkpoint(&row)?;
     let dev = Default::default();
     let model = checkpoint::load_model::<Cpu>(&cfg, &dir, cfg.data.channels, &dev)?;
     let (train, val) = crate::data::load(&cfg)?;
@@ -79,7 +111,7 @@ pub fn spatial(store: &mut Store, run: &str, images: usize) -> Result<SpatialSum
         let x = Tensor::<Cpu, 4>::from_data(TensorData::new(pixels, [end - start, c, s, s]), &dev);
         let feats = model.encoder.forward(x).features;
         let [b, k, h, w] = feats.dims();
-        let data: Vec<f32> = feats.into_data().to_vec().expect("f32 features");
+        let data: Vec<f32> = feats.into_data().to_vec().unwrap_or_default();
         for i in 0..b {
             let one = &data[i * k * h * w..(i + 1) * k * h * w];
             if let Some(v) = mean_abs_offdiag(one, k, h * w) {

@@ -6,8 +6,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::augment::{resized_crop, sample_box, CropBox};
 use super::ImageSet;
-use crate::config::{Position, TrainConfig};
-use crate::model::masking::{assign_quarters, masked_cells, Quarter};
+use crate::config::TrainConfig;
+use crate::masking::{assign_quarters, masked_cells, Quarter};
+use crate::spec::Position;
 
 /// Host-side tensors of one pre-training step.
 #[derive(Debug, Clone)]

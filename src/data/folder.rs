@@ -83,7 +83,27 @@ impl Reader for FolderReader {
             .find(|p| p.is_dir());
         let (names, mut files) = match (&explicit_val, split) {
             (Some(_), Split::Train) => scan(&self.root.join("train"))?,
-            (Some(v), Split::Test) => scan(v)?,
+            (Some(v), Split::Test) => {
+                // labels are class indices in name order: both splits must name the same
+                // classes, or every label after the first difference would shift
+                let (train_names, _) = scan(&self.root.join("train"))?;
+                let (names, files) = scan(v)?;
+                if names != train_names {
+                    let only = |a: &[String], b: &[String]| -> Vec<String> {
+                        a.iter().filter(|n| !b.contains(n)).cloned().collect()
+                    };
+                    bail!(
+                        "{}: class folders differ from {} (only in train: {:?}; only in {}: {:?})",
+                        v.display(),
+                        self.root.join("train").display(),
+                        only(&train_names, &names),
+                        v.file_name()
+                            .map_or(String::new(), |n| n.to_string_lossy().to_string()),
+                        only(&names, &train_names)
+                    );
+                }
+                (names, files)
+            }
             (None, _) => scan(&self.root)?,
         };
         if explicit_val.is_none() {
@@ -144,6 +164,29 @@ mod tests {
         assert_eq!(train.classes, 2);
         assert_eq!(val.labels, vec![0, 1]);
         assert_eq!(train.pixels.len(), 8 * 3 * 64);
+    }
+
+    #[test]
+    fn train_and_val_must_name_the_same_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        for (split, classes) in [("train", ["cat", "dog"]), ("val", ["cat", "emu"])] {
+            for c in classes {
+                let d = dir.path().join(split).join(c);
+                std::fs::create_dir_all(&d).unwrap();
+                png(&d.join("0.png"), 4, 4, 9);
+            }
+        }
+        let r = FolderReader {
+            root: dir.path().into(),
+            val_fraction: 0.2,
+            seed: 1,
+        };
+        assert_eq!(r.read(Split::Train, 8, 3).unwrap().len(), 2);
+        let e = format!("{:#}", r.read(Split::Test, 8, 3).unwrap_err());
+        assert!(
+            e.contains("class folders differ") && e.contains("emu") && e.contains("dog"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
             .with_context(|| {
                 format!(
@@ -56,9 +56,22 @@ pub fn parse(path: &Path, bytes: &[u8], ndim: u8) -> Result<(Vec<usize>, Vec<u8>
         );
     }
     let dims: Vec<usize> = (0..ndim as usize)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+        .map(|i| {
+            let b = &bytes[4 + 4 * i..8 + 4 * i];
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+        })
         .collect();
-    let len: usize = dims.iter().product();
+    if let Some(k) = dims.iter().position(|&d| d == 0) {
+        bail!(
+            "{p}: dimension {k} is 0 at byte {} (dimensions {dims:?})",
+            4 + 4 * k
+        );
+    }
+    let len = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= isize::MAX as usize - header)
+        .ok_or_else(|| anyhow::anyhow!("{p}: dimensions {dims:?} overflow the address space"))?;
     if bytes.len() < header + len {
         bail!(
             "{p}: truncated at byte {}: dimensions {dims:?} need {} bytes",
@@ -107,6 +120,7 @@ impl Reader for IdxReader {
         }
         let (h, w) = (dims[1], dims[2]);
         let mut out = SetBuilder::new(size, channels, self.classes);
+        out.reserve(labels.len());
         for (i, &label) in labels.iter().enumerate() {
             if label as usize >= self.classes {
                 bail!(
@@ -174,6 +188,41 @@ pub(crate) mod tests {
 
     fn error(dir: &Path) -> String {
         format!("{:#}", reader(dir).read(Split::Train, 8, 1).unwrap_err())
+    }
+
+    #[test]
+    fn zero_and_overflowing_dimensions_are_errors() {
+        let mut zero = vec![0u8, 0, 8, 3];
+        for d in [2u32, 0, 28] {
+            zero.extend(d.to_be_bytes());
+        }
+        let e = parse(Path::new("z"), &zero, 3).unwrap_err().to_string();
+        assert!(e.contains("dimension 1 is 0 at byte 8"), "{e}");
+        let mut huge = vec![0u8, 0, 8, 3];
+        for d in [u32::MAX, u32::MAX, u32::MAX] {
+            huge.extend(d.to_be_bytes());
+        }
+        let e = parse(Path::new("h"), &huge, 3).unwrap_err().to_string();
+        assert!(e.contains("overflow"), "{e}");
+    }
+
+    #[test]
+    fn multi_member_gzip_is_one_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        write_idx(dir.path(), "train", 3, &[0, 9, 4], false);
+        for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
+            let bytes = std::fs::read(dir.path().join(name)).unwrap();
+            let mut out = Vec::new();
+            for part in [&bytes[..7], &bytes[7..]] {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut e, part).unwrap();
+                out.extend(e.finish().unwrap());
+            }
+            std::fs::remove_file(dir.path().join(name)).unwrap();
+            std::fs::write(dir.path().join(format!("{name}.gz")), out).unwrap();
+        }
+        let set = reader(dir.path()).read(Split::Train, 8, 1).unwrap();
+        assert_eq!(set.labels, vec![0, 9, 4]);
     }
 
     #[test]

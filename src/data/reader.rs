@@ -36,8 +36,18 @@ impl SetBuilder {
         }
     }
 
+    /// Room for `n` more images.
+    pub fn reserve(&mut self, n: usize) {
+        let per = self.set.channels * self.set.size * self.set.size;
+        self.set.pixels.reserve(n.saturating_mul(per));
+        self.set.labels.reserve(n);
+    }
+
     /// Adds a planar `from_channels × h × w` image in [0, 1].
     pub fn push(&mut self, img: Vec<f32>, from_channels: usize, h: usize, w: usize, label: u32) {
+        if self.set.labels.len().is_multiple_of(1024) {
+            crate::liveness::tick();
+        }
         let s = &mut self.set;
         let img = resize(&img, from_channels, h, w, s.size);
         s.pixels

@@ -18,7 +18,7 @@ use super::init::Init;
 use super::layers::{
     layer_norm, merge_heads, sdpa, split_heads, ConvBn, Dense, Mlp, PointwiseBn, SelfAttention,
 };
-use super::presets::{BlockSpec, PresetSpec};
+use crate::spec::{BlockSpec, PresetSpec};
 
 /// Heads of the two cross-attention bridges.
 const BRIDGE_HEADS: usize = 2;

@@ -4,8 +4,6 @@ pub mod batch_norm;
 pub mod decoder;
 pub mod init;
 pub mod layers;
-pub mod masking;
 pub mod mobile_former;
 pub mod predictor;
-pub mod presets;
 pub mod qbheat;

@@ -14,12 +14,13 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::{backend::Backend, Tensor};
+use nalgebra::DMatrix;
 
-use crate::config::Models;
+use crate::spec::Models;
 
 use super::init::{param, Init};
 use super::layers::apply_pointwise;
-use super::masking::{self, BlockSource, Quarter};
+use crate::masking::{self, BlockSource, Quarter};
 
 /// The 8 prediction directions (sx, sy), in the order of the models = 8 parameters.
 pub const DIRECTIONS: [(i32, i32); 8] = [
@@ -133,6 +134,17 @@ impl<B: Backend> Generators<B> {
     }
 }
 
+/// One scale's learned generators copied to the host.
+#[derive(Debug, Clone)]
+pub struct HostGenerators {
+    /// "corner" (Δ = ½) or "center" (Δ = ¼).
+    pub scale: &'static str,
+    /// Step Δ as a fraction of the image side.
+    pub delta: f64,
+    /// (name, scaled matrix Ā) of every explicit generator: A, B (, A2, B2) or M(sx,sy).
+    pub matrices: Vec<(String, DMatrix<f64>)>,
+}
+
 /// The matrices M(sx, sy) of one forward pass, each computed once.
 pub struct MatrixCache<B: Backend> {
     matrices: Vec<((usize, i32, i32), Tensor<B, 2>)>,
@@ -232,6 +244,39 @@ impl<B: Backend> Predictor<B> {
             })
             .collect();
         Tensor::cat(rows, 2)
+    }
+
+    /// The learned scaled generators of every scale as host matrices (for the spectrum
+    /// analysis): scale name, step Δ as a fraction of the image side, and (name, Ā) pairs.
+    pub fn host_generators(&self) -> Vec<HostGenerators> {
+        (0..2)
+            .filter(|&s| self.scale_slot[s] != usize::MAX)
+            .map(|s| {
+                let q = if s == 0 {
+                    Quarter::Corner { row: 0, col: 0 }
+                } else {
+                    Quarter::Center
+                };
+                let matrices = self.scales[self.scale_slot[s]]
+                    .named()
+                    .into_iter()
+                    .map(|(name, t)| {
+                        let [r, c] = t.dims();
+                        let v: Vec<f64> = t
+                            .into_data()
+                            .convert::<f64>()
+                            .to_vec::<f64>()
+                            .unwrap_or_default();
+                        (name, DMatrix::from_row_slice(r, c, &v))
+                    })
+                    .collect();
+                HostGenerators {
+                    scale: q.scale_name(),
+                    delta: q.delta_fraction(),
+                    matrices,
+                }
+            })
+            .collect()
     }
 
     /// Multiply-adds of the predictions for `n` samples of quarter `q` at width `dim`.

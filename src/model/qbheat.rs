@@ -8,11 +8,12 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 use super::decoder::Decoder;
 use super::init::Init;
 use super::layers::Pointwise;
-use super::masking::Quarter;
 use super::mobile_former::MobileFormer;
 use super::predictor::{MatrixCache, Predictor};
-use crate::config::{Position, RunConfig};
+use crate::config::RunConfig;
 use crate::data::batch::PretrainBatch;
+use crate::masking::Quarter;
+use crate::spec::Position;
 
 #[derive(Module, Debug)]
 pub struct QbHeat<B: Backend> {
@@ -24,15 +25,6 @@ pub struct QbHeat<B: Backend> {
     /// Encoder stride s = pixel patch side per grid cell.
     pub patch: usize,
     pub channels: usize,
-}
-
-/// Scales that a masking position uses (0 = corner, 1 = centre).
-pub fn scales_used(position: Position) -> Vec<usize> {
-    match position {
-        Position::Corner => vec![0],
-        Position::Center => vec![1],
-        Position::CornerCenter => vec![0, 1],
-    }
 }
 
 impl<B: Backend> QbHeat<B> {
@@ -49,7 +41,7 @@ impl<B: Backend> QbHeat<B> {
                 dim,
                 cfg.predictor.models,
                 cfg.predictor.init_std,
-                &scales_used(cfg.masking.position),
+                cfg.masking.position.scales(),
                 device,
             ),
             decoder: Decoder::new(
@@ -65,18 +57,27 @@ impl<B: Backend> QbHeat<B> {
         }
     }
 
-    /// Predicted pixel patches `[n, h·w, s·s·C]` for a batch of quarter crops.
-    pub fn reconstruct(&self, batch: &PretrainBatch, device: &B::Device) -> Tensor<B, 3> {
-        let n = batch.len();
-        let (h, w) = batch.grid;
+    /// Step 1 of the forward pass: the encoder's feature map of the visible quarters,
+    /// `[n, wide, h/2, w/2]`.
+    pub fn encode(&self, batch: &PretrainBatch, device: &B::Device) -> Tensor<B, 4> {
         let side = batch.image_size / 2;
         let quarters = Tensor::<B, 4>::from_data(
-            TensorData::new(batch.quarters.clone(), [n, self.channels, side, side]),
+            TensorData::new(
+                batch.quarters.clone(),
+                [batch.len(), self.channels, side, side],
+            ),
             device,
         );
-        let z_q = self
-            .projector
-            .forward(self.encoder.forward(quarters).features);
+        self.encoder.forward(quarters).features
+    }
+
+    /// Step 2: project to D (z_q) and fill the masked quarters with the heat-equation
+    /// predictions z(x + sxΔx, y + syΔy) = M(sx, sy) z(x, y); the full grid as tokens
+    /// `[n, h·w, D]` in row-major order.
+    pub fn predict(&self, batch: &PretrainBatch, features: Tensor<B, 4>) -> Tensor<B, 3> {
+        let n = batch.len();
+        let (h, w) = batch.grid;
+        let z_q = self.projector.forward(features);
         let mut cache = MatrixCache::default();
         let grids: Vec<Tensor<B, 4>> = batch
             .groups()
@@ -93,14 +94,23 @@ impl<B: Backend> QbHeat<B> {
             .collect();
         let grid = Tensor::cat(grids, 0);
         let d = grid.dims()[1];
-        let tokens = grid.reshape([n, d, h * w]).swap_dims(1, 2);
+        grid.reshape([n, d, h * w]).swap_dims(1, 2)
+    }
+
+    /// Step 3: the decoder's pixel patches `[n, h·w, s·s·C]`.
+    pub fn decode(&self, batch: &PretrainBatch, tokens: Tensor<B, 3>) -> Tensor<B, 3> {
+        let (h, w) = batch.grid;
         self.decoder.forward(tokens, h, w)
     }
 
-    /// Masked MSE: mean over masked cells of the per-patch squared error (norm_pix targets are
-    /// prepared by the batch).
-    pub fn loss(&self, batch: &PretrainBatch, device: &B::Device) -> Tensor<B, 1> {
-        let pred = self.reconstruct(batch, device);
+    /// Step 4: masked MSE — mean over masked cells of the per-patch squared error (norm_pix
+    /// targets are prepared by the batch).
+    pub fn masked_loss(
+        &self,
+        batch: &PretrainBatch,
+        pred: Tensor<B, 3>,
+        device: &B::Device,
+    ) -> Tensor<B, 1> {
         let [n, l, p] = pred.dims();
         let target =
             Tensor::<B, 3>::from_data(TensorData::new(batch.targets.clone(), [n, l, p]), device);
@@ -108,6 +118,18 @@ impl<B: Backend> QbHeat<B> {
         let per_patch = (pred - target).square().mean_dim(2).reshape([n, l]);
         let masked = batch.mask.iter().filter(|&&m| m > 0.0).count().max(1);
         (per_patch * mask).sum() / masked as f32
+    }
+
+    /// Predicted pixel patches `[n, h·w, s·s·C]` for a batch of quarter crops.
+    pub fn reconstruct(&self, batch: &PretrainBatch, device: &B::Device) -> Tensor<B, 3> {
+        let features = self.encode(batch, device);
+        self.decode(batch, self.predict(batch, features))
+    }
+
+    /// The training loss of a batch (steps 1–4).
+    pub fn loss(&self, batch: &PretrainBatch, device: &B::Device) -> Tensor<B, 1> {
+        let pred = self.reconstruct(batch, device);
+        self.masked_loss(batch, pred, device)
     }
 
     /// Multiply-adds of one forward pass of a pre-training batch of `n` samples.

@@ -59,6 +59,7 @@ pub fn extract<B: Backend>(
     for start in (0..n).step_by(256) {
         let idx: Vec<usize> = (start..(start + 256).min(n)).collect();
         let out = encoder.forward(image_batch(set, &idx, stats, device));
+        crate::liveness::tick();
         let p = out.pooled();
         dim = p.dims()[1];
         pooled.extend(p.into_data().to_vec::<f32>().expect("f32"));

@@ -1,6 +1,7 @@
 //! `finetune` (Tab. 12): encoder + tran-1 head trained end to end on augmented images, AdamW
 //! with layer-wise lr decay — group g of L + 2 (stem/bneck-lite/tokens, each block, final
-//! 1×1 conv + head) gets lr × decay^(L + 1 − g). With a random-init encoder and decay 1 this is
+//! 1×1 conv + head) gets lr × decay^(L + 1 − g). The head starts from the tran-1 probe's
+//! (Tab. 12) when one is given. With a random-init encoder, a fresh head and decay 1 this is
 //! the supervised baseline.
 
 use burn::module::{AutodiffModule, Module};
@@ -13,7 +14,7 @@ use std::time::Instant;
 
 use super::features::image_batch;
 use super::head::{self, cross_entropy, Tran1Head};
-use super::{ProbeConfig, ProbeKind, ProbeResult};
+use super::{ProbeKind, ProbeResult, Recipe};
 use crate::data::augment::{resized_crop, sample_box};
 use crate::data::ImageSet;
 use crate::model::init::Init;
@@ -61,37 +62,51 @@ fn augmented<B: Backend>(
     Tensor::from_data(TensorData::new(pixels, [indices.len(), c, s, s]), device)
 }
 
-/// Fine-tunes `encoder` with a fresh tran-1 head; `layer_decay` 1.0 = one lr for all.
-/// Returns the result and the fine-tuned model.
-#[allow(clippy::too_many_arguments)]
+/// The images and their normalisation.
+pub struct Data<'a> {
+    pub train: &'a ImageSet,
+    pub val: &'a ImageSet,
+    pub stats: &'a [(f32, f32)],
+}
+
+/// Fine-tunes `encoder` with `head` (the tran-1 probe's) or a fresh tran-1 head;
+/// `layer_decay` 1.0 = one lr for all. Returns the result and the fine-tuned model.
 pub fn run<B: AutodiffBackend>(
     encoder: MobileFormer<B>,
-    train: &ImageSet,
-    val: &ImageSet,
-    stats: &[(f32, f32)],
-    cfg: &ProbeConfig,
+    head: Option<Tran1Head<B>>,
+    data: &Data,
+    recipe: &Recipe,
     layer_decay: f64,
     seed: u64,
     device: &B::Device,
 ) -> (ProbeResult, Finetuner<B>) {
     let started = Instant::now();
+    let cfg = &recipe.cfg;
+    let (train, val, stats) = (data.train, data.val, data.stats);
+    B::seed(device, seed ^ 0xf1);
     let (wide, _) = encoder.widths();
-    let head = Tran1Head::new(
-        &mut Init::new(seed ^ 0xf1),
-        wide,
-        cfg.tran_width,
-        train.classes,
-        device,
-    );
+    let head = head
+        .unwrap_or_else(|| {
+            Tran1Head::new(
+                &mut Init::new(seed ^ 0xf1),
+                wide,
+                recipe.tran_width,
+                train.classes,
+                cfg.finetune_dropout,
+                device,
+            )
+        })
+        .with_dropout(cfg.finetune_dropout);
     let mut model = Finetuner { encoder, head };
     let mut optim = AdamWConfig::new()
-        .with_weight_decay(0.05)
+        .with_weight_decay(cfg.finetune_weight_decay as f32)
         .init::<B, Finetuner<B>>();
     let n = train.len();
     let batch = cfg.batch_size.min(n).max(1);
     let steps = n.div_ceil(batch);
     let total = steps * cfg.finetune_epochs;
     let peak = cfg.finetune_base_lr * batch as f64 / 256.0;
+    let warmup = ((cfg.finetune_warmup_epochs * steps as f64).round() as usize).min(total);
     let depth = model.encoder.blocks.len() + 1;
     let (mut top1, mut losses) = (Vec::new(), Vec::new());
     let (mut step, mut train_secs) = (0, 0.0);
@@ -110,7 +125,7 @@ pub fn run<B: AutodiffBackend>(
             let loss = cross_entropy(model.forward(x), &labels, cfg.label_smoothing);
             let v: f64 = loss.clone().into_scalar().elem();
             sum += v * chunk.len() as f64;
-            let lr = cosine_lr(step, total, steps, peak, 0.0);
+            let lr = cosine_lr(step, total, warmup, peak, 0.0);
             let mut grads = loss.backward();
             let group_lr = |g: usize| lr * layer_decay.powi((depth - g) as i32);
             // one optimiser step per parameter group, each with its decayed lr
@@ -149,6 +164,7 @@ pub fn run<B: AutodiffBackend>(
             for (lr, g) in parts {
                 model = optim.step(lr, model, g);
             }
+            crate::liveness::tick();
             step += 1;
         }
         train_secs += t.elapsed().as_secs_f64();

@@ -1,7 +1,7 @@
 //! Classifier heads and the loss/accuracy shared by the probes.
 
 use burn::module::Module;
-use burn::nn::LayerNorm;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
@@ -60,14 +60,16 @@ pub fn top1<B: Backend>(
     hits as f64 / labels.len().max(1) as f64
 }
 
-/// tran-1 head: tokens → linear to width W (+ fixed 2-D sin-cos positions) → one pre-norm
-/// transformer block → LayerNorm → mean pool → linear to the classes.
+/// tran-1 head (paper Sec. 5, Tab. 11): tokens → linear to width W (+ fixed 2-D sin-cos
+/// positions) → one pre-norm transformer block → LayerNorm → mean pool → linear to the
+/// classes, with dropout after the position embedding, in the block and before the classifier.
 #[derive(Module, Debug)]
 pub struct Tran1Head<B: Backend> {
     pub embed: Dense<B>,
     pub block: PreNormBlock<B>,
     pub norm: LayerNorm<B>,
     pub fc: Dense<B>,
+    pub drop: Dropout,
 }
 
 impl<B: Backend> Tran1Head<B> {
@@ -76,14 +78,24 @@ impl<B: Backend> Tran1Head<B> {
         in_dim: usize,
         width: usize,
         classes: usize,
+        dropout: f64,
         device: &B::Device,
     ) -> Self {
         Self {
             embed: Dense::new(init, in_dim, width, true, device),
-            block: PreNormBlock::new(init, width, (width / 64).max(1), 4, device),
+            block: PreNormBlock::new(init, width, heads_for(width), 4, device)
+                .with_dropout(dropout),
             norm: layer_norm(width, device),
             fc: Dense::new(init, width, classes, true, device),
+            drop: DropoutConfig::new(dropout).init(),
         }
+    }
+
+    /// The same head with dropout rate `p` everywhere (fine-tuning uses its own rate).
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.block = self.block.with_dropout(p);
+        self.drop = DropoutConfig::new(p).init();
+        self
     }
 
     /// `tokens [n, h·w, in_dim]` → logits `[n, classes]`.
@@ -93,21 +105,34 @@ impl<B: Backend> Tran1Head<B> {
             TensorData::new(sincos_2d(width, grid.0, grid.1), [grid.0 * grid.1, width]),
             &tokens.device(),
         );
-        let x = self
-            .block
-            .forward(self.embed.forward(tokens) + pos.unsqueeze::<3>());
+        let x = self.block.forward(
+            self.drop
+                .forward(self.embed.forward(tokens) + pos.unsqueeze::<3>()),
+        );
         let [n, _, w] = x.dims();
-        self.fc
-            .forward(self.norm.forward(x).mean_dim(1).reshape([n, w]))
+        self.fc.forward(
+            self.drop
+                .forward(self.norm.forward(x).mean_dim(1).reshape([n, w])),
+        )
     }
 }
 
+/// Attention heads of a tran-1 block of `width` (64 channels per head, at least one).
+pub fn heads_for(width: usize) -> usize {
+    let mut h = (width / 64).max(1);
+    while !width.is_multiple_of(h) {
+        h -= 1;
+    }
+    h
+}
+
 /// Schedule and sampling of one head training: `epochs` over `n` samples in shuffled batches,
-/// lr = peak with one warm-up epoch then cosine decay.
+/// lr = peak after `warmup_epochs` of linear warm-up, then cosine decay (Tab. 10–11).
 pub struct Fit<'a> {
     pub epochs: usize,
     pub batch: usize,
     pub peak_lr: f64,
+    pub warmup_epochs: f64,
     pub seed: u64,
     pub labels: &'a [u32],
     pub smoothing: f64,
@@ -135,6 +160,7 @@ impl Fit<'_> {
         let n = self.labels.len();
         let steps = n.div_ceil(self.batch);
         let total = steps * self.epochs;
+        let warmup = ((self.warmup_epochs * steps as f64).round() as usize).min(total);
         let (mut top1, mut losses, mut secs) = (Vec::new(), Vec::new(), 0.0);
         let mut step = 0;
         for epoch in 0..self.epochs {
@@ -146,9 +172,10 @@ impl Fit<'_> {
                 let loss = cross_entropy(forward(&model, chunk), &labels, self.smoothing);
                 let v: f64 = loss.clone().into_scalar().elem();
                 sum += v * chunk.len() as f64;
-                let lr = crate::train::schedule::cosine_lr(step, total, steps, self.peak_lr, 0.0);
+                let lr = crate::train::schedule::cosine_lr(step, total, warmup, self.peak_lr, 0.0);
                 let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(lr, model, grads);
+                crate::liveness::tick();
                 step += 1;
             }
             secs += t.elapsed().as_secs_f64();

@@ -2,13 +2,14 @@
 //! SGD (momentum 0.9, weight decay 0), lr = base × batch / 256, warmup + cosine.
 
 use burn::module::AutodiffModule;
-use burn::optim::{momentum::MomentumConfig, SgdConfig};
+use burn::optim::{decay::WeightDecayConfig, momentum::MomentumConfig, SgdConfig};
 use burn::tensor::{backend::AutodiffBackend, Tensor, TensorData};
 use std::time::Instant;
 
 use super::features::Features;
 use super::head::{top1, Fit};
 use super::{ProbeConfig, ProbeKind, ProbeResult};
+
 use crate::model::init::Init;
 use crate::model::layers::Dense;
 
@@ -67,10 +68,13 @@ pub fn run<B: AutodiffBackend>(
     let xt = standardise(&train.pooled, dim, &stats);
     let xv = standardise(&val.pooled, dim, &stats);
     let head = Dense::<B>::new(&mut Init::new(seed ^ 0x11), dim, classes, true, device);
+    let decay =
+        (cfg.lin_weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.lin_weight_decay as f32));
     let optim = SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
         ))
+        .with_weight_decay(decay)
         .init::<B, Dense<B>>();
     let n = train.labels.len();
     let batch = cfg.batch_size.min(n).max(1);
@@ -78,6 +82,7 @@ pub fn run<B: AutodiffBackend>(
         epochs: cfg.lin_epochs,
         batch,
         peak_lr: cfg.lin_base_lr * batch as f64 / 256.0,
+        warmup_epochs: cfg.lin_warmup_epochs,
         seed: seed ^ 0x11,
         labels: &train.labels,
         smoothing: 0.0,

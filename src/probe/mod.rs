@@ -15,99 +15,31 @@ pub mod linear;
 pub mod pipeline;
 pub mod tran1;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// A probe kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-pub enum ProbeKind {
-    #[serde(rename = "lin")]
-    #[value(name = "lin")]
-    Lin,
-    #[serde(rename = "tran-1")]
-    #[value(name = "tran-1")]
-    Tran1,
-    #[serde(rename = "finetune")]
-    #[value(name = "finetune")]
-    Finetune,
-}
+pub use crate::config::ProbeConfig;
+pub use crate::spec::ProbeKind;
 
-impl ProbeKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProbeKind::Lin => "lin",
-            ProbeKind::Tran1 => "tran-1",
-            ProbeKind::Finetune => "finetune",
-        }
-    }
-}
+use crate::spec::Preset;
 
-/// Probe recipes (Tab. 10–12, scaled to CPU budgets).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeConfig {
-    /// Probes run after pre-training (in a sweep's pipeline).
-    #[serde(default)]
-    pub kinds: Vec<ProbeKind>,
-    #[serde(default = "d_batch")]
-    pub batch_size: usize,
-    #[serde(default = "d_lin_epochs")]
-    pub lin_epochs: usize,
-    /// SGD base lr (× batch / 256), Tab. 10.
-    #[serde(default = "d_lin_lr")]
-    pub lin_base_lr: f64,
-    #[serde(default = "d_tran_epochs")]
-    pub tran_epochs: usize,
-    /// Width of the tran-1 block (paper: 192 / 384 / 768).
-    #[serde(default = "d_tran_width")]
+/// A probe recipe resolved for an encoder preset (the settings that follow the preset in the
+/// paper filled in).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    pub cfg: ProbeConfig,
     pub tran_width: usize,
-    /// AdamW base lr (× batch / 256), Tab. 11.
-    #[serde(default = "d_tran_lr")]
-    pub tran_base_lr: f64,
-    #[serde(default = "d_smoothing")]
-    pub label_smoothing: f64,
-    #[serde(default = "d_ft_epochs")]
-    pub finetune_epochs: usize,
-    #[serde(default = "d_ft_lr")]
-    pub finetune_base_lr: f64,
-    /// Layer-wise lr decay of fine-tuning (Tab. 12).
-    #[serde(default = "d_decay")]
+    pub tran_dropout: f64,
     pub layer_decay: f64,
 }
 
-fn d_batch() -> usize {
-    256
-}
-fn d_lin_epochs() -> usize {
-    30
-}
-fn d_lin_lr() -> f64 {
-    0.1
-}
-fn d_tran_epochs() -> usize {
-    10
-}
-fn d_tran_width() -> usize {
-    192
-}
-fn d_tran_lr() -> f64 {
-    5e-4
-}
-fn d_smoothing() -> f64 {
-    0.1
-}
-fn d_ft_epochs() -> usize {
-    5
-}
-fn d_ft_lr() -> f64 {
-    1e-3
-}
-fn d_decay() -> f64 {
-    0.75
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
+impl Recipe {
+    pub fn new(cfg: &ProbeConfig, preset: Preset) -> Recipe {
+        Recipe {
+            cfg: cfg.clone(),
+            tran_width: cfg.tran_width_for(preset),
+            tran_dropout: cfg.tran_dropout_for(preset),
+            layer_decay: cfg.layer_decay_for(preset),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! `tran-1` probe (Tab. 11): one transformer block over the cached feature-map tokens of the
-//! frozen encoder, mean pool, linear; AdamW (wd 0.1), label smoothing, warmup + cosine.
+//! frozen encoder, mean pool, linear; AdamW, dropout, label smoothing, warm-up + cosine.
 
 use burn::module::AutodiffModule;
 use burn::optim::AdamWConfig;
@@ -8,15 +8,16 @@ use std::time::Instant;
 
 use super::features::Features;
 use super::head::{top1, Fit, Tran1Head};
-use super::{ProbeConfig, ProbeKind, ProbeResult};
+use super::{ProbeKind, ProbeResult, Recipe};
 use crate::model::init::Init;
 
 fn tokens<B: Backend>(f: &Features, idx: &[usize], device: &B::Device) -> Tensor<B, 3> {
-    let all = f.tokens.as_ref().expect("tran-1 needs feature-map tokens");
     let per = f.grid.0 * f.grid.1 * f.wide;
     let mut v = Vec::with_capacity(idx.len() * per);
-    for &i in idx {
-        v.extend_from_slice(&all[i * per..(i + 1) * per]);
+    if let Some(all) = f.tokens.as_ref() {
+        for &i in idx {
+            v.extend_from_slice(&all[i * per..(i + 1) * per]);
+        }
     }
     Tensor::from_data(
         TensorData::new(v, [idx.len(), f.grid.0 * f.grid.1, f.wide]),
@@ -24,24 +25,29 @@ fn tokens<B: Backend>(f: &Features, idx: &[usize], device: &B::Device) -> Tensor
     )
 }
 
+/// Trains the tran-1 head on cached tokens; returns its result and the trained head (the
+/// fine-tuning decoder starts from it, Tab. 12).
 pub fn run<B: AutodiffBackend>(
     train: &Features,
     val: &Features,
     classes: usize,
-    cfg: &ProbeConfig,
+    recipe: &Recipe,
     seed: u64,
     device: &B::Device,
-) -> ProbeResult {
+) -> (ProbeResult, Tran1Head<B>) {
     let started = Instant::now();
+    let cfg = &recipe.cfg;
+    B::seed(device, seed ^ 0x77);
     let head = Tran1Head::<B>::new(
         &mut Init::new(seed ^ 0x77),
         train.wide,
-        cfg.tran_width,
+        recipe.tran_width,
         classes,
+        recipe.tran_dropout,
         device,
     );
     let optim = AdamWConfig::new()
-        .with_weight_decay(0.1)
+        .with_weight_decay(cfg.tran_weight_decay as f32)
         .init::<B, Tran1Head<B>>();
     let n = train.labels.len();
     let batch = cfg.batch_size.min(n).max(1);
@@ -49,11 +55,12 @@ pub fn run<B: AutodiffBackend>(
         epochs: cfg.tran_epochs,
         batch,
         peak_lr: cfg.tran_base_lr * batch as f64 / 256.0,
+        warmup_epochs: cfg.tran_warmup_epochs,
         seed: seed ^ 0x77,
         labels: &train.labels,
         smoothing: cfg.label_smoothing,
     };
-    let (_, top1, losses, train_secs) = fit.run(
+    let (head, top1, losses, train_secs) = fit.run(
         head,
         optim,
         |h: &Tran1Head<B>, idx| h.forward(tokens::<B>(train, idx, device), train.grid),
@@ -64,12 +71,13 @@ pub fn run<B: AutodiffBackend>(
             })
         },
     );
-    ProbeResult {
+    let result = ProbeResult {
         kind: ProbeKind::Tran1,
         top1_per_epoch: top1,
         train_loss_per_epoch: losses,
         train_img_per_s: (n * cfg.tran_epochs) as f64 / train_secs.max(1e-9),
         extract_img_per_s: train.img_per_s,
         seconds: started.elapsed().as_secs_f64(),
-    }
+    };
+    (result, head)
 }

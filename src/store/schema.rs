@@ -87,19 +87,34 @@ const MIGRATIONS: &[&str] = &[
         counts TEXT NOT NULL,
         PRIMARY KEY (run_id, name, epoch)
     ) WITHOUT ROWID;",
+    // 3: stop requests (TUI), the detached sweep's log and the pid of the sweep driving it
+    "ALTER TABLE runs ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sweeps ADD COLUMN log TEXT;
+    ALTER TABLE sweeps ADD COLUMN runner_pid INTEGER;",
 ];
 
 /// The schema version this binary writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Applies every migration newer than the database's `user_version`, each in its own
-/// transaction. A database from a newer binary is refused rather than touched.
-pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+/// The schema version of an open database.
+pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Refuses a database written by a newer workbench, naming both versions.
+pub fn check_not_newer(current: i64) -> anyhow::Result<()> {
     anyhow::ensure!(
         current <= VERSION,
         "database schema version {current} is newer than this workbench's {VERSION}; upgrade the workbench"
     );
+    Ok(())
+}
+
+/// Applies every migration newer than the database's `user_version`, each in its own
+/// transaction. A database from a newer binary is refused rather than touched.
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let current = version(conn)?;
+    check_not_newer(current)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // another process may have migrated while we waited for the lock

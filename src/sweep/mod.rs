@@ -1,5 +1,7 @@
 //! Sweeps: expansion of ablation files into runs, and their crash-safe execution.
 
+pub mod legacy;
+pub mod progress;
 pub mod runner;
 pub mod spec;
 pub mod worker;

@@ -1,6 +1,6 @@
 //! `workbench sweep`: registers the expanded runs in the store and executes them, each in its
-//! own child process, `jobs` at a time. A crashed worker's run goes back to the queue and
-//! resumes from its last checkpoint; Ctrl-C stops every worker at a checkpoint.
+//! own child process, `jobs` at a time. A crashed or hung worker's run goes back to the queue
+//! and resumes from its last checkpoint; Ctrl-C stops every worker at a checkpoint.
 
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -9,14 +9,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::legacy::adopt_legacy_runs;
+use super::progress::ProgressView;
 use super::spec::Sweep;
 use super::worker::run_dir;
 use crate::store::{now, NewRun, RunRow, Status, Store};
 
-/// A worker that misses heartbeats this long is presumed dead.
+/// Default seconds without a heartbeat after which a worker is presumed dead or hung.
 pub const STALE_AFTER_S: f64 = 300.0;
+/// Smallest accepted stale limit (workers beat every second).
+pub const MIN_STALE_AFTER_S: f64 = 5.0;
 /// A run whose worker died this many times is marked failed.
 pub const MAX_ATTEMPTS: i64 = 3;
 
@@ -27,38 +31,38 @@ pub struct SweepOptions {
     pub retry_failed: bool,
     /// Folder that holds one folder per run [default: runs/<sweep name>].
     pub runs_root: Option<PathBuf>,
+    /// Live progress bars (a terminal) instead of plain log lines.
     pub progress: bool,
+    /// Seconds without a heartbeat after which a worker is killed (ours) or its run requeued.
+    pub stale_after: f64,
 }
 
 /// How a sweep ended.
 #[derive(Debug, Clone, Default)]
 pub struct SweepReport {
-    pub counts: BTreeMap<String, usize>,
+    pub counts: BTreeMap<Status, usize>,
     /// (run id, error) of failed runs.
     pub failed: Vec<(String, String)>,
 }
 
-fn pid_alive(pid: i64) -> bool {
+/// Is process `pid` alive (Linux: /proc; elsewhere assumed alive, the heartbeat decides).
+pub fn pid_alive(pid: i64) -> bool {
     if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
+        Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
     } else {
         true
     }
 }
 
-fn describe(sweep: &Sweep, id: &str) -> String {
-    sweep
-        .runs
-        .iter()
-        .find(|r| r.id == id)
-        .map(|r| {
-            r.overrides
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
+fn is_zombie(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('Z'))
         })
-        .unwrap_or_default()
+        .unwrap_or(false)
 }
 
 /// Puts a run whose worker died back in the queue, or fails it after [`MAX_ATTEMPTS`].
@@ -76,6 +80,14 @@ fn requeue_dead(store: &Store, row: &RunRow, why: &str) -> Result<String> {
     }
 }
 
+fn kill(signal: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// Runs every unfinished run of `sweep`.
 pub fn run(
     sweep: &Sweep,
@@ -83,37 +95,46 @@ pub fn run(
     opts: &SweepOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<SweepReport> {
+    anyhow::ensure!(
+        opts.stale_after >= MIN_STALE_AFTER_S && opts.stale_after.is_finite(),
+        "the stale limit must be at least {MIN_STALE_AFTER_S} seconds"
+    );
     let mut store = Store::open(&opts.db)?;
     let planned: Vec<NewRun> = sweep
         .runs
         .iter()
         .map(|r| NewRun::from_config(&r.config))
         .collect();
+    for line in adopt_legacy_runs(&mut store, &sweep.name)? {
+        println!("{line}");
+    }
     store.register_sweep(&sweep.name, &file.display().to_string(), &planned)?;
+    store.set_sweep_runner(&sweep.name, std::process::id())?;
     let runs_root = opts
         .runs_root
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&sweep.name));
     let exe = std::env::current_exe().context("cannot locate the workbench binary")?;
-    let ids: Vec<String> = sweep.runs.iter().map(|r| r.id.clone()).collect();
+    let described: HashMap<&str, String> = sweep
+        .runs
+        .iter()
+        .map(|r| {
+            let d = r
+                .overrides
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (r.id.as_str(), d)
+        })
+        .collect();
+    let describe = |id: &str| described.get(id).cloned().unwrap_or_default();
     let mut children: HashMap<String, Child> = HashMap::new();
+    let mut killed_hung: HashSet<String> = HashSet::new();
     let mut attempted: HashSet<String> = HashSet::new();
     let mut signalled = false;
-
-    let bar = opts.progress.then(|| {
-        let b = indicatif::ProgressBar::new(ids.len() as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} runs {elapsed_precise} {msg}",
-            )
-            .expect("valid template"),
-        );
-        b
-    });
-    let say = |line: String| match &bar {
-        Some(b) => b.println(line),
-        None => println!("{line}"),
-    };
+    let mut view = ProgressView::new(opts.progress, sweep.runs.len());
+    let mut last_view = Instant::now() - Duration::from_secs(1);
 
     loop {
         // 1. reap our workers
@@ -126,123 +147,153 @@ pub fn run(
         for (id, status) in exited {
             children.remove(&id);
             let row = store.run(&id)?;
-            let line = match Status::parse(&row.status) {
-                Some(Status::Running) => requeue_dead(&store, &row, &status.to_string())?,
-                Some(Status::Finished) => {
+            let line = match row.status {
+                Status::Running => {
+                    let why = if killed_hung.remove(&id) {
+                        format!("no heartbeat for {:.0}s, killed", opts.stale_after)
+                    } else {
+                        status.to_string()
+                    };
+                    requeue_dead(&store, &row, &why)?
+                }
+                Status::Finished => {
                     let loss = store
                         .latest_metrics(&id)?
                         .into_iter()
-                        .find(|m| m.key == "epoch/val_loss")
-                        .map_or(String::new(), |m| format!("val_loss={:.4}", m.value));
-                    format!("finished {id} {} {loss}", describe(sweep, &id))
+                        .filter(|m| m.key == "epoch/val_loss" || m.key.ends_with("/top1"))
+                        .map(|m| format!("{}={:.4}", m.key.trim_start_matches("epoch/"), m.value))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    format!("finished {id} {} {loss}", describe(&id))
                 }
-                Some(Status::Failed) => format!("failed   {id} {}", row.error.unwrap_or_default()),
-                _ => format!("{:<8} {id}", row.status),
+                Status::Failed => format!("failed   {id} {}", row.error.unwrap_or_default()),
+                other => format!("{other:<8} {id}"),
             };
-            say(line);
+            view.say(&line);
         }
 
-        // 2. recover runs whose worker is not ours and has died
+        // 2. a worker of ours that stopped heartbeating is hung: kill it (reaped above next
+        //    time, then requeued); runs of workers that are not ours and died go back too
         let rows = store.runs(Some(&sweep.name), None)?;
-        for row in rows
-            .iter()
-            .filter(|r| r.status == "running" && !children.contains_key(&r.id))
-        {
-            let dead = row.pid.is_none_or(|p| !pid_alive(p));
-            let stale = row.heartbeat.is_none_or(|h| now() - h > STALE_AFTER_S);
-            if dead || stale {
-                say(requeue_dead(
-                    &store,
-                    row,
-                    if dead {
-                        "process gone"
-                    } else {
-                        "heartbeat stale"
-                    },
-                )?);
+        let t = now();
+        for row in rows.iter().filter(|r| r.status == Status::Running) {
+            let stale = row.heartbeat.is_none_or(|h| t - h > opts.stale_after);
+            match children.get(&row.id) {
+                Some(child) if stale && !killed_hung.contains(&row.id) => {
+                    kill("-KILL", child.id());
+                    killed_hung.insert(row.id.clone());
+                }
+                Some(_) => {}
+                None => {
+                    let dead = row.pid.is_none_or(|p| !pid_alive(p));
+                    if dead || stale {
+                        let why = if dead {
+                            "process gone"
+                        } else {
+                            "heartbeat stale"
+                        };
+                        view.say(&requeue_dead(&store, row, why)?);
+                    }
+                }
             }
         }
 
-        // 3. start new workers
+        // 3. start new workers; live workers of an earlier (killed) sweep take job slots too
         let stopping = stop.load(Ordering::SeqCst);
         if stopping && !signalled {
             for child in children.values() {
-                let _ = Command::new("kill")
-                    .args(["-INT", &child.id().to_string()])
-                    .status();
+                kill("-INT", child.id());
             }
             signalled = true;
         }
+        let rows = store.runs(Some(&sweep.name), None)?;
+        let orphans = rows
+            .iter()
+            .filter(|r| r.status == Status::Running && !children.contains_key(&r.id))
+            .count();
         if !stopping {
-            let rows = store.runs(Some(&sweep.name), None)?;
             for row in &rows {
-                if children.len() >= opts.jobs {
+                if children.len() + orphans >= opts.jobs {
                     break;
                 }
-                let claimable = match row.status.as_str() {
-                    "queued" | "stopped" => true,
-                    "failed" => opts.retry_failed && !attempted.contains(&row.id),
+                let claimable = match row.status {
+                    Status::Queued | Status::Stopped => true,
+                    Status::Failed => opts.retry_failed && !attempted.contains(&row.id),
                     _ => false,
                 };
                 if !claimable || !store.claim(&row.id, std::process::id(), opts.retry_failed)? {
                     continue;
                 }
                 attempted.insert(row.id.clone());
-                let out = run_dir(&runs_root, &row.id);
-                std::fs::create_dir_all(&out)
-                    .with_context(|| format!("{}: cannot create", out.display()))?;
-                let log = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(out.join("worker.log"))?;
-                let child = Command::new(&exe)
-                    .arg("worker")
-                    .arg("--db")
-                    .arg(&opts.db)
-                    .arg("--run")
-                    .arg(&row.id)
-                    .arg("--out")
-                    .arg(&out)
-                    .stdin(Stdio::null())
-                    .stdout(log.try_clone()?)
-                    .stderr(log)
-                    .spawn()
-                    .context("cannot start a worker process")?;
-                say(format!("started  {} {}", row.id, describe(sweep, &row.id)));
-                children.insert(row.id.clone(), child);
+                let out = row
+                    .out_dir
+                    .as_ref()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| run_dir(&runs_root, &row.id));
+                let spawned = spawn_worker(&exe, &opts.db, &row.id, &out);
+                match spawned {
+                    Ok(child) => {
+                        view.say(&format!("started  {} {}", row.id, describe(&row.id)));
+                        children.insert(row.id.clone(), child);
+                    }
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        store.set_status(&row.id, Status::Failed, Some(&msg))?;
+                        view.say(&format!("failed   {} {msg}", row.id));
+                    }
+                }
             }
         }
 
-        // 4. done?
+        // 4. progress and done?
         let rows = store.runs(Some(&sweep.name), None)?;
-        let done = rows.iter().filter(|r| r.status == "finished").count();
-        if let Some(b) = &bar {
-            b.set_position(done as u64);
-            b.set_message(format!("{} running", children.len()));
+        if last_view.elapsed() >= Duration::from_millis(500) {
+            view.update(&store, &rows)?;
+            last_view = Instant::now();
         }
         let others_running = rows
             .iter()
-            .any(|r| r.status == "running" && !children.contains_key(&r.id));
+            .any(|r| r.status == Status::Running && !children.contains_key(&r.id));
         let claimable = rows.iter().any(|r| {
-            r.status == "queued"
-                || r.status == "stopped"
-                || (r.status == "failed" && opts.retry_failed && !attempted.contains(&r.id))
+            matches!(r.status, Status::Queued | Status::Stopped)
+                || (r.status == Status::Failed && opts.retry_failed && !attempted.contains(&r.id))
         });
         if children.is_empty() && (stopping || (!claimable && !others_running)) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    view.finish();
+    store.set_sweep_runner(&sweep.name, 0)?;
 
     let mut report = SweepReport::default();
     for row in store.runs(Some(&sweep.name), None)? {
-        *report.counts.entry(row.status.clone()).or_default() += 1;
-        if row.status == "failed" {
+        *report.counts.entry(row.status).or_default() += 1;
+        if row.status == Status::Failed {
             report.failed.push((row.id, row.error.unwrap_or_default()));
         }
     }
     Ok(report)
+}
+
+fn spawn_worker(exe: &Path, db: &Path, id: &str, out: &Path) -> Result<Child> {
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out.join("worker.log"))
+        .with_context(|| format!("{}: cannot open", out.join("worker.log").display()))?;
+    Command::new(exe)
+        .arg("worker")
+        .arg("--db")
+        .arg(db)
+        .arg("--run")
+        .arg(id)
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot start a worker process")
 }

@@ -4,16 +4,18 @@
 //! names FILE:LINE:COL before anything runs.
 
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use toml::{Spanned, Table, Value};
 
-use crate::config::{line_col, toml_error, ConfigError, RunConfig};
+use crate::config::error::locate_in_array;
+use crate::config::identity::{display, flatten_table, run_id};
+use crate::config::{locate_key, read_source, toml_error, ConfigError, RunConfig};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SweepFile {
-    name: Option<String>,
+    name: Option<Spanned<String>>,
     seeds: Option<Spanned<Vec<u64>>>,
     base: Option<RunConfig>,
     grid: Option<BTreeMap<String, Spanned<Vec<Value>>>>,
@@ -35,34 +37,17 @@ pub struct PlannedRun {
 pub struct Sweep {
     pub name: String,
     pub runs: Vec<PlannedRun>,
-}
-
-/// FNV-1a 64-bit: a hash that is stable across Rust versions and platforms.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// Stable id of a resolved config (the seed is part of it): 12 hex digits.
-pub fn run_id(cfg: &RunConfig) -> String {
-    let json = serde_json::to_string(cfg).expect("config serialises");
-    format!("{:012x}", fnv1a(json.as_bytes()) >> 16)
+    /// The swept keys and their values in file order (grid axes, then keys of `[[runs]]`).
+    pub axes: Vec<(String, Vec<String>)>,
+    pub seeds: Vec<u64>,
 }
 
 /// The config as a TOML tree with every default filled in.
 fn tree(cfg: &RunConfig) -> Table {
-    match Value::try_from(cfg).expect("config serialises") {
-        Value::Table(t) => t,
-        _ => unreachable!("a struct serialises to a table"),
+    match Value::try_from(cfg) {
+        Ok(Value::Table(t)) => t,
+        _ => Table::new(),
     }
-}
-
-/// `key = value` pairs of every leaf of a config, dotted.
-pub fn flatten(cfg: &RunConfig) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    flatten_table("", &tree(cfg), &mut out);
-    out.into_iter().map(|(k, v)| (k, display(&v))).collect()
 }
 
 /// Sets a dotted path in a config tree; the path must already exist there.
@@ -71,78 +56,102 @@ fn set_path(t: &mut Table, dotted: &str, value: Value) -> Result<(), String> {
     let mut cur = t;
     for (i, p) in parts.iter().enumerate() {
         let keys = cur_keys(cur);
-        if i + 1 == parts.len() {
-            match cur.get_mut(*p) {
-                Some(Value::Table(_)) => {
-                    return Err(format!("`{dotted}` is a table, not a setting"))
-                }
+        let last = i + 1 == parts.len();
+        if last {
+            return match cur.get_mut(*p) {
+                Some(Value::Table(_)) => Err(format!("`{dotted}` is a table, not a setting")),
                 Some(slot) => {
                     *slot = value;
-                    return Ok(());
+                    Ok(())
                 }
-                None => {
-                    return Err(format!(
-                        "unknown config path `{dotted}`; valid here: {keys}"
-                    ))
+                // an optional setting left unset is absent from the tree
+                None if optional_key(dotted) => {
+                    cur.insert(p.to_string(), value);
+                    Ok(())
                 }
-            }
+                None => Err(format!(
+                    "unknown config path `{dotted}`; valid here: {keys}"
+                )),
+            };
         }
-        cur = match cur.get_mut(*p) {
-            Some(Value::Table(inner)) => inner,
+        match cur.get_mut(*p) {
+            Some(Value::Table(inner)) => cur = inner,
             _ => {
                 return Err(format!(
                     "unknown config path `{dotted}`; valid here: {keys}"
                 ))
             }
-        };
+        }
     }
-    unreachable!("split yields at least one part")
+    Err(format!("empty config path `{dotted}`"))
+}
+
+/// Settings that are absent from a serialised config while unset.
+fn optional_key(dotted: &str) -> bool {
+    matches!(
+        dotted,
+        "data.path"
+            | "data.train_size"
+            | "data.val_size"
+            | "probe.tran_width"
+            | "probe.tran_dropout"
+            | "probe.layer_decay"
+    )
 }
 
 fn cur_keys(t: &Table) -> String {
     t.keys().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
 }
 
+/// Why a point of the sweep does not resolve: the setting at fault (when known) and why.
+struct Unresolved {
+    key: Option<String>,
+    message: String,
+}
+
 /// Resolves `base` with `overrides` into a validated config.
-fn resolve(base: &Table, overrides: &[(String, Value)]) -> Result<RunConfig, String> {
+fn resolve(base: &Table, overrides: &[(String, Value)]) -> Result<RunConfig, Unresolved> {
     let mut t = base.clone();
     for (k, v) in overrides {
-        set_path(&mut t, k, v.clone())?;
+        set_path(&mut t, k, v.clone()).map_err(|message| Unresolved {
+            key: Some(k.clone()),
+            message,
+        })?;
     }
     let cfg: RunConfig = Value::Table(t)
         .try_into()
-        .map_err(|e: toml::de::Error| e.message().replace('\n', " ").trim().to_string())?;
-    cfg.validate().map_err(|(k, m)| format!("{k}: {m}"))?;
+        .map_err(|e: toml::de::Error| Unresolved {
+            key: None,
+            message: e.message().replace('\n', " ").trim().to_string(),
+        })?;
+    cfg.validate().map_err(|(key, m)| Unresolved {
+        message: format!("{key}: {m}"),
+        key: Some(key),
+    })?;
     Ok(cfg)
 }
 
-fn display(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Flattens a `[[runs]]` table (nested tables or quoted dotted keys) into dotted overrides.
-fn flatten_table(prefix: &str, t: &Table, out: &mut Vec<(String, Value)>) {
-    for (k, v) in t {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            Value::Table(inner) => flatten_table(&key, inner, out),
-            other => out.push((key, other.clone())),
-        }
+/// A sweep name becomes a folder under `runs/`: letters, digits, `.`, `_` and `-` only.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "sweep name {name:?} must be letters, digits, '.', '_' or '-' (it names the folder runs/<name>)"
+        ))
     }
 }
 
 impl Sweep {
     /// Reads and expands a sweep file.
     pub fn load(path: &Path) -> anyhow::Result<Sweep> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{}: cannot read sweep file: {e}", path.display()))?;
+        let source = read_source(path, "sweep file")?;
         let stem = path
             .file_stem()
             .map_or("sweep".to_string(), |s| s.to_string_lossy().to_string());
@@ -152,16 +161,19 @@ impl Sweep {
     /// Parses and expands sweep text; `file` names it in errors, `default_name` is used when
     /// the file sets no `name`.
     pub fn parse(file: &str, source: &str, default_name: &str) -> Result<Sweep, ConfigError> {
-        let err_at = |offset: usize, message: String| {
-            let (line, col) = line_col(source, offset);
-            ConfigError {
-                file: file.to_string(),
-                line,
-                col,
-                message,
+        let err_at =
+            |offset: usize, message: String| ConfigError::at(file, source, offset, message);
+        let spec: SweepFile = toml::from_str(source).map_err(|e| toml_error(file, source, &e))?;
+        let name = match &spec.name {
+            Some(n) => {
+                check_name(n.get_ref()).map_err(|m| err_at(n.span().start, m))?;
+                n.get_ref().clone()
+            }
+            None => {
+                check_name(default_name).map_err(|m| err_at(0, format!("{m}; set `name`")))?;
+                default_name.to_string()
             }
         };
-        let spec: SweepFile = toml::from_str(source).map_err(|e| toml_error(file, source, &e))?;
         let base_cfg = spec.base.unwrap_or_default();
         let base = tree(&base_cfg);
         let seeds: Vec<u64> = match &spec.seeds {
@@ -180,22 +192,64 @@ impl Sweep {
                 "the sweep has no [grid], [[grids]] or [[runs]]: nothing to run".into(),
             ));
         }
+        // a point's error is shown where the offending value is written: at the axis or
+        // [[runs]] entry that set it, else at the [base] setting, else at the point itself
+        let located = |u: Unresolved, at: usize, set_here: &[(String, Value)], what: &str| {
+            let here = u
+                .key
+                .as_ref()
+                .is_some_and(|k| set_here.iter().any(|(o, _)| o == k));
+            let offset = match &u.key {
+                Some(k) if !here => {
+                    let in_base = locate_key(source, "base", k);
+                    if in_base > 0 {
+                        in_base
+                    } else {
+                        at
+                    }
+                }
+                _ => at,
+            };
+            err_at(offset, format!("{what}{}", u.message))
+        };
+        let seed_rule = "set seeds with `seeds = [...]` at the top of the sweep file";
 
-        // every point before seeds: the list of (dotted key, value) overrides
-        let mut points: Vec<Vec<(String, Value)>> = Vec::new();
+        // every point before seeds: the list of (dotted key, value) overrides, with where
+        // it was written
+        let mut points: Vec<(Vec<(String, Value)>, usize)> = Vec::new();
+        let mut axes: Vec<(String, Vec<String>)> = Vec::new();
         for grid in &grids {
             if grid.is_empty() {
                 return Err(err_at(0, "a grid has no axes".into()));
             }
+            let first = grid.values().map(|v| v.span().start).min().unwrap_or(0);
             let mut product: Vec<Vec<(String, Value)>> = vec![Vec::new()];
             for (key, values) in grid {
                 let at = values.span().start;
+                if key == "seed" {
+                    return Err(err_at(
+                        at,
+                        format!("`seed` cannot be a grid axis: {seed_rule}"),
+                    ));
+                }
                 if values.get_ref().is_empty() {
                     return Err(err_at(at, format!("grid axis `{key}` is empty")));
                 }
                 for v in values.get_ref() {
-                    resolve(&base, &[(key.clone(), v.clone())])
-                        .map_err(|m| err_at(at, format!("grid axis `{key}`: {m}")))?;
+                    let ov = [(key.clone(), v.clone())];
+                    resolve(&base, &ov)
+                        .map_err(|u| located(u, at, &ov, &format!("grid axis `{key}`: ")))?;
+                }
+                let shown: Vec<String> = values.get_ref().iter().map(display).collect();
+                match axes.iter_mut().find(|(k, _)| k == key) {
+                    Some((_, vals)) => {
+                        for v in shown {
+                            if !vals.contains(&v) {
+                                vals.push(v);
+                            }
+                        }
+                    }
+                    None => axes.push((key.clone(), shown)),
                 }
                 product = product
                     .into_iter()
@@ -208,23 +262,43 @@ impl Sweep {
                     })
                     .collect();
             }
-            points.extend(product);
+            points.extend(product.into_iter().map(|p| (p, first)));
         }
-        for run in &explicit {
+        for (index, run) in explicit.iter().enumerate() {
             let mut ov = Vec::new();
             flatten_table("", run.get_ref(), &mut ov);
-            resolve(&base, &ov).map_err(|m| err_at(run.span().start, format!("[[runs]]: {m}")))?;
-            points.push(ov);
+            let at = run.span().start;
+            let at_key = |k: &str| locate_in_array(source, "runs", index, k).unwrap_or(at);
+            if ov.iter().any(|(k, _)| k == "seed") {
+                return Err(err_at(
+                    at_key("seed"),
+                    format!("[[runs]] cannot set `seed`: {seed_rule}"),
+                ));
+            }
+            resolve(&base, &ov).map_err(|u| {
+                let key_at = u.key.as_deref().map_or(at, at_key);
+                located(u, key_at, &ov, "[[runs]]: ")
+            })?;
+            for (k, v) in &ov {
+                let v = display(v);
+                match axes.iter_mut().find(|(a, _)| a == k) {
+                    Some((_, vals)) if !vals.contains(&v) => vals.push(v),
+                    Some(_) => {}
+                    None => axes.push((k.clone(), vec![v])),
+                }
+            }
+            points.push((ov, at));
         }
 
         let mut runs: Vec<PlannedRun> = Vec::new();
-        for point in &points {
+        let mut seen: HashSet<String> = HashSet::new();
+        for (point, at) in &points {
             for &seed in &seeds {
                 let mut ov = point.clone();
                 ov.push(("seed".into(), Value::Integer(seed as i64)));
-                let config = resolve(&base, &ov).map_err(|m| err_at(0, m))?;
+                let config = resolve(&base, &ov).map_err(|u| located(u, *at, point, ""))?;
                 let id = run_id(&config);
-                if runs.iter().any(|r| r.id == id) {
+                if !seen.insert(id.clone()) {
                     continue;
                 }
                 runs.push(PlannedRun {
@@ -235,8 +309,10 @@ impl Sweep {
             }
         }
         Ok(Sweep {
-            name: spec.name.unwrap_or_else(|| default_name.to_string()),
+            name,
             runs,
+            axes,
+            seeds,
         })
     }
 }
@@ -268,7 +344,7 @@ epochs = 2
             .runs
             .iter()
             .filter(|r| {
-                r.config.masking.position == crate::config::Position::Center
+                r.config.masking.position == crate::spec::Position::Center
                     && r.config.predictor.models.count() == 4
             })
             .count();
@@ -350,10 +426,55 @@ decoder = { depth = 3 }
     }
 
     #[test]
-    fn flatten_lists_every_leaf() {
-        let flat = flatten(&RunConfig::default());
-        assert!(flat.contains(&("masking.position".into(), "corner".into())));
-        assert!(flat.contains(&("predictor.models".into(), "2".into())));
-        assert!(flat.iter().any(|(k, _)| k == "train.base_lr"));
+    fn errors_point_where_the_value_is_written() {
+        // a bad [base] value: at the base setting, not at the grid
+        let e = error(
+            "[base.train]\nepochs = 2\nmin_lr = -1\n[grid]\n\"masking.position\" = [\"corner\"]\n",
+        );
+        assert_eq!((e.line, e.col), (3, 1), "{e}");
+        assert!(e.message.contains("train.min_lr"), "{e}");
+        let e = error("[base.train]\nweight_decay = nan\n[[runs]]\ntrain.epochs = 2\n");
+        assert_eq!(e.line, 2, "{e}");
+        // a bad value set by [[runs]]: at that entry
+        let e = error("[base.train]\nepochs = 2\n[[runs]]\ntrain.min_lr = -3\n");
+        assert_eq!(e.line, 4, "{e}");
+        // a bad axis value: at the axis
+        let e = error("[grid]\n\"train.warmup_epochs\" = [1.0, -2.0]\n");
+        assert_eq!(e.line, 2, "{e}");
+        // a base that only works with the grid's values is fine
+        let ok = "[base.model]\npreset = \"mf-285m\"\n[grid]\n\"data.image_size\" = [128, 256]\n";
+        assert_eq!(Sweep::parse("s.toml", ok, "x").unwrap().runs.len(), 2);
+    }
+
+    #[test]
+    fn seeds_only_come_from_seeds() {
+        let e = error("seeds = [0, 1]\n[grid]\nseed = [1, 2]\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("seeds = [...]"), "{e}");
+        let e = error("seeds = [0, 1]\n[[runs]]\nseed = 5\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("seed"), "{e}");
+    }
+
+    #[test]
+    fn names_cannot_leave_the_runs_folder() {
+        for bad in ["../../x", "a/b", "", ".."] {
+            let src = format!("name = {bad:?}\n[grid]\n\"train.epochs\" = [1]\n");
+            let e = error(&src);
+            assert_eq!(e.line, 1, "{bad}: {e}");
+            assert!(e.message.contains("runs/<name>"), "{e}");
+        }
+        let src = "[grid]\n\"train.epochs\" = [1]\n";
+        assert!(Sweep::parse("s.toml", src, "bad name").is_err());
+        assert!(Sweep::parse("s.toml", src, "ok-name_1.2").is_ok());
+    }
+
+    #[test]
+    fn axes_and_seeds_are_reported() {
+        let s = Sweep::parse("s.toml", SWEEP, "x").unwrap();
+        assert_eq!(s.seeds, vec![0, 1]);
+        let names: Vec<&str> = s.axes.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["masking.position", "predictor.models"]);
+        assert_eq!(s.axes[0].1, ["corner", "center", "corner+center"]);
     }
 }

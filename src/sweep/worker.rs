@@ -1,39 +1,53 @@
 //! One run of a sweep, executed in its own process (`workbench worker`): pre-train with metrics
-//! streaming into the store, heartbeats, graceful stop on SIGINT/SIGTERM, then the evaluation
-//! pipeline.
+//! streaming into the store, a heartbeat thread for the whole life of the process, graceful
+//! stop on SIGINT/SIGTERM or on a stop request in the store, then the evaluation pipeline.
 
 use anyhow::{Context, Result};
+use burn::tensor::backend::AutodiffBackend;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::analysis::spectrum::ScaleSpectrum;
-use crate::backend::CpuTrain;
-use crate::config::{BackendKind, RunConfig};
-use crate::probe::pipeline::Method;
+use crate::analysis::extract::spectra_of;
+use crate::backend::{device_name, dispatch, OnBackend};
+use crate::config::RunConfig;
+use crate::liveness;
+use crate::model::predictor::HostGenerators;
+use crate::probe::ProbeResult;
+use crate::spec::Method;
 use crate::store::{now, Metric, Status, Store};
 use crate::train::checkpoint::{self, EpochStats};
 use crate::train::pretrain::{pretrain, Observer, Outcome, PretrainOptions};
+
+/// How often a worker writes its heartbeat (and reads stop requests).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 /// Streams training progress into the store in batched transactions.
 pub struct StoreObserver<'a> {
     pub store: &'a mut Store,
     pub run: String,
     pub stop: Arc<AtomicBool>,
+    spectrum_every: usize,
     buffer: Vec<Metric>,
     last_flush: Instant,
     last_step: usize,
-    /// The first database error; training stops on it and it is reported.
+    /// The first database error of a step; training stops on it and it is reported.
     pub error: Option<anyhow::Error>,
 }
 
 impl<'a> StoreObserver<'a> {
-    pub fn new(store: &'a mut Store, run: &str, stop: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        store: &'a mut Store,
+        run: &str,
+        spectrum_every: usize,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             store,
             run: run.to_string(),
             stop,
+            spectrum_every,
             buffer: Vec::new(),
             last_flush: Instant::now(),
             last_step: 0,
@@ -51,12 +65,10 @@ impl<'a> StoreObserver<'a> {
         });
     }
 
-    pub fn flush(&mut self) {
-        if let Err(e) = self.store.log_metrics(&self.run, &self.buffer) {
-            self.error.get_or_insert(e);
-        }
-        self.buffer.clear();
+    pub fn flush(&mut self) -> Result<()> {
+        let rows = std::mem::take(&mut self.buffer);
         self.last_flush = Instant::now();
+        self.store.log_metrics(&self.run, &rows)
     }
 }
 
@@ -66,12 +78,14 @@ impl Observer for StoreObserver<'_> {
         self.push("train/loss", step, epoch + 1, loss);
         self.push("train/lr", step, epoch + 1, lr);
         if self.last_flush.elapsed().as_secs_f64() > 2.0 || self.buffer.len() >= 1000 {
-            self.flush();
+            if let Err(e) = self.flush() {
+                self.error.get_or_insert(e);
+            }
         }
         !self.stop.load(Ordering::SeqCst) && self.error.is_none()
     }
 
-    fn on_epoch(&mut self, s: &EpochStats) {
+    fn on_epoch(&mut self, s: &EpochStats) -> Result<()> {
         let step = self.last_step;
         for (key, value) in [
             ("epoch/train_loss", s.train_loss),
@@ -82,12 +96,19 @@ impl Observer for StoreObserver<'_> {
         ] {
             self.push(key, step, s.epoch, value);
         }
-        self.flush();
+        self.flush()
     }
 
-    fn on_spectrum(&mut self, epoch: usize, spectra: &[ScaleSpectrum], seconds: f64) {
+    fn wants_generators(&self, epoch: usize) -> bool {
+        self.spectrum_every > 0 && epoch.is_multiple_of(self.spectrum_every)
+    }
+
+    fn on_generators(&mut self, epoch: usize, generators: &[HostGenerators]) -> Result<()> {
+        let started = Instant::now();
+        let spectra = spectra_of(generators)
+            .with_context(|| format!("spectrum analysis after epoch {epoch}"))?;
         let step = self.last_step;
-        for s in spectra {
+        for s in &spectra {
             let prefix = format!("spectrum/{}", s.scale);
             self.push(
                 &format!("{prefix}/energy_ratio"),
@@ -105,11 +126,14 @@ impl Observer for StoreObserver<'_> {
                 );
             }
         }
-        self.push("spectrum/seconds", step, epoch, seconds);
-        if let Err(e) = self.store.log_spectra(&self.run, epoch as i64, spectra) {
-            self.error.get_or_insert(e);
-        }
-        self.flush();
+        self.push(
+            "spectrum/seconds",
+            step,
+            epoch,
+            started.elapsed().as_secs_f64(),
+        );
+        self.store.log_spectra(&self.run, epoch as i64, &spectra)?;
+        self.flush()
     }
 }
 
@@ -118,32 +142,97 @@ pub fn run_dir(runs_root: &Path, id: &str) -> PathBuf {
     runs_root.join(id)
 }
 
+/// Writes the worker's heartbeat (its last progress, see [`liveness`]) every
+/// [`HEARTBEAT_EVERY`] on its own connection, and turns a stop request found in the store
+/// into the stop flag. Ends when `done` is set.
+fn heartbeat_thread(
+    db: PathBuf,
+    id: String,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Ok(store) = Store::open_existing(&db) else {
+            return;
+        };
+        while !done.load(Ordering::SeqCst) {
+            let at = liveness::last_tick().unwrap_or_else(now);
+            let _ = store.heartbeat(&id, at);
+            if store.run(&id).is_ok_and(|r| r.stop_requested) {
+                stop.store(true, Ordering::SeqCst);
+            }
+            let mut slept = Duration::ZERO;
+            while slept < HEARTBEAT_EVERY && !done.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                slept += Duration::from_millis(50);
+            }
+        }
+    })
+}
+
 /// Executes run `id` from the store at `db`; the run's status tells how it ended.
 pub fn work(db: &Path, id: &str, out: &Path, stop: Arc<AtomicBool>) -> Result<()> {
+    liveness::tick();
     let mut store = Store::open_existing(db)?;
     let row = store.run(id)?;
-    let cfg: RunConfig = serde_json::from_str(&row.config)
-        .with_context(|| format!("run {id}: stored config is not valid"))?;
-    let backend = match cfg.backend {
-        BackendKind::Cpu => "cpu",
-        BackendKind::Cuda => "cuda",
+    let done = Arc::new(AtomicBool::new(false));
+    let beat = heartbeat_thread(db.to_path_buf(), row.id.clone(), stop.clone(), done.clone());
+    let result = work_on(&mut store, &row.id, &row.config, out, stop);
+    done.store(true, Ordering::SeqCst);
+    let _ = beat.join();
+    result
+}
+
+fn work_on(
+    store: &mut Store,
+    id: &str,
+    config: &str,
+    out: &Path,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let fail = |store: &Store, e: anyhow::Error| -> Result<()> {
+        let msg = format!("{e:#}").replace('\n', " ");
+        store.set_status(id, Status::Failed, Some(&msg))?;
+        Err(e)
+    };
+    let cfg: RunConfig = match serde_json::from_str(config) {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(
+                store,
+                anyhow::anyhow!("run {id}: stored config is not valid: {e}"),
+            )
+        }
     };
     store.mark_worker(
         id,
         std::process::id(),
-        backend,
-        &device_name(cfg.backend),
+        cfg.backend.name(),
+        &device_name(cfg.backend, cfg.device),
         &out.display().to_string(),
     )?;
-    // metrics logged after the checkpoint we resume from are replayed: drop them first
-    let resume_step = checkpoint::latest(out)
-        .ok()
-        .flatten()
-        .map_or(0, |(_, s)| s.step);
+    // metrics logged after the checkpoint we resume from are replayed: drop them first. A
+    // checkpoint that cannot be read fails the run and keeps every row.
+    let resume_step = match checkpoint::latest(out) {
+        Ok(found) => found.map_or(0, |(_, s)| s.step),
+        Err(e) => {
+            return fail(
+                store,
+                e.context("cannot read the checkpoint to resume from (metrics kept)"),
+            )
+        }
+    };
     store.truncate_metrics(id, resume_step as i64)?;
 
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_pipeline(&cfg, out, &mut store, id, stop.clone())
+        let job = Pipeline {
+            cfg: &cfg,
+            out,
+            store: &mut *store,
+            id,
+            stop: stop.clone(),
+        };
+        dispatch(cfg.backend, cfg.device, job)
     }))
     .unwrap_or_else(|panic| {
         let msg = panic
@@ -154,90 +243,113 @@ pub fn work(db: &Path, id: &str, out: &Path, stop: Arc<AtomicBool>) -> Result<()
         Err(anyhow::anyhow!("internal error (panic): {msg}"))
     });
     match result {
-        Ok(outcome) if outcome.finished => {
-            register_checkpoints(&store, id, out)?;
-            store.set_status(id, Status::Finished, None)
+        Ok(outcome) => {
+            register_checkpoint(store, id, out)?;
+            let status = if outcome.finished {
+                Status::Finished
+            } else {
+                Status::Stopped
+            };
+            store.set_status(id, status, None)
         }
-        Ok(_) => {
-            register_checkpoints(&store, id, out)?;
-            store.set_status(id, Status::Stopped, None)
-        }
-        Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
-            store.set_status(id, Status::Failed, Some(&msg))?;
-            Err(e)
-        }
+        Err(e) => fail(store, e),
     }
 }
 
-/// Pre-training, then the evaluations the config lists (the probing step plugs in here).
-fn run_pipeline(
-    cfg: &RunConfig,
-    out: &Path,
-    store: &mut Store,
-    id: &str,
+/// Pre-training, then the evaluations the config lists.
+struct Pipeline<'a> {
+    cfg: &'a RunConfig,
+    out: &'a Path,
+    store: &'a mut Store,
+    id: &'a str,
     stop: Arc<AtomicBool>,
-) -> Result<Outcome> {
-    let opts = PretrainOptions {
-        out: out.to_path_buf(),
-        resume: true,
-        progress: false,
+}
+
+impl OnBackend for Pipeline<'_> {
+    type Output = Outcome;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Outcome> {
+        let Pipeline {
+            cfg,
+            out,
+            store,
+            id,
+            stop,
+        } = self;
+        let opts = PretrainOptions {
+            out: out.to_path_buf(),
+            resume: true,
+            progress: false,
+        };
+        if cfg.method != Method::QbHeat {
+            // baselines have no pre-training: nothing to checkpoint, straight to evaluation
+            let results =
+                crate::probe::pipeline::evaluate::<B>(cfg, out, &cfg.probe.kinds, &device)?;
+            store.log_metrics(id, &probe_metrics(&results))?;
+            return Ok(Outcome {
+                state: Default::default(),
+                finished: true,
+            });
+        }
+        let mut observer = StoreObserver::new(store, id, cfg.analysis.spectrum_every, stop);
+        let outcome = pretrain::<B>(cfg, &opts, &device, &mut observer);
+        let flushed = observer.flush();
+        if let Some(e) = observer.error.take() {
+            return Err(e.context("cannot write metrics to the store"));
+        }
+        let outcome = outcome?;
+        flushed?;
+        if outcome.finished && (!cfg.probe.kinds.is_empty() || cfg.method == Method::Supervised) {
+            let results =
+                crate::probe::pipeline::evaluate::<B>(cfg, out, &cfg.probe.kinds, &device)?;
+            store.log_metrics(id, &probe_metrics(&results))?;
+        }
+        Ok(outcome)
+    }
+}
+
+/// Metric rows of probe results: per-epoch curves and final figures under `probe/<name>/…`.
+pub fn probe_metrics(results: &[(String, ProbeResult)]) -> Vec<Metric> {
+    let mut rows = Vec::new();
+    let mut push = |key: String, step: usize, value: f64| {
+        rows.push(Metric {
+            key,
+            step: step as i64,
+            epoch: step as i64,
+            value,
+            wall: now(),
+        })
     };
-    if cfg.method != Method::QbHeat {
-        // baselines have no pre-training: nothing to checkpoint, straight to evaluation
-        let results = crate::probe::pipeline::evaluate(cfg, out, &cfg.probe.kinds)?;
-        store.log_metrics(id, &crate::probe::pipeline::metrics(&results))?;
-        return Ok(Outcome {
-            state: Default::default(),
-            finished: true,
-        });
+    for (name, r) in results {
+        for (e, (top1, loss)) in r
+            .top1_per_epoch
+            .iter()
+            .zip(&r.train_loss_per_epoch)
+            .enumerate()
+        {
+            push(format!("probe/{name}/top1"), e + 1, *top1);
+            push(format!("probe/{name}/train_loss"), e + 1, *loss);
+        }
+        let last = r.top1_per_epoch.len();
+        push(
+            format!("probe/{name}/train_img_per_s"),
+            last,
+            r.train_img_per_s,
+        );
+        push(
+            format!("probe/{name}/extract_img_per_s"),
+            last,
+            r.extract_img_per_s,
+        );
+        push(format!("probe/{name}/seconds"), last, r.seconds);
     }
-    let mut observer = StoreObserver::new(store, id, stop);
-    let outcome = match cfg.backend {
-        BackendKind::Cpu => pretrain::<CpuTrain>(cfg, &opts, &Default::default(), &mut observer),
-        BackendKind::Cuda => pretrain_cuda(cfg, &opts, &mut observer),
-    };
-    observer.flush();
-    if let Some(e) = observer.error.take() {
-        return Err(e.context("cannot write metrics to the store"));
-    }
-    let outcome = outcome?;
-    if outcome.finished && (!cfg.probe.kinds.is_empty() || cfg.method == Method::Supervised) {
-        let results = crate::probe::pipeline::evaluate(cfg, out, &cfg.probe.kinds)?;
-        store.log_metrics(id, &crate::probe::pipeline::metrics(&results))?;
-    }
-    Ok(outcome)
-}
-
-#[cfg(feature = "cuda")]
-fn pretrain_cuda(
-    cfg: &RunConfig,
-    opts: &PretrainOptions,
-    obs: &mut dyn Observer,
-) -> Result<Outcome> {
-    pretrain::<crate::backend::GpuTrain>(cfg, opts, &Default::default(), obs)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn pretrain_cuda(_: &RunConfig, _: &PretrainOptions, _: &mut dyn Observer) -> Result<Outcome> {
-    anyhow::bail!(crate::backend::NO_CUDA)
-}
-
-fn device_name(backend: BackendKind) -> String {
-    match backend {
-        BackendKind::Cpu => format!(
-            "cpu x{}",
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        ),
-        BackendKind::Cuda => "cuda:0".into(),
-    }
+    rows
 }
 
 /// Records the run's newest checkpoint folder as an artifact.
-fn register_checkpoints(store: &Store, id: &str, out: &Path) -> Result<()> {
+fn register_checkpoint(store: &mut Store, id: &str, out: &Path) -> Result<()> {
     if let Some((dir, state)) = checkpoint::latest(out)? {
-        store.remove_artifacts_like(id, "checkpoint")?;
-        store.add_artifact(
+        store.set_artifact(
             id,
             "checkpoint",
             &dir.display().to_string(),

@@ -1,7 +1,10 @@
-//! Crash-safe checkpoints: `OUT/checkpoints/epoch-NNNN/{model,optim}.bin + state.json`, each
-//! written into a temporary folder and renamed into place, then `latest.json` is replaced
-//! atomically. A crash mid-write leaves the previous checkpoint intact.
-
+//! Crash-safe checkpoints: `OUT/checkpoints/step-NNNNNNNN/{model,optim}.bin + state.json`.
+//!
+//! A save writes a new folder under a temporary name, fsyncs it, renames it into place,
+//! then replaces `latest.json` (write, fsync, rename, fsync the folder), and only then prunes
+//! older folders. A process that dies at any point leaves `latest.json` pointing at a complete
+//! checkpoint: the previous one until the pointer is replaced, the new one after. Folders are
+//! named by optimiser step, so a new checkpoint never overwrites the one the pointer names.
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -41,51 +44,124 @@ pub fn checkpoints_dir(out: &Path) -> PathBuf {
     out.join("checkpoints")
 }
 
-/// Folder of the checkpoint after `epoch` epochs.
-pub fn epoch_dir(out: &Path, epoch: usize) -> PathBuf {
-    checkpoints_dir(out).join(format!("epoch-{epoch:04}"))
+/// The step of a save before which it is interrupted, for the crash tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crash {
+    /// After the files are written, before the folder is renamed into place.
+    Rename,
+    /// After the rename, before `latest.json` names the new folder.
+    Pointer,
+    /// After the pointer moved, before older folders are pruned.
+    Prune,
 }
 
-/// Writes a checkpoint: `write_files` fills a temporary folder, which is then renamed to its
-/// final name; `latest.json` is replaced last. Keeps the two newest checkpoints.
+/// The folder `latest.json` names, if any.
+fn pointer_target(root: &Path) -> Result<Option<String>> {
+    let pointer = root.join("latest.json");
+    if !pointer.exists() {
+        return Ok(None);
+    }
+    let bytes =
+        fs::read(&pointer).with_context(|| format!("{}: cannot read", pointer.display()))?;
+    let latest: Latest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: corrupt checkpoint pointer", pointer.display()))?;
+    Ok(Some(latest.dir))
+}
+
+fn fsync(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("{}: cannot sync to disk", path.display()))
+}
+
+/// fsyncs every file of a folder, then the folder.
+fn fsync_tree(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
+        let path = entry?.path();
+        if path.is_file() {
+            fsync(&path)?;
+        }
+    }
+    fsync(dir)
+}
+
+/// Writes a checkpoint: `write_files` fills a temporary folder, which is synced and renamed
+/// to `step-NNNNNNNN`; `latest.json` is replaced next; then every checkpoint folder but the
+/// new one and the previous one is removed. Returns the new folder.
 pub fn save(
     out: &Path,
     state: &TrainState,
     write_files: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
+    save_until(out, state, write_files, None)
+}
+
+fn save_until(
+    out: &Path,
+    state: &TrainState,
+    write_files: impl FnOnce(&Path) -> Result<()>,
+    crash: Option<Crash>,
+) -> Result<PathBuf> {
     let root = checkpoints_dir(out);
     fs::create_dir_all(&root).with_context(|| format!("{}: cannot create", root.display()))?;
-    let final_dir = epoch_dir(out, state.epochs_done);
-    let tmp = root.join(format!(".tmp-epoch-{:04}", state.epochs_done));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp)?;
+    let previous = pointer_target(&root).ok().flatten();
+    // a unique name: the step, and a suffix in the (impossible in practice) case that the
+    // pointer already names a folder of this step
+    let mut name = format!("step-{:08}", state.step);
+    let mut k = 1;
+    while previous.as_deref() == Some(name.as_str()) {
+        name = format!("step-{:08}-{k}", state.step);
+        k += 1;
     }
-    fs::create_dir_all(&tmp)?;
-    write_files(&tmp)?;
-    write_atomic(&tmp.join("state.json"), &serde_json::to_vec_pretty(state)?)?;
+    let final_dir = root.join(&name);
+    let tmp = root.join(format!(".tmp-{name}"));
+    let written = (|| -> Result<()> {
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
+        }
+        fs::create_dir_all(&tmp)?;
+        write_files(&tmp)?;
+        let state_bytes = serde_json::to_vec_pretty(state)?;
+        fs::write(tmp.join("state.json"), state_bytes)
+            .with_context(|| format!("{}: cannot write", tmp.join("state.json").display()))?;
+        fsync_tree(&tmp)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e.context(format!("cannot write checkpoint {}", final_dir.display())));
+    }
+    if crash == Some(Crash::Rename) {
+        anyhow::bail!("simulated crash before the rename");
+    }
+    // a folder of this name can only be a leftover of a save that died before its pointer
+    // moved: nothing refers to it
     if final_dir.exists() {
         fs::remove_dir_all(&final_dir)?;
     }
-    fs::rename(&tmp, &final_dir)?;
-    let name = final_dir.file_name().unwrap().to_string_lossy().to_string();
+    fs::rename(&tmp, &final_dir)
+        .with_context(|| format!("{}: cannot rename into place", final_dir.display()))?;
+    fsync(&root)?;
+    if crash == Some(Crash::Pointer) {
+        anyhow::bail!("simulated crash before the pointer moved");
+    }
     write_atomic(
         &root.join("latest.json"),
-        &serde_json::to_vec(&Latest { dir: name })?,
+        &serde_json::to_vec(&Latest { dir: name.clone() })?,
     )?;
-    prune(&root, 2)?;
+    if crash == Some(Crash::Prune) {
+        anyhow::bail!("simulated crash before pruning");
+    }
+    prune(&root, &[name.as_str(), previous.as_deref().unwrap_or("")])?;
     Ok(final_dir)
 }
 
 /// The newest complete checkpoint and its state, if any.
 pub fn latest(out: &Path) -> Result<Option<(PathBuf, TrainState)>> {
     let root = checkpoints_dir(out);
-    let pointer = root.join("latest.json");
-    if !pointer.exists() {
+    let Some(name) = pointer_target(&root)? else {
         return Ok(None);
-    }
-    let latest: Latest = serde_json::from_slice(&fs::read(&pointer)?)
-        .with_context(|| format!("{}: corrupt checkpoint pointer", pointer.display()))?;
-    let dir = root.join(latest.dir);
+    };
+    let dir = root.join(name);
     let state_path = dir.join("state.json");
     let state: TrainState = serde_json::from_slice(
         &fs::read(&state_path).with_context(|| format!("{}: cannot read", state_path.display()))?,
@@ -94,27 +170,34 @@ pub fn latest(out: &Path) -> Result<Option<(PathBuf, TrainState)>> {
     Ok(Some((dir, state)))
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a synced temporary file, a rename and a sync of the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    fsync(&tmp)?;
     fs::rename(&tmp, path).with_context(|| format!("{}: cannot replace", path.display()))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fsync(parent)?;
+    }
     Ok(())
 }
 
-fn prune(root: &Path, keep: usize) -> Result<()> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(root)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
-        })
-        .collect();
-    dirs.sort();
-    let excess = dirs.len().saturating_sub(keep);
-    for d in dirs.into_iter().take(excess) {
-        fs::remove_dir_all(d)?;
+/// Removes every checkpoint folder (`step-*`, the older `epoch-*`, and leftover `.tmp-*`)
+/// except those named in `keep`.
+fn prune(root: &Path, keep: &[&str]) -> Result<()> {
+    for entry in fs::read_dir(root)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let ours = ["step-", "epoch-", ".tmp-"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        if path.is_dir() && ours && !keep.contains(&name.as_str()) {
+            fs::remove_dir_all(&path)
+                .with_context(|| format!("{}: cannot remove", path.display()))?;
+        }
     }
     Ok(())
 }
@@ -161,5 +244,70 @@ mod tests {
             let y: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
             assert_eq!(x.to_bits(), y.to_bits());
         }
+    }
+
+    fn state(step: usize) -> TrainState {
+        TrainState {
+            step,
+            epochs_done: step / 4,
+            ..Default::default()
+        }
+    }
+
+    fn write_marker(step: usize) -> impl FnOnce(&Path) -> Result<()> {
+        move |dir: &Path| Ok(fs::write(dir.join("model.bin"), step.to_le_bytes())?)
+    }
+
+    fn marker(dir: &Path) -> usize {
+        usize::from_le_bytes(fs::read(dir.join("model.bin")).unwrap().try_into().unwrap())
+    }
+
+    #[test]
+    fn a_crash_at_any_point_of_the_swap_leaves_a_complete_checkpoint() {
+        for crash in [Crash::Rename, Crash::Pointer, Crash::Prune] {
+            let dir = tempfile::tempdir().unwrap();
+            save(dir.path(), &state(4), write_marker(4)).unwrap();
+            save(dir.path(), &state(8), write_marker(8)).unwrap();
+            assert!(save_until(dir.path(), &state(12), write_marker(12), Some(crash)).is_err());
+            let (ckpt, st) = latest(dir.path()).unwrap().unwrap();
+            let expect = if crash == Crash::Prune { 12 } else { 8 };
+            assert_eq!((st.step, marker(&ckpt)), (expect, expect), "{crash:?}");
+            // the resumed run continues from there (re-saving step 12 after the early crashes,
+            // over the leftover folder) and everything is consistent
+            save(dir.path(), &state(expect + 4), write_marker(expect + 4)).unwrap();
+            let last = expect + 8;
+            save(dir.path(), &state(last), write_marker(last)).unwrap();
+            let (ckpt, st) = latest(dir.path()).unwrap().unwrap();
+            assert_eq!((st.step, marker(&ckpt)), (last, last));
+            let left: Vec<String> = fs::read_dir(checkpoints_dir(dir.path()))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect();
+            let mut dirs: Vec<&String> = left.iter().filter(|n| !n.ends_with(".json")).collect();
+            dirs.sort();
+            let keep = [format!("step-{:08}", expect + 4), format!("step-{last:08}")];
+            assert_eq!(dirs, [&keep[0], &keep[1]], "{crash:?}: {left:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &state(4), write_marker(4)).unwrap();
+        let e = save(dir.path(), &state(8), |_| {
+            anyhow::bail!("No space left on device")
+        })
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("No space left") && !msg.contains('\n'),
+            "{msg}"
+        );
+        let names: Vec<String> = fs::read_dir(checkpoints_dir(dir.path()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
+        assert_eq!(latest(dir.path()).unwrap().unwrap().1.step, 4);
     }
 }

@@ -1,5 +1,7 @@
-//! Training: the pre-training loop, its schedule and checkpoints.
+//! Training: the pre-training loop, its optimiser, schedule, checkpoints and memory estimate.
 
 pub mod checkpoint;
+pub mod optim;
 pub mod pretrain;
+pub mod resources;
 pub mod schedule;

@@ -18,11 +18,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::checkpoint::{self, EpochStats, TrainState};
+use super::optim::{apply_weight_decay, decay_groups};
 use super::schedule::cosine_lr;
-use crate::analysis::spectrum::ScaleSpectrum;
 use crate::config::RunConfig;
 use crate::data::batch::{BatchMaker, PretrainBatch};
 use crate::data::{self, ImageSet};
+use crate::liveness;
+use crate::model::predictor::HostGenerators;
 use crate::model::qbheat::QbHeat;
 
 /// Where and how a pre-training runs.
@@ -42,9 +44,19 @@ pub trait Observer {
     fn on_step(&mut self, _epoch: usize, _step: usize, _loss: f64, _lr: f64) -> bool {
         true
     }
-    fn on_epoch(&mut self, _stats: &EpochStats) {}
-    /// Generator spectra of the model after `epoch` epochs (every `analysis.spectrum_every`).
-    fn on_spectrum(&mut self, _epoch: usize, _spectra: &[ScaleSpectrum], _seconds: f64) {}
+    /// Called after every epoch, before its checkpoint; an error fails the run.
+    fn on_epoch(&mut self, _stats: &EpochStats) -> Result<()> {
+        Ok(())
+    }
+    /// Whether [`Observer::on_generators`] wants the generators after `epoch` epochs.
+    fn wants_generators(&self, _epoch: usize) -> bool {
+        false
+    }
+    /// The learned generators after `epoch` epochs, before that epoch's checkpoint (the
+    /// store observer turns them into spectra); an error fails the run.
+    fn on_generators(&mut self, _epoch: usize, _generators: &[HostGenerators]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// How a call of [`pretrain`] ended.
@@ -97,13 +109,15 @@ pub fn pretrain<B: AutodiffBackend>(
     device: &B::Device,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
+    crate::train::resources::check_memory(cfg)?;
     let (train_set, val_set) = data::load(cfg)?;
     let maker = BatchMaker::for_config(cfg, &train_set);
     let mut model = QbHeat::<B>::new(cfg, train_set.channels, device);
+    // weight decay is applied by `apply_weight_decay` to the decayed group only
     let mut optim = AdamWConfig::new()
         .with_beta_2(cfg.train.beta2 as f32)
         .with_epsilon(1e-8)
-        .with_weight_decay(cfg.train.weight_decay as f32)
+        .with_weight_decay(0.0)
         .init::<B, QbHeat<B>>();
 
     std::fs::create_dir_all(&opts.out)
@@ -137,6 +151,7 @@ pub fn pretrain<B: AutodiffBackend>(
         None => {}
     }
     checkpoint::write_atomic(&config_path, cfg.to_toml().as_bytes())?;
+    let groups = decay_groups(&model, cfg.train.decay_all);
 
     let (batch, steps) = steps_per_epoch(cfg, train_set.len());
     let total = steps * cfg.train.epochs;
@@ -179,7 +194,9 @@ pub fn pretrain<B: AutodiffBackend>(
                 );
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = apply_weight_decay(model, &groups, lr, cfg.train.weight_decay);
             model = optim.step(lr, model, grads);
+            liveness::tick();
             state.step += 1;
             state.step_losses.push(value as f32);
             state.epoch_loss_sum += value;
@@ -204,10 +221,18 @@ pub fn pretrain<B: AutodiffBackend>(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
+        let val_loss = validation_loss(&model.valid(), &maker, &val_set, cfg, device);
+        if !val_loss.is_finite() {
+            bail!(
+                "validation loss became {val_loss} after epoch {} (the weights diverged on the \
+                 epoch's last steps, lr {lr:.3e}); lower train.base_lr or check the data",
+                epoch + 1
+            );
+        }
         let stats = EpochStats {
             epoch: epoch + 1,
             train_loss: state.epoch_loss_sum / steps as f64,
-            val_loss: validation_loss(&model.valid(), &maker, &val_set, cfg, device),
+            val_loss,
             lr,
             img_per_s: ((steps - first) * batch) as f64 / seconds.max(1e-9),
             seconds,
@@ -217,12 +242,9 @@ pub fn pretrain<B: AutodiffBackend>(
         state.epochs.push(stats.clone());
         // observers record the epoch before the checkpoint marks it done: a crash in between
         // replays the epoch and its rows are replaced, never lost
-        observer.on_epoch(&stats);
-        let every = cfg.analysis.spectrum_every;
-        if every > 0 && (epoch + 1) % every == 0 {
-            let t = Instant::now();
-            let spectra = crate::analysis::extract::spectra(&model);
-            observer.on_spectrum(epoch + 1, &spectra, t.elapsed().as_secs_f64());
+        observer.on_epoch(&stats)?;
+        if observer.wants_generators(epoch + 1) {
+            observer.on_generators(epoch + 1, &model.predictor.host_generators())?;
         }
         save(&model, optim.to_record(), &state)?;
         if stop {
@@ -254,6 +276,7 @@ pub fn validation_loss<B: burn::tensor::backend::Backend>(
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b: PretrainBatch = maker.make(val, &idx, step_seed(cfg.seed, usize::MAX, k));
         let v: f64 = model.loss(&b, device).into_scalar().elem();
+        liveness::tick();
         total += v * idx.len() as f64;
         count += idx.len();
     }

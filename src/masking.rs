@@ -3,7 +3,7 @@
 //! Coordinates are (row, col) on the feature grid h×w; `sx` steps along x (columns, +1 = right)
 //! and `sy` along y (rows, +1 = down).
 
-use crate::config::Position;
+use crate::spec::Position;
 
 /// An axis-aligned rectangle of grid cells (or pixels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +52,14 @@ impl Quarter {
         match self {
             Quarter::Corner { .. } => 0,
             Quarter::Center => 1,
+        }
+    }
+
+    /// Name of the scale: "corner" (Δ = ½) or "center" (Δ = ¼).
+    pub fn scale_name(self) -> &'static str {
+        match self {
+            Quarter::Corner { .. } => "corner",
+            Quarter::Center => "center",
         }
     }
 

@@ -8,24 +8,19 @@
 use serde::{Deserialize, Serialize};
 
 /// A named encoder size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Preset {
     #[serde(rename = "mf-285m")]
-    #[value(name = "mf-285m")]
     Mf285m,
     #[serde(rename = "mf-1.0g")]
-    #[value(name = "mf-1.0g")]
     Mf1g,
     #[serde(rename = "mf-3.7g")]
-    #[value(name = "mf-3.7g")]
     Mf3g,
     /// 64 px inputs on CPU, total stride 8.
     #[serde(rename = "mf-tiny")]
-    #[value(name = "mf-tiny")]
     MfTiny,
     /// 32 px inputs on CPU, total stride 4.
     #[serde(rename = "mf-micro")]
-    #[value(name = "mf-micro")]
     MfMicro,
 }
 

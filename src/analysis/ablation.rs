@@ -1,0 +1,307 @@
+//! Ablation tables in the paper's shape (Tab. 2): runs grouped by the value of one swept
+//! setting, every final metric as mean ± sample std over the group's runs (seeds), the best
+//! group per column marked. Shared by the TUI's Compare tab and the report.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::curve::mean_std;
+use crate::store::{Metric, RunRow, Status};
+
+/// Whether a larger or a smaller value of a metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+/// A metric column of an ablation table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Column {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub better: Better,
+    /// Shown ×100 (accuracies as %).
+    pub percent: bool,
+}
+
+/// The final metrics of the paper's tables: probe top-1 (lin, tran-1, ft), then losses.
+pub const COLUMNS: [Column; 5] = [
+    Column {
+        key: "probe/lin/top1",
+        label: "lin",
+        better: Better::Higher,
+        percent: true,
+    },
+    Column {
+        key: "probe/tran-1/top1",
+        label: "tran-1",
+        better: Better::Higher,
+        percent: true,
+    },
+    Column {
+        key: "probe/finetune/top1",
+        label: "ft",
+        better: Better::Higher,
+        percent: true,
+    },
+    Column {
+        key: "epoch/train_loss",
+        label: "train loss",
+        better: Better::Lower,
+        percent: false,
+    },
+    Column {
+        key: "epoch/val_loss",
+        label: "val loss",
+        better: Better::Lower,
+        percent: false,
+    },
+];
+
+/// Mean ± std over `n` runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub mean: f64,
+    /// Sample standard deviation (n − 1); `None` for a single run.
+    pub std: Option<f64>,
+    pub n: usize,
+}
+
+impl Summary {
+    /// `78.6 ± 0.3` (or `78.6` for one run), ×100 when `percent`.
+    pub fn shown(&self, percent: bool, decimals: usize) -> String {
+        let k = if percent { 100.0 } else { 1.0 };
+        match self.std {
+            Some(s) => format!("{:.d$} ± {:.d$}", self.mean * k, s * k, d = decimals),
+            None => format!("{:.d$}", self.mean * k, d = decimals),
+        }
+    }
+}
+
+/// One group (value of the grouping setting).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub value: String,
+    /// Runs in the group.
+    pub runs: Vec<String>,
+    /// One entry per column of the table.
+    pub cells: Vec<Option<Summary>>,
+}
+
+/// An ablation table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub key: String,
+    pub columns: Vec<Column>,
+    pub groups: Vec<Group>,
+    /// Per column, the index of the best group (`None` when the column is empty).
+    pub best: Vec<Option<usize>>,
+}
+
+/// Params of one run as a map.
+pub type Params = HashMap<String, String>;
+
+/// Settings whose values differ among `runs` (sorted), optionally leaving out the seed.
+pub fn differing_keys(
+    params: &HashMap<String, Params>,
+    runs: &[&RunRow],
+    with_seed: bool,
+) -> Vec<String> {
+    let keys: BTreeSet<&String> = runs
+        .iter()
+        .filter_map(|r| params.get(&r.id))
+        .flat_map(|p| p.keys())
+        .collect();
+    keys.into_iter()
+        .filter(|k| with_seed || k.as_str() != "seed")
+        .filter(|k| {
+            let vals: BTreeSet<Option<&String>> = runs
+                .iter()
+                .map(|r| params.get(&r.id).and_then(|p| p.get(*k)))
+                .collect();
+            vals.len() > 1
+        })
+        .cloned()
+        .collect()
+}
+
+/// Groups `runs` by their value of `key`, in order of first appearance, and summarises every
+/// column that some run has. With `only_finished`, runs that did not finish are left out.
+pub fn table(
+    key: &str,
+    runs: &[&RunRow],
+    params: &HashMap<String, Params>,
+    latest: &HashMap<String, Vec<Metric>>,
+    only_finished: bool,
+) -> Table {
+    let mut groups: Vec<Group> = Vec::new();
+    for r in runs {
+        if only_finished && r.status != Status::Finished {
+            continue;
+        }
+        let value = params
+            .get(&r.id)
+            .and_then(|p| p.get(key))
+            .cloned()
+            .unwrap_or_else(|| "-".into());
+        match groups.iter_mut().find(|g| g.value == value) {
+            Some(g) => g.runs.push(r.id.clone()),
+            None => groups.push(Group {
+                value,
+                runs: vec![r.id.clone()],
+                cells: Vec::new(),
+            }),
+        }
+    }
+    let value_of = |run: &str, metric: &str| -> Option<f64> {
+        latest
+            .get(run)?
+            .iter()
+            .find(|m| m.key == metric)
+            .map(|m| m.value)
+    };
+    let columns: Vec<Column> = COLUMNS
+        .into_iter()
+        .filter(|c| {
+            groups
+                .iter()
+                .any(|g| g.runs.iter().any(|r| value_of(r, c.key).is_some()))
+        })
+        .collect();
+    for g in &mut groups {
+        g.cells = columns
+            .iter()
+            .map(|c| {
+                let vals: Vec<f64> = g.runs.iter().filter_map(|r| value_of(r, c.key)).collect();
+                mean_std(&vals).map(|(mean, std)| Summary {
+                    mean,
+                    std,
+                    n: vals.iter().filter(|v| v.is_finite()).count(),
+                })
+            })
+            .collect();
+    }
+    let best = (0..columns.len())
+        .map(|ci| {
+            let scored = groups
+                .iter()
+                .enumerate()
+                .filter_map(|(gi, g)| g.cells[ci].map(|s| (gi, s.mean)));
+            match columns[ci].better {
+                Better::Higher => scored.max_by(|a, b| a.1.total_cmp(&b.1)),
+                Better::Lower => scored.min_by(|a, b| a.1.total_cmp(&b.1)),
+            }
+            .map(|(gi, _)| gi)
+        })
+        .collect();
+    Table {
+        key: key.to_string(),
+        columns,
+        groups,
+        best,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, status: Status) -> RunRow {
+        RunRow {
+            id: id.into(),
+            sweep: "s".into(),
+            seed: 0,
+            status,
+            error: None,
+            pid: None,
+            heartbeat: None,
+            attempts: 1,
+            created: 0.0,
+            started: None,
+            ended: None,
+            backend: None,
+            device: None,
+            git_commit: None,
+            out_dir: None,
+            stop_requested: false,
+            config: "{}".into(),
+        }
+    }
+
+    fn metric(key: &str, value: f64) -> Metric {
+        Metric {
+            key: key.into(),
+            step: 1,
+            epoch: 1,
+            value,
+            wall: 0.0,
+        }
+    }
+
+    #[test]
+    fn mean_and_std_over_three_seeds_by_hand() {
+        let rows: Vec<RunRow> = ["a0", "a1", "a2", "b0", "b1", "b2", "c0"]
+            .iter()
+            .map(|id| {
+                row(
+                    id,
+                    if *id == "c0" {
+                        Status::Failed
+                    } else {
+                        Status::Finished
+                    },
+                )
+            })
+            .collect();
+        let refs: Vec<&RunRow> = rows.iter().collect();
+        let mut params = HashMap::new();
+        let mut latest = HashMap::new();
+        let lin = [0.60, 0.62, 0.64, 0.70, 0.71, 0.75, 0.99];
+        for (r, v) in rows.iter().zip(lin) {
+            let group = &r.id[..1];
+            params.insert(
+                r.id.clone(),
+                Params::from([
+                    ("masking.position".to_string(), group.to_string()),
+                    ("seed".to_string(), r.id[1..].to_string()),
+                ]),
+            );
+            latest.insert(
+                r.id.clone(),
+                vec![
+                    metric("probe/lin/top1", v),
+                    metric("epoch/val_loss", 1.0 - v),
+                ],
+            );
+        }
+        let t = table("masking.position", &refs, &params, &latest, true);
+        assert_eq!(t.groups.len(), 2, "the failed run's group is left out");
+        assert_eq!(
+            t.columns.iter().map(|c| c.label).collect::<Vec<_>>(),
+            ["lin", "val loss"]
+        );
+        let a = t.groups[0].cells[0].unwrap();
+        // mean 0.62; sample std sqrt(((−.02)² + 0 + .02²) / 2) = 0.02
+        assert!((a.mean - 0.62).abs() < 1e-12 && (a.std.unwrap() - 0.02).abs() < 1e-12);
+        assert_eq!(a.n, 3);
+        let b = t.groups[1].cells[0].unwrap();
+        let mean_b = (0.70 + 0.71 + 0.75) / 3.0;
+        let var_b = [0.70, 0.71, 0.75]
+            .iter()
+            .map(|v: &f64| (v - mean_b).powi(2))
+            .sum::<f64>()
+            / 2.0;
+        assert!((b.mean - mean_b).abs() < 1e-12 && (b.std.unwrap() - var_b.sqrt()).abs() < 1e-12);
+        assert_eq!(t.best, vec![Some(1), Some(1)], "higher lin, lower loss");
+        assert_eq!(a.shown(true, 1), "62.0 ± 2.0");
+        let one = Summary {
+            mean: 0.5,
+            std: None,
+            n: 1,
+        };
+        assert_eq!(one.shown(false, 3), "0.500");
+        let keys = differing_keys(&params, &refs, false);
+        assert_eq!(keys, ["masking.position"]);
+        assert_eq!(differing_keys(&params, &refs, true).len(), 2);
+    }
+}

@@ -1,0 +1,224 @@
+//! The command line: clap definitions of every verb and the helpers they share. Each verb
+//! group lives in its own file; `main.rs` parses, dispatches and maps errors to exit codes.
+
+pub mod analysis;
+pub mod bench;
+pub mod model;
+pub mod pretrain;
+pub mod probe;
+pub mod signal;
+pub mod sweep;
+pub mod views;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use qbheat_workbench::spec::{parse_name, BackendKind, Preset, ProbeKind};
+use qbheat_workbench::store::Status;
+use qbheat_workbench::views::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "workbench",
+    version,
+    about = "QB-Heat self-supervised pre-training workbench"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Parses a preset name (`mf-285m`, …), listing the valid ones on error.
+fn preset(s: &str) -> Result<Preset, String> {
+    parse_name(s)
+}
+
+fn backend(s: &str) -> Result<BackendKind, String> {
+    parse_name(s)
+}
+
+fn probe_kind(s: &str) -> Result<ProbeKind, String> {
+    parse_name(s)
+}
+
+fn format(s: &str) -> Result<Format, String> {
+    Format::parse(s)
+}
+
+fn status(s: &str) -> Result<Status, String> {
+    Status::parse(s).ok_or_else(|| {
+        format!("unknown status {s:?}; valid: queued, running, finished, failed, stopped")
+    })
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Pre-train QB-Heat from a run config (TOML).
+    Pretrain(pretrain::PretrainArgs),
+    /// Time pre-training steps and print images/s, step time, peak memory, FLOP/s, cores busy
+    /// and page faults.
+    Bench(bench::BenchArgs),
+    /// Expand a sweep file into runs and execute them (resumes unfinished runs).
+    Sweep(sweep::SweepArgs),
+    /// Execute one stored run (started by `sweep`; not for direct use).
+    #[command(hide = true)]
+    Worker(sweep::WorkerArgs),
+    /// List runs of the store.
+    Runs {
+        #[arg(long)]
+        sweep: Option<String>,
+        /// queued | running | finished | failed | stopped
+        #[arg(long, value_parser = status)]
+        status: Option<Status>,
+        /// table | csv | json
+        #[arg(long, default_value = "table", value_parser = format)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Show one run: config, status, latest metrics, artifacts.
+    Show {
+        /// Run id (or a unique prefix).
+        run: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Compare runs: parameters that differ and final metrics side by side.
+    Compare {
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Export metrics (CSV: one row per sample; JSON: runs with params and metrics).
+    Export {
+        #[arg(long)]
+        sweep: Option<String>,
+        /// csv | json
+        #[arg(long, default_value = "csv", value_parser = format)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Probe a stored run's encoder (lin / tran-1 / finetune); results become run metrics.
+    Probe {
+        run: String,
+        /// Probe kinds: lin | tran-1 | finetune [default: the run config's probe.kinds, else
+        /// lin and tran-1].
+        #[arg(long = "kind", value_parser = probe_kind)]
+        kinds: Vec<ProbeKind>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Spectra of a run's generators: Tab. 3 (E(A)/E(B) per epoch and scale) and per-matrix
+    /// eigen summaries.
+    Spectrum {
+        run: String,
+        #[arg(long)]
+        epoch: Option<i64>,
+        /// table | json
+        #[arg(long, default_value = "table", value_parser = format)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Analyses of a stored run's newest checkpoint.
+    Analyze {
+        #[command(subcommand)]
+        what: Analysis,
+    },
+    /// Benchmark the run store: metric ingest rate and `runs` listing time.
+    BenchStore {
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        metrics: usize,
+        /// Database file to create [default: a temporary file].
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Time the spectrum analysis of every generator (corner+center, models = 4 by default).
+    BenchSpectrum {
+        /// Feature width D.
+        #[arg(long, default_value_t = 512)]
+        dim: usize,
+        /// Explicit linear models: 2, 4 or 8.
+        #[arg(long, default_value_t = 4)]
+        models: i64,
+    },
+    /// Print an encoder preset's parameters and multiply-adds.
+    Model {
+        /// mf-285m | mf-1.0g | mf-3.7g | mf-tiny | mf-micro
+        #[arg(long, default_value = "mf-285m", value_parser = preset)]
+        preset: Preset,
+        /// Input side in pixels [default: the preset's canonical size].
+        #[arg(long)]
+        image: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Analysis {
+    /// Spatial correlation of the encoder's feature maps (App. D): histogram over images.
+    Spatial {
+        run: String,
+        #[arg(long, default_value_t = 256)]
+        images: usize,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+/// `--db PATH` (default `$WORKBENCH_DB`, else `./workbench.db`).
+#[derive(clap::Args, Clone)]
+pub struct DbArg {
+    /// Run database [default: $WORKBENCH_DB or ./workbench.db].
+    #[arg(long = "db")]
+    pub path: Option<PathBuf>,
+}
+
+impl DbArg {
+    pub fn path(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(qbheat_workbench::store::default_path)
+    }
+}
+
+/// Writes command output; a closed pipe (`workbench runs | head`) is not an error.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Runs one parsed command.
+pub fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Pretrain(a) => pretrain::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Worker(a) => sweep::worker(a),
+        Command::Runs {
+            sweep,
+            status,
+            format,
+            db,
+        } => views::runs(&db, sweep.as_deref(), status, format),
+        Command::Show { run, db } => views::show(&db, &run),
+        Command::Compare { runs, db } => views::compare(&db, &runs),
+        Command::Export { sweep, format, db } => views::export(&db, sweep.as_deref(), format),
+        Command::Probe { run, kinds, db } => probe::run(&db, &run, kinds),
+        Command::Spectrum {
+            run,
+            epoch,
+            format,
+            db,
+        } => analysis::spectrum(&db, &run, epoch, format),
+        Command::Analyze {
+            what: Analysis::Spatial { run, images, db },
+        } => analysis::spatial(&db, &run, images),
+        Command::BenchStore { runs, metrics, db } => bench::store(runs, metrics, db),
+        Command::BenchSpectrum { dim, models } => bench::spectrum(dim, models),
+        Command::Model { preset, image } => model::run(preset, image),
+    }
+}

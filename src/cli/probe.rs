@@ -1,0 +1,72 @@
+//! `workbench probe RUN`: probes a stored run's encoder; results become run metrics.
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use std::path::{Path, PathBuf};
+
+use qbheat_workbench::analysis::stored::{checkpoint_of, config_of};
+use qbheat_workbench::backend::{dispatch, OnBackend};
+use qbheat_workbench::config::RunConfig;
+use qbheat_workbench::probe::{pipeline, ProbeResult};
+use qbheat_workbench::spec::{Method, ProbeKind};
+use qbheat_workbench::store::Store;
+use qbheat_workbench::sweep::worker::probe_metrics;
+
+use super::DbArg;
+
+pub fn run(db: &DbArg, run: &str, kinds: Vec<ProbeKind>) -> Result<()> {
+    let path = db.path();
+    let row = Store::open_read_only(&path)?.run(run)?;
+    let cfg = config_of(&row)?;
+    let kinds = if !kinds.is_empty() {
+        kinds
+    } else if !cfg.probe.kinds.is_empty() {
+        cfg.probe.kinds.clone()
+    } else {
+        vec![ProbeKind::Lin, ProbeKind::Tran1]
+    };
+    if cfg.method == Method::QbHeat && checkpoint_of(&row)?.is_none() {
+        anyhow::bail!(
+            "run {} ({}) has no checkpoint to probe yet{}",
+            row.id,
+            row.status,
+            match &row.out_dir {
+                None => " (it never started)".to_string(),
+                Some(o) => format!(" in {o}"),
+            }
+        );
+    }
+    let out = PathBuf::from(row.out_dir.clone().unwrap_or_default());
+    let job = Evaluate {
+        cfg: &cfg,
+        out: &out,
+        kinds: &kinds,
+    };
+    let results = dispatch(cfg.backend, cfg.device, job)?;
+    Store::open_existing(&path)?.log_metrics(&row.id, &probe_metrics(&results))?;
+    for (name, r) in &results {
+        println!(
+            "probe {name:<10} top1 {:.4}  ({} epochs, train {:.0} img/s, extract {:.0} img/s, {:.1}s)",
+            r.top1(),
+            r.top1_per_epoch.len(),
+            r.train_img_per_s,
+            r.extract_img_per_s,
+            r.seconds
+        );
+    }
+    Ok(())
+}
+
+/// The probes of a run on its backend.
+struct Evaluate<'a> {
+    cfg: &'a RunConfig,
+    out: &'a Path,
+    kinds: &'a [ProbeKind],
+}
+
+impl OnBackend for Evaluate<'_> {
+    type Output = Vec<(String, ProbeResult)>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
+        pipeline::evaluate::<B>(self.cfg, self.out, self.kinds, &device)
+    }
+}

@@ -1,0 +1,138 @@
+//! `workbench sweep` and the hidden `workbench worker` it starts per run.
+
+use anyhow::Result;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use qbheat_workbench::store::{Status, Store};
+use qbheat_workbench::sweep::runner::{self, SweepOptions, STALE_AFTER_S};
+use qbheat_workbench::sweep::spec::Sweep;
+use qbheat_workbench::sweep::worker;
+
+use super::DbArg;
+
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// Sweep file (TOML with [base], [grid] / [[grids]], seeds, [[runs]]).
+    file: PathBuf,
+    /// Runs executed at once, each in its own process.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    #[command(flatten)]
+    db: DbArg,
+    /// Run failed runs again (they resume from their last checkpoint).
+    #[arg(long)]
+    retry_failed: bool,
+    /// Print the expanded runs (and how many are already finished) without running anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Folder for run outputs [default: runs/<sweep name>].
+    #[arg(long)]
+    runs_dir: Option<PathBuf>,
+    /// Seconds without a heartbeat after which a worker is presumed hung or dead: ours are
+    /// killed and their runs requeued (workers beat every second).
+    #[arg(long, default_value_t = STALE_AFTER_S)]
+    stale_after: f64,
+}
+
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    db: DbArg,
+    #[arg(long)]
+    run: String,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// The dry run: each planned run with its grid point and stored status.
+fn dry_run(sweep: &Sweep, db: &std::path::Path) -> Result<()> {
+    let store = db
+        .is_file()
+        .then(|| Store::open_read_only(db))
+        .transpose()?;
+    let known: std::collections::HashMap<String, Status> = match &store {
+        Some(s) => s
+            .runs(Some(&sweep.name), None)?
+            .into_iter()
+            .map(|r| (r.id, r.status))
+            .collect(),
+        None => Default::default(),
+    };
+    let finished = sweep
+        .runs
+        .iter()
+        .filter(|r| known.get(&r.id) == Some(&Status::Finished))
+        .count();
+    let axes: Vec<String> = sweep
+        .axes
+        .iter()
+        .map(|(k, v)| format!("{k} = [{}]", v.join(", ")))
+        .collect();
+    println!(
+        "sweep {}: {} runs ({finished} already finished), seeds {:?}, axes: {}",
+        sweep.name,
+        sweep.runs.len(),
+        sweep.seeds,
+        axes.join("; ")
+    );
+    let mut out = String::new();
+    for r in &sweep.runs {
+        let ov: Vec<String> = r
+            .overrides
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let status = known.get(&r.id).map_or("new", |s| s.as_str());
+        out.push_str(&format!("{}  {:<8}  {}\n", r.id, status, ov.join(" ")));
+    }
+    super::emit(&out);
+    Ok(())
+}
+
+pub fn run(a: SweepArgs) -> Result<()> {
+    anyhow::ensure!(a.jobs >= 1, "--jobs must be at least 1");
+    let sweep = Sweep::load(&a.file)?;
+    let db = a.db.path();
+    if a.dry_run {
+        return dry_run(&sweep, &db);
+    }
+    let stop = super::signal::stop_flag()?;
+    let opts = SweepOptions {
+        db,
+        jobs: a.jobs,
+        retry_failed: a.retry_failed,
+        runs_root: a.runs_dir,
+        progress: std::io::stdout().is_terminal(),
+        stale_after: a.stale_after,
+    };
+    println!(
+        "sweep {}: {} runs, {} at a time, store {}",
+        sweep.name,
+        sweep.runs.len(),
+        a.jobs,
+        opts.db.display()
+    );
+    let report = runner::run(&sweep, &a.file, &opts, stop.clone())?;
+    let counts: Vec<String> = report
+        .counts
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    println!("sweep {}: {}", sweep.name, counts.join(", "));
+    if stop.load(Ordering::SeqCst) {
+        println!("stopped: run the same command again to resume");
+    }
+    anyhow::ensure!(
+        report.failed.is_empty(),
+        "{} run(s) failed (see `workbench runs --status failed`)",
+        report.failed.len()
+    );
+    Ok(())
+}
+
+pub fn worker(a: WorkerArgs) -> Result<()> {
+    let stop = super::signal::stop_flag()?;
+    worker::work(&a.db.path(), &a.run, &a.out, stop)
+}

@@ -1,0 +1,243 @@
+//! The typed rows the store reads and writes. Nothing here knows about SQL.
+
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Running,
+    Finished,
+    Failed,
+    Stopped,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Queued,
+        Status::Running,
+        Status::Finished,
+        Status::Failed,
+        Status::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Finished => "finished",
+            Status::Failed => "failed",
+            Status::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One metric sample.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    pub key: String,
+    pub step: i64,
+    pub epoch: i64,
+    pub value: f64,
+    pub wall: f64,
+}
+
+/// A run to register: id, seed, resolved config as JSON, flattened `key = value` params.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub id: String,
+    pub seed: u64,
+    pub config: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl NewRun {
+    /// The registration of a resolved config.
+    pub fn from_config(cfg: &crate::config::RunConfig) -> Self {
+        NewRun {
+            id: crate::config::identity::run_id(cfg),
+            seed: cfg.seed,
+            config: serde_json::to_string(cfg).unwrap_or_default(),
+            params: crate::config::identity::flatten(cfg),
+        }
+    }
+}
+
+/// A row of the runs table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub id: String,
+    pub sweep: String,
+    pub seed: i64,
+    pub status: Status,
+    pub error: Option<String>,
+    pub pid: Option<i64>,
+    pub heartbeat: Option<f64>,
+    pub attempts: i64,
+    pub created: f64,
+    pub started: Option<f64>,
+    pub ended: Option<f64>,
+    pub backend: Option<String>,
+    pub device: Option<String>,
+    pub git_commit: Option<String>,
+    pub out_dir: Option<String>,
+    /// A stop was asked for (TUI `S`); the worker checkpoints and stops at its next step.
+    pub stop_requested: bool,
+    /// The resolved run config as JSON.
+    pub config: String,
+}
+
+impl RunRow {
+    /// Seconds of compute so far (started → ended, or → `now` while it runs).
+    pub fn elapsed(&self, now: f64) -> Option<f64> {
+        self.started
+            .map(|s| (self.ended.unwrap_or(now) - s).max(0.0))
+    }
+}
+
+/// A file a run produced (its checkpoint folder).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Artifact {
+    pub kind: String,
+    pub path: String,
+    pub epoch: Option<i64>,
+}
+
+/// A sweep as registered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    pub name: String,
+    pub file: String,
+    pub created: f64,
+    /// Log file of a sweep started detached (the TUI's launcher).
+    pub log: Option<String>,
+    /// Process id of the `workbench sweep` that last drove it.
+    pub runner_pid: Option<i64>,
+}
+
+/// Runs of a sweep by status, and its timing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SweepProgress {
+    pub queued: usize,
+    pub running: usize,
+    pub finished: usize,
+    pub failed: usize,
+    pub stopped: usize,
+    /// Earliest start and latest end (or heartbeat) among the runs.
+    pub first_start: Option<f64>,
+    pub last_activity: Option<f64>,
+    /// Seconds of compute summed over runs.
+    pub compute_seconds: f64,
+}
+
+impl SweepProgress {
+    pub fn total(&self) -> usize {
+        self.queued + self.running + self.finished + self.failed + self.stopped
+    }
+
+    pub fn count(&self, s: Status) -> usize {
+        match s {
+            Status::Queued => self.queued,
+            Status::Running => self.running,
+            Status::Finished => self.finished,
+            Status::Failed => self.failed,
+            Status::Stopped => self.stopped,
+        }
+    }
+
+    pub(crate) fn add(&mut self, s: Status) {
+        match s {
+            Status::Queued => self.queued += 1,
+            Status::Running => self.running += 1,
+            Status::Finished => self.finished += 1,
+            Status::Failed => self.failed += 1,
+            Status::Stopped => self.stopped += 1,
+        }
+    }
+}
+
+/// Eigen-summary of one learned generator, as stored per epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixSpectrum {
+    /// Matrix name: A, B, A2, B2 or M(sx,sy).
+    pub name: String,
+    /// Eigenvalues of the *unscaled* generator (Ā/Δ), sorted by decreasing magnitude.
+    pub eig_re: Vec<f64>,
+    pub eig_im: Vec<f64>,
+    /// E = Σ|λ|.
+    pub energy: f64,
+    /// Numerical rank (singular values above n·ε·σ_max).
+    pub rank: usize,
+    /// σ_max / σ_min (∞ when singular).
+    pub condition: f64,
+    /// Fraction of eigenvalues with a non-zero imaginary part.
+    pub complex_fraction: f64,
+}
+
+impl MatrixSpectrum {
+    /// |λ_k| / Σ|λ|, sorted decreasing (Fig. 7, right column).
+    pub fn normalised_magnitudes(&self) -> Vec<f64> {
+        let mags = self.magnitudes();
+        let total: f64 = mags.iter().sum();
+        mags.iter()
+            .map(|m| m / total.max(f64::MIN_POSITIVE))
+            .collect()
+    }
+
+    /// |λ_k|, in the stored (decreasing) order.
+    pub fn magnitudes(&self) -> Vec<f64> {
+        self.eig_re
+            .iter()
+            .zip(&self.eig_im)
+            .map(|(r, i)| r.hypot(*i))
+            .collect()
+    }
+}
+
+/// Everything measured for one scale at one epoch (paper Tab. 3, Fig. 7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleSpectrum {
+    /// "corner" (Δ = ½) or "center" (Δ = ¼).
+    pub scale: String,
+    pub delta: f64,
+    pub matrices: Vec<MatrixSpectrum>,
+    /// E(A)/E(B).
+    pub energy_ratio: f64,
+    /// ‖AB − BA‖_F / (‖A‖_F ‖B‖_F).
+    pub commutator: f64,
+}
+
+impl ScaleSpectrum {
+    /// The matrix called `name` ("A", "B", …).
+    pub fn matrix(&self, name: &str) -> Option<&MatrixSpectrum> {
+        self.matrices.iter().find(|m| m.name == name)
+    }
+}
+
+/// The spectra of one epoch of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpectrumRow {
+    pub epoch: i64,
+    pub spectrum: ScaleSpectrum,
+}
+
+/// A stored histogram over `[lo, hi]` in equal bins.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Histogram {
+    pub name: String,
+    pub epoch: i64,
+    pub lo: f64,
+    pub hi: f64,
+    pub counts: Vec<u64>,
+}

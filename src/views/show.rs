@@ -1,0 +1,52 @@
+//! `workbench show RUN`: config, status, latest metrics, artifacts.
+
+use anyhow::Result;
+use std::fmt::Write;
+
+use crate::store::{now, Store};
+
+pub fn show(store: &Store, id: &str) -> Result<String> {
+    let r = store.run(id)?;
+    let mut out = String::new();
+    let _ = writeln!(out, "run        {}", r.id);
+    let _ = writeln!(out, "sweep      {}", r.sweep);
+    let _ = writeln!(out, "status     {}", r.status);
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "error      {e}");
+    }
+    let _ = writeln!(out, "attempts   {}", r.attempts);
+    let _ = writeln!(
+        out,
+        "backend    {} ({})",
+        r.backend.as_deref().unwrap_or("-"),
+        r.device.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(out, "binary     {}", r.git_commit.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "folder     {}", r.out_dir.as_deref().unwrap_or("-"));
+    if let Some(d) = r.elapsed(now()) {
+        let _ = writeln!(out, "duration   {d:.1}s");
+    }
+    let _ = writeln!(out, "\nconfig");
+    for (k, v) in store.params(&r.id)? {
+        let _ = writeln!(out, "  {k} = {v}");
+    }
+    let _ = writeln!(out, "\nlatest metrics");
+    for m in store.latest_metrics(&r.id)? {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>12.6}  (epoch {}, step {})",
+            m.key, m.value, m.epoch, m.step
+        );
+    }
+    let _ = writeln!(out, "\nartifacts");
+    for a in store.artifacts(&r.id)? {
+        let _ = writeln!(
+            out,
+            "  {:<12} {} (epoch {})",
+            a.kind,
+            a.path,
+            a.epoch.map_or("-".into(), |e| e.to_string())
+        );
+    }
+    Ok(out)
+}
