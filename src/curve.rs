@@ -25,8 +25,9 @@ pub fn ema(ys: &[f64], weight: f64) -> Vec<f64> {
 }
 
 /// At most `2 × buckets` points: consecutive points are grouped into `buckets` buckets of
-/// equal count and each contributes its lowest and highest point, in x order. Series that
-/// already fit are returned as they are. Non-finite y values are dropped.
+/// equal count and each contributes its lowest and highest point, in x order; the first and
+/// the last point are always kept (the curve spans its data). Series that already fit are
+/// returned as they are. Non-finite y values are dropped.
 pub fn minmax_downsample(points: &[(f64, f64)], buckets: usize) -> Vec<(f64, f64)> {
     let finite: Vec<(f64, f64)> = points
         .iter()
@@ -37,11 +38,20 @@ pub fn minmax_downsample(points: &[(f64, f64)], buckets: usize) -> Vec<(f64, f64
     if finite.len() <= 2 * buckets {
         return finite;
     }
-    let mut out = Vec::with_capacity(2 * buckets);
+    let (first, last) = (finite[0], finite[finite.len() - 1]);
+    let inner = &finite[1..finite.len() - 1];
+    let buckets = buckets.saturating_sub(1).max(1);
+    let mut out = Vec::with_capacity(2 * buckets + 2);
+    out.push(first);
     for b in 0..buckets {
-        let lo = b * finite.len() / buckets;
-        let hi = ((b + 1) * finite.len() / buckets).max(lo + 1);
-        let chunk = &finite[lo..hi];
+        let lo = b * inner.len() / buckets;
+        let hi = ((b + 1) * inner.len() / buckets)
+            .max(lo + 1)
+            .min(inner.len());
+        if lo >= hi {
+            continue;
+        }
+        let chunk = &inner[lo..hi];
         let (mut imin, mut imax) = (0, 0);
         for (i, p) in chunk.iter().enumerate() {
             if p.1 < chunk[imin].1 {
@@ -57,6 +67,7 @@ pub fn minmax_downsample(points: &[(f64, f64)], buckets: usize) -> Vec<(f64, f64
             out.push(chunk[c]);
         }
     }
+    out.push(last);
     out
 }
 
@@ -111,6 +122,11 @@ mod tests {
         assert!(d.len() <= 200);
         assert!(d.contains(&(4321.0, 100.0)) && d.contains(&(777.0, -50.0)));
         assert!(d.windows(2).all(|w| w[0].0 < w[1].0), "x order kept");
+        assert_eq!(
+            (d[0].0, d[d.len() - 1].0),
+            (0.0, 9999.0),
+            "the ends are kept"
+        );
         assert_eq!(minmax_downsample(&pts[..50], 100).len(), 50);
         let with_nan = [(0.0, 1.0), (1.0, f64::NAN), (2.0, 3.0)];
         assert_eq!(

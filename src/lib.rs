@@ -19,4 +19,5 @@ pub mod spec;
 pub mod store;
 pub mod sweep;
 pub mod train;
+pub mod tui;
 pub mod views;

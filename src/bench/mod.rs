@@ -4,10 +4,12 @@
 //!   per phase of a step.
 //! * [`store`]: metric ingest and the `runs` listing on a generated store.
 //! * [`spectrum`]: the generator spectrum analysis.
+//! * [`tui`]: TUI frame time and commit-to-screen latency.
 
 pub mod spectrum;
 pub mod step;
 pub mod store;
+pub mod tui;
 
 /// Peak resident set size of this process in MiB (VmHWM), 0 where /proc is missing.
 pub fn peak_rss_mb() -> f64 {

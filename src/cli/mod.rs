@@ -8,6 +8,7 @@ pub mod pretrain;
 pub mod probe;
 pub mod signal;
 pub mod sweep;
+pub mod tui;
 pub mod views;
 
 use clap::{Parser, Subcommand};
@@ -146,6 +147,10 @@ pub enum Command {
         #[arg(long, default_value_t = 4)]
         models: i64,
     },
+    /// Interactive terminal UI: watch runs live, compare them, look at spectra, launch sweeps.
+    Tui(tui::TuiArgs),
+    /// Time the TUI: frame time per tab and commit-to-screen latency on a generated store.
+    BenchTui(tui::BenchTuiArgs),
     /// Print an encoder preset's parameters and multiply-adds.
     Model {
         /// mf-285m | mf-1.0g | mf-3.7g | mf-tiny | mf-micro
@@ -219,6 +224,8 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
         } => analysis::spatial(&db, &run, images),
         Command::BenchStore { runs, metrics, db } => bench::store(runs, metrics, db),
         Command::BenchSpectrum { dim, models } => bench::spectrum(dim, models),
+        Command::Tui(a) => tui::run(a),
+        Command::BenchTui(a) => tui::bench(a),
         Command::Model { preset, image } => model::run(preset, image),
     }
 }

@@ -34,6 +34,9 @@ pub struct SweepArgs {
     /// killed and their runs requeued (workers beat every second).
     #[arg(long, default_value_t = STALE_AFTER_S)]
     stale_after: f64,
+    /// Log file of a sweep started in the background (the TUI's launcher), noted in the store.
+    #[arg(long, hide = true)]
+    log_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -106,6 +109,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         runs_root: a.runs_dir,
         progress: std::io::stdout().is_terminal(),
         stale_after: a.stale_after,
+        log_file: a.log_file,
     };
     println!(
         "sweep {}: {} runs, {} at a time, store {}",

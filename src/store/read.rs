@@ -75,7 +75,7 @@ impl Store {
             "SELECT {RUN_COLUMNS} FROM runs r
              WHERE (?1 IS NULL OR r.id IN (SELECT run_id FROM sweep_runs WHERE sweep = ?1))
                AND (?2 IS NULL OR r.status = ?2)
-             ORDER BY r.created, r.id"
+             ORDER BY r.created, r.rowid"
         );
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows = st.query_map(params![sweep, status.map(|s| s.as_str())], run_from_row)?;

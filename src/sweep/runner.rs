@@ -35,6 +35,8 @@ pub struct SweepOptions {
     pub progress: bool,
     /// Seconds without a heartbeat after which a worker is killed (ours) or its run requeued.
     pub stale_after: f64,
+    /// Log file of this sweep process, noted in the store for the TUI.
+    pub log_file: Option<PathBuf>,
 }
 
 /// How a sweep ended.
@@ -110,6 +112,9 @@ pub fn run(
     }
     store.register_sweep(&sweep.name, &file.display().to_string(), &planned)?;
     store.set_sweep_runner(&sweep.name, std::process::id())?;
+    if let Some(log) = &opts.log_file {
+        store.set_sweep_log(&sweep.name, &log.display().to_string())?;
+    }
     let runs_root = opts
         .runs_root
         .clone()
@@ -132,6 +137,8 @@ pub fn run(
     let mut children: HashMap<String, Child> = HashMap::new();
     let mut killed_hung: HashSet<String> = HashSet::new();
     let mut attempted: HashSet<String> = HashSet::new();
+    // runs stopped on request (TUI `S`) stay stopped until requeued or the next sweep
+    let mut stopped_here: HashSet<String> = HashSet::new();
     let mut signalled = false;
     let mut view = ProgressView::new(opts.progress, sweep.runs.len());
     let mut last_view = Instant::now() - Duration::from_secs(1);
@@ -167,6 +174,10 @@ pub fn run(
                     format!("finished {id} {} {loss}", describe(&id))
                 }
                 Status::Failed => format!("failed   {id} {}", row.error.unwrap_or_default()),
+                Status::Stopped => {
+                    stopped_here.insert(id.clone());
+                    format!("stopped  {id} (checkpointed; the next sweep resumes it)")
+                }
                 other => format!("{other:<8} {id}"),
             };
             view.say(&line);
@@ -217,7 +228,8 @@ pub fn run(
                     break;
                 }
                 let claimable = match row.status {
-                    Status::Queued | Status::Stopped => true,
+                    Status::Queued => true,
+                    Status::Stopped => !stopped_here.contains(&row.id),
                     Status::Failed => opts.retry_failed && !attempted.contains(&row.id),
                     _ => false,
                 };
@@ -255,7 +267,8 @@ pub fn run(
             .iter()
             .any(|r| r.status == Status::Running && !children.contains_key(&r.id));
         let claimable = rows.iter().any(|r| {
-            matches!(r.status, Status::Queued | Status::Stopped)
+            r.status == Status::Queued
+                || (r.status == Status::Stopped && !stopped_here.contains(&r.id))
                 || (r.status == Status::Failed && opts.retry_failed && !attempted.contains(&r.id))
         });
         if children.is_empty() && (stopping || (!claimable && !others_running)) {

@@ -1,0 +1,173 @@
+//! The Run tab: the selected run's live charts (train / val loss, lr, probe accuracy per probe
+//! epoch), its config and its error.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::chart::{self, Series, PALETTE};
+use super::status_color;
+use crate::tui::app::App;
+use crate::tui::snapshot::{SeriesKey, Snapshot};
+
+/// The series the Run tab draws.
+pub const RUN_SERIES: [&str; 5] = [
+    "train/loss",
+    "epoch/val_loss",
+    "train/lr",
+    "probe/lin/top1",
+    "probe/tran-1/top1",
+];
+
+/// Series keys wanted for `run`.
+pub fn wanted(run: &str) -> Vec<SeriesKey> {
+    RUN_SERIES
+        .iter()
+        .map(|k| (run.to_string(), k.to_string()))
+        .collect()
+}
+
+/// Steps per epoch of a run (from its progress), to put steps on an epoch axis.
+pub fn steps_per_epoch(snap: &Snapshot, run: &str) -> Option<f64> {
+    let p = snap.progress.get(run)?;
+    p.total_steps
+        .filter(|_| p.epochs > 0)
+        .map(|t| t as f64 / p.epochs as f64)
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
+    let Some(id) = app.selected(snap) else {
+        frame.render_widget(Paragraph::new("no run selected (Runs tab, Enter)"), area);
+        return;
+    };
+    let Some(row) = snap.run(&id) else {
+        return;
+    };
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(34), Constraint::Min(40)]).areas(area);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw(format!("{} ", row.id)),
+            Span::styled(
+                row.status.as_str(),
+                Style::new().fg(status_color(row.status)),
+            ),
+        ]),
+        Line::from(format!("sweep {}", row.sweep)),
+        Line::from(format!(
+            "{} {}  attempts {}",
+            row.backend.as_deref().unwrap_or("-"),
+            row.device.as_deref().unwrap_or(""),
+            row.attempts
+        )),
+    ];
+    if let Some(e) = &row.error {
+        lines.push(Line::from(Span::styled(
+            format!("error: {e}"),
+            Style::new().fg(Color::Red),
+        )));
+    }
+    lines.push(Line::from(""));
+    let defaults: std::collections::HashMap<String, String> =
+        crate::config::identity::flatten(&crate::config::RunConfig::default())
+            .into_iter()
+            .collect();
+    if let Some(params) = snap.params.get(&id) {
+        let mut p: Vec<(&String, &String)> = params.iter().collect();
+        p.sort();
+        // settings that differ from the defaults first
+        p.sort_by_key(|(k, v)| defaults.get(*k) == Some(*v));
+        for (k, v) in p {
+            let style = if defaults.get(k) == Some(v) {
+                Style::new().fg(Color::DarkGray)
+            } else {
+                Style::new()
+            };
+            lines.push(Line::from(Span::styled(format!("{k} = {v}"), style)));
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title("config (non-defaults first)")),
+        left,
+    );
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
+    let [tl, tr] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
+    let [bl, br] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    let spe = steps_per_epoch(snap, &id);
+    let t0 = row.started.unwrap_or(row.created);
+    let series_of = |key: &str, color_index: usize, width: u16| -> Series {
+        let rows = snap
+            .series
+            .get(&(id.clone(), key.to_string()))
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]);
+        Series {
+            name: key.to_string(),
+            color: PALETTE[color_index],
+            points: chart::points(rows, &app.chart, width as usize, spe, t0),
+            scatter: false,
+        }
+    };
+    let x = app.chart.x.name();
+    chart::draw(
+        frame,
+        tl,
+        "train loss",
+        &[series_of("train/loss", 0, tl.width)],
+        x,
+        app.chart.log_y,
+    );
+    chart::draw(
+        frame,
+        tr,
+        "val loss (per epoch)",
+        &[series_of("epoch/val_loss", 1, tr.width)],
+        x,
+        app.chart.log_y,
+    );
+    chart::draw(
+        frame,
+        bl,
+        "learning rate",
+        &[series_of("train/lr", 2, bl.width)],
+        x,
+        app.chart.log_y,
+    );
+    // probe curves are per probe epoch: drawn against the probe epoch, unsmoothed
+    let mut probe_opts = app.chart;
+    probe_opts.smoothing = 0;
+    probe_opts.x = crate::tui::app::XAxis::Step;
+    let probe = |key: &str, name: &str, c: usize| Series {
+        name: name.to_string(),
+        color: PALETTE[c],
+        points: chart::points(
+            snap.series
+                .get(&(id.clone(), key.to_string()))
+                .map(|v| v.as_slice())
+                .unwrap_or(&[]),
+            &probe_opts,
+            br.width as usize,
+            None,
+            t0,
+        ),
+        scatter: false,
+    };
+    chart::draw(
+        frame,
+        br,
+        "probe top-1 per probe epoch",
+        &[
+            probe("probe/lin/top1", "lin", 4),
+            probe("probe/tran-1/top1", "tran-1", 5),
+        ],
+        "probe epoch",
+        app.chart.log_y,
+    );
+}

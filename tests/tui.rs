@@ -1,0 +1,365 @@
+//! The TUI against fixture stores built through the store API: what each tab shows (rendered
+//! with ratatui's TestBackend), key handling as pure state transitions, and bad states.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::path::Path;
+
+use qbheat_workbench::config::RunConfig;
+use qbheat_workbench::spec::Position;
+use qbheat_workbench::store::{MatrixSpectrum, Metric, NewRun, ScaleSpectrum, Status, Store};
+use qbheat_workbench::tui::app::{Action, App, Mode, Tab};
+use qbheat_workbench::tui::snapshot::Snapshot;
+use qbheat_workbench::tui::view::{self, chart};
+use qbheat_workbench::tui::{buffer_text, refresh, render};
+
+/// lin top-1 of the fixture runs: position × seed.
+const LIN: [[f64; 3]; 3] = [[0.60, 0.62, 0.64], [0.70, 0.71, 0.75], [0.80, 0.81, 0.79]];
+
+fn spectrum(scale: &str, epoch: i64) -> ScaleSpectrum {
+    let m = |name: &str, k: f64| MatrixSpectrum {
+        name: name.into(),
+        eig_re: vec![2.0 * k, -k, 0.5 * k],
+        eig_im: vec![0.0, 0.5, -0.5],
+        energy: 3.0 * k,
+        rank: 3,
+        condition: 4.0,
+        complex_fraction: 2.0 / 3.0,
+    };
+    ScaleSpectrum {
+        scale: scale.into(),
+        delta: 0.5,
+        matrices: vec![m("A", 1.0 + epoch as f64 * 0.1), m("B", 1.2)],
+        energy_ratio: 0.9 + 0.01 * epoch as f64,
+        commutator: 0.2,
+    }
+}
+
+/// 3 positions × 3 seeds, finished, with a train loss curve, epoch metrics, a lin probe and
+/// (for the first run) spectra of both scales over 3 epochs.
+fn fixture(dir: &Path) -> (std::path::PathBuf, Vec<String>) {
+    let db = dir.join("t.db");
+    let mut s = Store::open(&db).unwrap();
+    let mut runs = Vec::new();
+    for pos in [Position::Corner, Position::Center, Position::CornerCenter] {
+        for seed in 0..3u64 {
+            let mut c = RunConfig::default();
+            c.masking.position = pos;
+            c.seed = seed;
+            c.train.epochs = 3;
+            runs.push(NewRun::from_config(&c));
+        }
+    }
+    s.register_sweep("fx", "fx.toml", &runs).unwrap();
+    let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    for (k, id) in ids.iter().enumerate() {
+        let mut rows: Vec<Metric> = (1..=20)
+            .map(|step| Metric {
+                key: "train/loss".into(),
+                step,
+                epoch: 1 + (step - 1) / 7,
+                value: 2.0 / step as f64 + 0.01 * k as f64,
+                wall: 1000.0 + step as f64,
+            })
+            .collect();
+        for (key, value) in [
+            ("epoch/train_loss", 0.5 + 0.01 * k as f64),
+            ("epoch/val_loss", 0.6 + 0.01 * k as f64),
+            ("epoch/img_per_s", 300.0),
+            ("probe/lin/top1", LIN[k / 3][k % 3]),
+        ] {
+            rows.push(Metric {
+                key: key.into(),
+                step: 21,
+                epoch: 3,
+                value,
+                wall: 1021.0,
+            });
+        }
+        s.log_metrics(id, &rows).unwrap();
+        s.set_status(id, Status::Finished, None).unwrap();
+    }
+    for e in 1..=3 {
+        s.log_spectra(&ids[0], e, &[spectrum("corner", e), spectrum("center", e)])
+            .unwrap();
+    }
+    (db, ids)
+}
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn ch(c: char) -> KeyEvent {
+    key(KeyCode::Char(c))
+}
+
+fn screen(app: &App, snap: &mut Snapshot, w: u16, h: u16) -> String {
+    refresh(app, snap);
+    buffer_text(&render(app, snap, w, h).unwrap())
+}
+
+#[test]
+fn runs_tab_lists_every_run_and_only_the_differing_params() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, ids) = fixture(dir.path());
+    let mut snap = Snapshot::open(&db).unwrap();
+    let app = App::new(None, "experiments".into());
+    let text = screen(&app, &mut snap, 160, 48);
+    for id in &ids {
+        assert!(text.contains(id.as_str()), "{id} missing:\n{text}");
+    }
+    let header = text.lines().find(|l| l.contains(" id ")).unwrap();
+    assert!(
+        header.contains("position") && header.contains("seed"),
+        "{header}"
+    );
+    for same in ["preset", "base_lr", "epochs", "dim"] {
+        assert!(!header.contains(same), "{same} does not differ: {header}");
+    }
+    assert!(text.contains("62.0"), "lin shown in %:\n{text}");
+}
+
+#[test]
+fn compare_table_is_mean_and_std_over_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fixture(dir.path());
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    app.tab = Tab::Compare;
+    let text = screen(&app, &mut snap, 160, 48);
+    for (i, lin) in LIN.iter().enumerate() {
+        // by hand: mean and sample std of the three seeds, in %
+        let mean = lin.iter().sum::<f64>() / 3.0;
+        let std = (lin.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        let cell = format!("{:.1} ± {:.1}", 100.0 * mean, 100.0 * std);
+        assert!(text.contains(&cell), "group {i}: {cell} not in\n{text}");
+    }
+    assert!(text.contains("ablation by masking.position"), "{text}");
+}
+
+#[test]
+fn chart_axes_span_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fixture(dir.path());
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    app.tab = Tab::Run;
+    let text = screen(&app, &mut snap, 160, 48);
+    // train loss of the first run: steps 1..=20, values 2.0 .. 0.1 (+5 % margin on y)
+    assert!(
+        text.contains("1.000") && text.contains("20.000"),
+        "x span:\n{text}"
+    );
+    assert!(text.contains("2.095"), "y top 2.0 + 5 %:\n{text}");
+    let rows = &snap.series[&(snap.runs[0].id.clone(), "train/loss".to_string())];
+    let pts = chart::points(rows, &app.chart, 200, None, 0.0);
+    assert_eq!(chart::x_bounds(pts.iter().map(|p| p.0)), [1.0, 20.0]);
+}
+
+#[test]
+fn spectrum_shows_one_point_per_eigenvalue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, ids) = fixture(dir.path());
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    app.tab = Tab::Spectrum;
+    app.filter = ids[0].clone();
+    let text = screen(&app, &mut snap, 160, 48);
+    assert!(text.contains("epoch 3"), "{text}");
+    let (run, spectra) = snap.spectra.as_ref().unwrap();
+    assert_eq!(run, &ids[0]);
+    let series = view::spectrum_eigen_series(spectra, 3);
+    let eigenvalues: usize = spectra
+        .iter()
+        .filter(|s| s.epoch == 3)
+        .flat_map(|s| &s.spectrum.matrices)
+        .map(|m| m.eig_re.len())
+        .sum();
+    assert_eq!(
+        series.iter().map(|s| s.points.len()).sum::<usize>(),
+        eigenvalues
+    );
+    assert_eq!(eigenvalues, 12);
+    // ←/→ step through the stored epochs
+    app.on_key(key(KeyCode::Left), &snap);
+    assert_eq!(app.epoch, Some(2));
+    app.on_key(key(KeyCode::Right), &snap);
+    app.on_key(key(KeyCode::Right), &snap);
+    assert_eq!(app.epoch, Some(3));
+}
+
+#[test]
+fn every_tab_renders_at_80x24_and_160x48_and_small_terminals_get_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fixture(dir.path());
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    app.marked = snap_ids(&mut snap, &app).into_iter().take(3).collect();
+    for (w, h) in [(80, 24), (160, 48)] {
+        for tab in Tab::ALL {
+            app.tab = tab;
+            let text = screen(&app, &mut snap, w, h);
+            assert!(text.contains("1 Runs"), "{tab:?} {w}x{h}:\n{text}");
+            let marker = match tab {
+                Tab::Runs => "finished",
+                Tab::Run => "train loss",
+                Tab::Compare => "ablation",
+                Tab::Spectrum => "eigenvalues",
+                Tab::Sweeps => "fx",
+            };
+            assert!(text.contains(marker), "{tab:?} {w}x{h}: {marker}\n{text}");
+        }
+    }
+    let text = screen(&app, &mut snap, 60, 20);
+    assert!(
+        text.contains("terminal too small") && text.contains("80x24"),
+        "{text}"
+    );
+}
+
+fn snap_ids(snap: &mut Snapshot, app: &App) -> Vec<String> {
+    refresh(app, snap);
+    snap.runs.iter().map(|r| r.id.clone()).collect()
+}
+
+#[test]
+fn keys_are_pure_state_transitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, ids) = fixture(dir.path());
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    refresh(&app, &mut snap);
+    // tab cycling
+    app.on_key(key(KeyCode::Tab), &snap);
+    assert_eq!(app.tab, Tab::Run);
+    app.on_key(key(KeyCode::BackTab), &snap);
+    app.on_key(key(KeyCode::BackTab), &snap);
+    assert_eq!(app.tab, Tab::Sweeps);
+    app.on_key(ch('1'), &snap);
+    assert_eq!(app.tab, Tab::Runs);
+    // select (mark) and unmark
+    app.on_key(ch(' '), &snap);
+    app.on_key(ch('j'), &snap);
+    app.on_key(ch(' '), &snap);
+    assert_eq!(app.marked, vec![ids[0].clone(), ids[1].clone()]);
+    app.on_key(ch(' '), &snap);
+    assert_eq!(app.marked, vec![ids[0].clone()]);
+    // pin a baseline: it moves to the top, and a second p unpins
+    app.on_key(ch('G'), &snap);
+    app.on_key(ch('p'), &snap);
+    let last = ids.last().unwrap().clone();
+    assert_eq!(app.pinned, Some(last.clone()));
+    assert_eq!(app.visible(&snap)[0].id, last);
+    assert_eq!(app.compared()[0], last);
+    app.on_key(ch('p'), &snap);
+    assert_eq!(app.pinned, None);
+    // filter: typing narrows the list, Enter keeps it, Esc clears it
+    app.on_key(ch('/'), &snap);
+    assert_eq!(app.mode, Mode::Filter);
+    for c in "center".chars() {
+        app.on_key(ch(c), &snap);
+    }
+    app.on_key(key(KeyCode::Enter), &snap);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.visible(&snap).len(), 6, "center and corner+center");
+    app.on_key(ch('/'), &snap);
+    app.on_key(key(KeyCode::Esc), &snap);
+    assert_eq!(app.visible(&snap).len(), 9);
+    // q quits
+    app.on_key(ch('q'), &snap);
+    assert!(app.quit);
+}
+
+#[test]
+fn stopping_asks_first_and_cancel_does_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, ids) = fixture(dir.path());
+    Store::open(&db)
+        .unwrap()
+        .set_status(&ids[0], Status::Running, None)
+        .unwrap();
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    refresh(&app, &mut snap);
+    // a finished run is not stopped
+    app.on_key(ch('j'), &snap);
+    assert_eq!(app.on_key(ch('S'), &snap), None);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.message.as_deref().unwrap().contains("not running"));
+    // the running one asks; n cancels
+    app.on_key(ch('g'), &snap);
+    assert_eq!(app.on_key(ch('S'), &snap), None);
+    assert_eq!(app.mode, Mode::ConfirmStop(ids[0].clone()));
+    assert_eq!(app.on_key(ch('n'), &snap), None);
+    assert_eq!(app.mode, Mode::Normal);
+    // y confirms
+    app.on_key(ch('S'), &snap);
+    assert_eq!(
+        app.on_key(ch('y'), &snap),
+        Some(Action::StopRun(ids[0].clone()))
+    );
+    qbheat_workbench::tui::perform(Action::StopRun(ids[0].clone()), &mut app, &snap);
+    let s = Store::open_read_only(&db).unwrap();
+    assert!(s.run(&ids[0]).unwrap().stop_requested);
+    // r requeues only failed / stopped runs
+    app.on_key(ch('j'), &snap);
+    assert_eq!(app.on_key(ch('r'), &snap), None);
+}
+
+#[test]
+fn help_is_generated_from_the_key_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fixture(dir.path());
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    app.on_key(ch('?'), &snap);
+    assert_eq!(app.mode, Mode::Help);
+    let text = screen(&app, &mut snap, 160, 48);
+    for b in qbheat_workbench::tui::keys::BINDINGS {
+        assert!(text.contains(b.help), "{} missing from help", b.help);
+    }
+    app.on_key(ch('x'), &snap);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn bad_states_are_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    // no database at the path: an error, and no file is created
+    let missing = dir.path().join("none.db");
+    let e = Snapshot::open(&missing).err().unwrap().to_string();
+    assert!(e.contains("no such database"), "{e}");
+    assert!(!missing.exists());
+    // an empty store says so
+    let empty = dir.path().join("empty.db");
+    Store::open(&empty).unwrap();
+    let mut snap = Snapshot::open(&empty).unwrap();
+    let app = App::new(None, "experiments".into());
+    let text = screen(&app, &mut snap, 100, 30);
+    assert!(text.contains("is empty"), "{text}");
+    // a run without metrics: charts say there is no data yet
+    let (db, _) = fixture(dir.path());
+    {
+        let mut s = Store::open(&db).unwrap();
+        let c = RunConfig {
+            seed: 99,
+            ..Default::default()
+        };
+        s.register_sweep("fx", "fx.toml", &[NewRun::from_config(&c)])
+            .unwrap();
+    }
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    refresh(&app, &mut snap);
+    app.on_key(ch('G'), &snap);
+    app.on_key(key(KeyCode::Enter), &snap);
+    let text = screen(&app, &mut snap, 160, 48);
+    assert!(text.contains("no data yet"), "{text}");
+    // a newer schema is refused with both versions
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let e = format!("{:#}", Snapshot::open(&db).err().unwrap());
+    assert!(e.contains("99") && e.contains("newer"), "{e}");
+}
