@@ -43,9 +43,10 @@ fn fixture(db: &Path) {
     let mut s = Store::open(db).unwrap();
     let runs: Vec<NewRun> = (0..3u64)
         .map(|seed| {
-            let mut c = RunConfig::default();
-            c.seed = seed;
-            NewRun::from_config(&c)
+            NewRun::from_config(&RunConfig {
+                seed,
+                ..Default::default()
+            })
         })
         .collect();
     s.register_sweep("smoke", "smoke.toml", &runs).unwrap();
