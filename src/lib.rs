@@ -5,6 +5,8 @@
 //! Leaves (`spec`, `masking`, `curve`, `liveness`) import nothing of the crate but `spec`;
 //! nothing below `store` reads the store, and only `store` runs SQL.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod analysis;
 pub mod backend;
 pub mod bench;

@@ -1,6 +1,8 @@
 //! The `workbench` binary: parses the command line, dispatches to the verb and maps errors to
 //! exit codes (2 for a bad config or usage, 1 for everything else). Every error is one line.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 
 use clap::Parser;

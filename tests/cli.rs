@@ -192,3 +192,119 @@ fn ctrl_c_checkpoints_a_pretraining_and_resume_finishes_it() {
     assert!(err.contains("--resume"), "{err}");
     assert!(stdout.is_empty());
 }
+
+#[test]
+fn bench_arguments_are_checked_before_any_work() {
+    let (code, out, err) = workbench(&["bench", "--steps", "0"]);
+    assert_eq!(code, 1);
+    assert_one_line_error(&err);
+    assert!(err.contains("--steps") && !out.contains("NaN"), "{err}");
+    if !cfg!(feature = "cuda") {
+        let t = std::time::Instant::now();
+        let (code, _, err) = workbench(&["bench", "--backend", "cuda", "--breakdown"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("--features cuda"), "{err}");
+        assert!(t.elapsed().as_secs() < 5, "refused before benchmarking");
+    }
+    let (code, _, err) = workbench(&["bench-spectrum", "--dim", "0"]);
+    assert_eq!(code, 1);
+    assert_one_line_error(&err);
+    let (code, _, err) = workbench(&["bench", "--batch", "100000000000"]);
+    assert_ne!(code, 0);
+    assert_one_line_error(&err);
+    assert!(err.contains("batch_size"), "{err}");
+}
+
+/// A store with one registered run that never started.
+fn store_with_a_queued_run(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let db = dir.join("q.db");
+    let mut s = qbheat_workbench::store::Store::open(&db).unwrap();
+    let run = qbheat_workbench::store::NewRun::from_config(&Default::default());
+    s.register_sweep("never", "never.toml", std::slice::from_ref(&run))
+        .unwrap();
+    (db, run.id)
+}
+
+#[test]
+fn runs_without_outputs_are_messages_not_reads_of_the_current_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, id) = store_with_a_queued_run(dir.path());
+    let db = db.to_str().unwrap();
+    let (code, _, err) = workbench(&["probe", &id, "--db", db]);
+    assert_eq!(code, 1);
+    assert_one_line_error(&err);
+    assert!(
+        err.contains("no checkpoint") && err.contains("never started"),
+        "{err}"
+    );
+    let (code, out, err) = workbench(&["spectrum", &id, "--db", db]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("no spectrum yet"), "{out}");
+    let (code, _, err) = workbench(&["runs", "--sweep", "nope", "--db", db]);
+    assert_eq!(code, 1);
+    assert!(err.contains("sweeps: never"), "{err}");
+    // a wildcard is not a prefix
+    let (code, _, err) = workbench(&["show", "%", "--db", db]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no run"), "{err}");
+}
+
+#[test]
+fn a_store_on_a_read_only_file_system_can_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, id) = store_with_a_queued_run(dir.path());
+    // a private mount namespace where the folder is a read-only bind mount (needs
+    // unprivileged user namespaces; says so and passes where they are not allowed)
+    let probe = Command::new("unshare").args(["-rm", "true"]).status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("unshare -rm is not permitted here: skipping the read-only mount test");
+        return;
+    }
+    let d = dir.path().display();
+    let script = format!(
+        "mount --bind {d} {d} && mount -o remount,bind,ro {d} && \
+         ! touch {d}/probe && {} runs --db {} --format csv",
+        env!("CARGO_BIN_EXE_workbench"),
+        db.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&id), "{stdout}");
+}
+
+#[test]
+fn sweep_names_cannot_escape_the_runs_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "name = \"../../x\"\n[grid]\n\"train.epochs\" = [1]\n",
+    )
+    .unwrap();
+    let (code, _, err) = workbench(&["sweep", file.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code, 2);
+    assert_one_line_error(&err);
+    assert!(err.contains("s.toml:1:"), "{err}");
+}
+
+#[test]
+fn non_utf8_configs_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, b"seed = 1\n[train]\nepochs = \xff\n").unwrap();
+    let (code, _, err) = workbench(&["pretrain", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_one_line_error(&err);
+    assert!(
+        err.contains("bad.toml:3:10:") && err.contains("UTF-8"),
+        "{err}"
+    );
+}

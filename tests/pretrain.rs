@@ -136,3 +136,21 @@ fn diverging_loss_stops_with_a_clear_error() {
     let e = run(&cfg, tempfile::tempdir().unwrap().path(), false, &mut Quiet).unwrap_err();
     assert!(e.to_string().contains("loss became"), "{e}");
 }
+
+#[test]
+fn weights_that_diverge_on_an_epochs_last_step_fail_the_run() {
+    // one step per epoch: its loss is computed before the update that breaks the weights
+    let mut cfg = small_config("max_steps_per_epoch = 1");
+    cfg.train.base_lr = 1e30;
+    cfg.train.warmup_epochs = 0.0;
+    cfg.train.epochs = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let e = run(&cfg, dir.path(), false, &mut Quiet).unwrap_err();
+    assert!(e.to_string().contains("validation loss became"), "{e}");
+    assert!(
+        qbheat_workbench::train::checkpoint::latest(dir.path())
+            .unwrap()
+            .is_none(),
+        "no checkpoint of diverged weights"
+    );
+}

@@ -41,6 +41,10 @@ base_lr = 1e-3
 }
 
 fn start_sweep(dir: &Path, file: &Path, jobs: usize) -> Child {
+    start_sweep_with(dir, file, jobs, &[])
+}
+
+fn start_sweep_with(dir: &Path, file: &Path, jobs: usize, extra: &[&str]) -> Child {
     Command::new(BIN)
         .arg("sweep")
         .arg(file)
@@ -50,6 +54,7 @@ fn start_sweep(dir: &Path, file: &Path, jobs: usize) -> Child {
         .arg(dir.join("runs"))
         .arg("--jobs")
         .arg(jobs.to_string())
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -359,4 +364,187 @@ fn two_writers_and_a_reader_never_see_a_locked_database() {
         assert_eq!(s.series(id, "train/loss", None).unwrap().len() as i64, n);
     }
     assert_eq!(s.integrity_check().unwrap(), "ok");
+}
+
+/// Rows of every metric of a run.
+fn row_count(store: &Store, id: &str) -> usize {
+    store.metrics(id).unwrap().len()
+}
+
+#[test]
+fn an_unreadable_checkpoint_fails_the_run_and_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "");
+    let db = dir.path().join("w.db");
+    let mut parent = start_sweep(dir.path(), &file, 1);
+    let parent_pid = parent.id();
+    let mut victim = None;
+    wait_for(&db, Duration::from_secs(120), |s| {
+        victim = worker_pid_after_an_epoch(s, parent_pid);
+        victim.is_some()
+    });
+    let (id, pid) = victim.unwrap();
+    kill("-KILL", parent_pid as i64);
+    kill("-KILL", pid);
+    wait(&mut parent, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let store = Store::open(&db).unwrap();
+    let before = row_count(&store, &id);
+    assert!(before > 0);
+    let pointer = dir
+        .path()
+        .join("runs")
+        .join(&id)
+        .join("checkpoints")
+        .join("latest.json");
+    std::fs::write(&pointer, "{ not json").unwrap();
+    drop(store);
+    let mut again = start_sweep(dir.path(), &file, 1);
+    assert_eq!(
+        wait(&mut again, Duration::from_secs(300)),
+        1,
+        "a failed run: exit 1"
+    );
+    let store = Store::open(&db).unwrap();
+    let run = store.run(&id).unwrap();
+    assert_eq!(run.status, Status::Failed);
+    let err = run.error.unwrap();
+    assert!(
+        err.contains("cannot read the checkpoint") && err.contains("latest.json"),
+        "{err}"
+    );
+    assert_eq!(row_count(&store, &id), before, "no metric row lost");
+}
+
+#[test]
+fn a_hung_worker_is_killed_and_requeued_by_its_own_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "");
+    let db = dir.path().join("w.db");
+    let mut parent = start_sweep_with(dir.path(), &file, 1, &["--stale-after", "5"]);
+    let parent_pid = parent.id();
+    let mut victim = None;
+    wait_for(&db, Duration::from_secs(120), |s| {
+        victim = worker_pid_after_an_epoch(s, parent_pid);
+        victim.is_some()
+    });
+    let (id, pid) = victim.unwrap();
+    // a stopped process neither trains nor heartbeats: hung, from the outside
+    kill("-STOP", pid);
+    assert_eq!(wait(&mut parent, Duration::from_secs(300)), 0);
+    let store = Store::open(&db).unwrap();
+    let run = store.run(&id).unwrap();
+    assert_eq!(run.status, Status::Finished);
+    assert_eq!(run.attempts, 2, "killed once, resumed once");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.contains(") Z")
+        }
+    );
+    assert_consistent(&db);
+}
+
+#[test]
+fn a_worker_in_a_long_probe_is_not_requeued_by_a_second_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    // one run, a short pre-training, then a fine-tuning probe much longer than the stale limit
+    let file = dir.path().join("probe.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "long-probe"
+[base.data]
+train_size = 256
+val_size = 32
+[base.predictor]
+dim = 32
+[base.decoder]
+dim = 32
+depth = 1
+heads = 2
+[base.train]
+epochs = 1
+batch_size = 32
+[base.probe]
+kinds = ["finetune"]
+finetune_from_tran1 = false
+finetune_epochs = 500
+batch_size = 32
+[grid]
+"masking.position" = ["corner"]
+"#,
+    )
+    .unwrap();
+    let db = dir.path().join("w.db");
+    let mut first = start_sweep_with(dir.path(), &file, 1, &["--stale-after", "5"]);
+    // wait until pre-training is done and the probe runs
+    let mut id = String::new();
+    wait_for(&db, Duration::from_secs(120), |s| {
+        s.runs(None, Some(Status::Running))
+            .ok()
+            .and_then(|r| r.into_iter().next())
+            .filter(|r| {
+                s.latest_metrics(&r.id)
+                    .is_ok_and(|m| m.iter().any(|m| m.key == "epoch/train_loss"))
+            })
+            .map(|r| id = r.id)
+            .is_some()
+    });
+    let mut second = start_sweep_with(dir.path(), &file, 1, &["--stale-after", "5"]);
+    std::thread::sleep(Duration::from_secs(12));
+    let store = Store::open(&db).unwrap();
+    let run = store.run(&id).unwrap();
+    assert_eq!(run.status, Status::Running, "still probing");
+    assert_eq!(run.attempts, 1, "never requeued");
+    assert!(run.heartbeat.unwrap() > qbheat_workbench::store::now() - 5.0);
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "the second sweep waits"
+    );
+    for child in [&mut first, &mut second] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if let Some(pid) = run.pid {
+        kill("-KILL", pid);
+    }
+}
+
+#[test]
+fn a_new_sweep_counts_orphaned_workers_against_its_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(
+        dir.path(),
+        "[[runs]]\ntrain.epochs = 7\n[[runs]]\ntrain.epochs = 8\n",
+    );
+    let db = dir.path().join("w.db");
+    let mut parent = start_sweep(dir.path(), &file, 2);
+    let running = |s: &Store| s.runs(None, Some(Status::Running)).map_or(0, |r| r.len());
+    wait_for(&db, Duration::from_secs(120), |s| running(s) == 2);
+    kill("-KILL", parent.id() as i64);
+    wait(&mut parent, Duration::from_secs(10));
+    let mut rerun = start_sweep(dir.path(), &file, 2);
+    let t = Instant::now();
+    let mut most = 0;
+    while t.elapsed() < Duration::from_secs(8) {
+        if let Ok(s) = Store::open(&db) {
+            most = most.max(running(&s));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(most <= 2, "{most} runs at once with --jobs 2");
+    assert_eq!(wait(&mut rerun, Duration::from_secs(400)), 0);
+    assert_consistent_all_finished(&db);
+}
+
+fn assert_consistent_all_finished(db: &Path) {
+    let store = Store::open(db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    assert_eq!(store.duplicate_metric_rows().unwrap(), 0);
+    assert!(store
+        .runs(None, None)
+        .unwrap()
+        .iter()
+        .all(|r| r.status == Status::Finished));
 }

@@ -47,7 +47,11 @@ fn scan(root: &Path) -> Result<(Vec<String>, Vec<Vec<PathBuf>>)> {
         if imgs.is_empty() {
             bail!("{}: class folder holds no images", dir.display());
         }
-        names.push(dir.file_name().unwrap().to_string_lossy().to_string());
+        names.push(
+            dir.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+        );
         files.push(imgs);
     }
     if names.is_empty() {

@@ -94,10 +94,8 @@ impl<B: Backend> Generators<B> {
         let dim = self.mats[0].dims()[0];
         let eye = Tensor::<B, 2>::eye(dim, &self.mats[0].device());
         if self.models == 8 {
-            let idx = DIRECTIONS
-                .iter()
-                .position(|&d| d == (sx, sy))
-                .expect("a valid direction");
+            // moves only step by sx, sy ∈ {−1, 0, 1}, not both 0: one of the 8 directions
+            let idx = DIRECTIONS.iter().position(|&d| d == (sx, sy)).unwrap_or(0);
             return eye + self.mats[idx].val();
         }
         match (sx, sy) {

@@ -62,12 +62,12 @@ pub fn extract<B: Backend>(
         crate::liveness::tick();
         let p = out.pooled();
         dim = p.dims()[1];
-        pooled.extend(p.into_data().to_vec::<f32>().expect("f32"));
+        pooled.extend(p.into_data().iter::<f32>());
         let [b, k, h, w] = out.features.dims();
         (wide, grid) = (k, (h, w));
         if let Some(t) = tokens.as_mut() {
             let seq = out.features.reshape([b, k, h * w]).swap_dims(1, 2);
-            t.extend(seq.into_data().to_vec::<f32>().expect("f32"));
+            t.extend(seq.into_data().iter::<f32>());
         }
     }
     Features {

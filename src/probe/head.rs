@@ -29,7 +29,7 @@ pub fn cross_entropy<B: Backend>(
 /// Number of rows whose arg-max equals the label.
 pub fn correct<B: Backend>(logits: Tensor<B, 2>, labels: &[u32]) -> usize {
     let k = logits.dims()[1];
-    let v: Vec<f32> = logits.into_data().to_vec().expect("f32 logits");
+    let v: Vec<f32> = logits.into_data().iter::<f32>().collect();
     v.chunks(k)
         .zip(labels)
         .filter(|(row, &l)| {

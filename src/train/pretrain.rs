@@ -8,7 +8,7 @@
 use anyhow::{bail, Context, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::record::{BinBytesRecorder, BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ElementConversion;
 use rand::seq::SliceRandom;
@@ -164,12 +164,20 @@ pub fn pretrain<B: AutodiffBackend>(
     let save = |model: &QbHeat<B>, optim_record, state: &TrainState| {
         let snapshot = model.clone();
         checkpoint::save(&opts.out, state, |dir| {
-            let rec = Rec::new();
-            snapshot
-                .save_file(dir.join("model"), &rec)
-                .context("cannot write model checkpoint")?;
-            rec.record(optim_record, dir.join("optim"))
-                .context("cannot write optimiser checkpoint")?;
+            // encoded in memory (the same bytes as BinFileRecorder) so that a failed write is
+            // a plain I/O error ("No space left on device"), not a recorder's debug dump
+            let bytes = BinBytesRecorder::<FullPrecisionSettings>::new();
+            let model_bytes = bytes
+                .record(snapshot.into_record(), ())
+                .map_err(|e| anyhow::anyhow!("cannot encode the model: {e}"))?;
+            let optim_bytes = bytes
+                .record(optim_record, ())
+                .map_err(|e| anyhow::anyhow!("cannot encode the optimiser: {e}"))?;
+            for (name, data) in [("model.bin", model_bytes), ("optim.bin", optim_bytes)] {
+                let path = dir.join(name);
+                std::fs::write(&path, data)
+                    .with_context(|| format!("{}: cannot write", path.display()))?;
+            }
             Ok(())
         })
     };
@@ -285,12 +293,11 @@ pub fn validation_loss<B: burn::tensor::backend::Backend>(
 
 fn progress_bar(total: u64, done: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps {elapsed_precise} {msg}",
-        )
-        .expect("valid template"),
-    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} steps {elapsed_precise} {msg}",
+    ) {
+        bar.set_style(style);
+    }
     bar.set_position(done);
     bar
 }
