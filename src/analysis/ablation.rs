@@ -207,25 +207,7 @@ mod tests {
     use super::*;
 
     fn row(id: &str, status: Status) -> RunRow {
-        RunRow {
-            id: id.into(),
-            sweep: "s".into(),
-            seed: 0,
-            status,
-            error: None,
-            pid: None,
-            heartbeat: None,
-            attempts: 1,
-            created: 0.0,
-            started: None,
-            ended: None,
-            backend: None,
-            device: None,
-            git_commit: None,
-            out_dir: None,
-            stop_requested: false,
-            config: "{}".into(),
-        }
+        RunRow::example(id, status)
     }
 
     fn metric(key: &str, value: f64) -> Metric {

@@ -113,25 +113,7 @@ mod tests {
     use super::*;
 
     fn row(status: Status) -> RunRow {
-        RunRow {
-            id: "r".into(),
-            sweep: "s".into(),
-            seed: 0,
-            status,
-            error: None,
-            pid: None,
-            heartbeat: None,
-            attempts: 1,
-            created: 0.0,
-            started: Some(100.0),
-            ended: None,
-            backend: None,
-            device: None,
-            git_commit: None,
-            out_dir: None,
-            stop_requested: false,
-            config: "{}".into(),
-        }
+        RunRow::example("r", status)
     }
 
     fn m(key: &str, step: i64, epoch: i64, value: f64) -> Metric {

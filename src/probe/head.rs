@@ -138,10 +138,38 @@ pub struct Fit<'a> {
     pub smoothing: f64,
 }
 
-/// Trained head, validation top-1 and mean training loss per epoch, and training seconds.
-pub type Fitted<M> = (M, Vec<f64>, Vec<f64>, f64);
+/// A trained head, its validation top-1 and mean training loss per epoch, and the seconds its
+/// training took.
+pub struct Fitted<M> {
+    pub model: M,
+    pub top1: Vec<f64>,
+    pub losses: Vec<f64>,
+    pub seconds: f64,
+}
 
-impl Fit<'_> {
+impl<'a> Fit<'a> {
+    /// A fit over `labels` in batches of at most `batch_size`, lr = `base_lr` × batch / 256.
+    pub fn new(
+        labels: &'a [u32],
+        batch_size: usize,
+        epochs: usize,
+        base_lr: f64,
+        warmup_epochs: f64,
+        seed: u64,
+        smoothing: f64,
+    ) -> Fit<'a> {
+        let batch = batch_size.min(labels.len()).max(1);
+        Fit {
+            epochs,
+            batch,
+            peak_lr: base_lr * batch as f64 / 256.0,
+            warmup_epochs,
+            seed,
+            labels,
+            smoothing,
+        }
+    }
+
     /// Trains `model` (logits of a batch of sample indices from `forward`), scoring
     /// `evaluate` after each epoch.
     pub fn run<B, M, O>(
@@ -182,7 +210,31 @@ impl Fit<'_> {
             losses.push(sum / n as f64);
             top1.push(evaluate(&model));
         }
-        (model, top1, losses, secs)
+        Fitted {
+            model,
+            top1,
+            losses,
+            seconds: secs,
+        }
+    }
+
+    /// The probe result of a fit: curves, training speed, the extraction speed of the cached
+    /// features and the wall time since `started`.
+    pub fn result<M>(
+        &self,
+        kind: super::ProbeKind,
+        fitted: &Fitted<M>,
+        extract_img_per_s: f64,
+        started: std::time::Instant,
+    ) -> super::ProbeResult {
+        super::ProbeResult {
+            kind,
+            top1_per_epoch: fitted.top1.clone(),
+            train_loss_per_epoch: fitted.losses.clone(),
+            train_img_per_s: (self.labels.len() * self.epochs) as f64 / fitted.seconds.max(1e-9),
+            extract_img_per_s,
+            seconds: started.elapsed().as_secs_f64(),
+        }
     }
 }
 

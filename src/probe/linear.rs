@@ -9,7 +9,6 @@ use std::time::Instant;
 use super::features::Features;
 use super::head::{top1, Fit};
 use super::{ProbeConfig, ProbeKind, ProbeResult};
-
 use crate::model::init::Init;
 use crate::model::layers::Dense;
 
@@ -76,31 +75,22 @@ pub fn run<B: AutodiffBackend>(
         ))
         .with_weight_decay(decay)
         .init::<B, Dense<B>>();
-    let n = train.labels.len();
-    let batch = cfg.batch_size.min(n).max(1);
-    let fit = Fit {
-        epochs: cfg.lin_epochs,
-        batch,
-        peak_lr: cfg.lin_base_lr * batch as f64 / 256.0,
-        warmup_epochs: cfg.lin_warmup_epochs,
-        seed: seed ^ 0x11,
-        labels: &train.labels,
-        smoothing: 0.0,
-    };
-    let (_, top1, losses, train_secs) = fit.run(
+    let fit = Fit::new(
+        &train.labels,
+        cfg.batch_size,
+        cfg.lin_epochs,
+        cfg.lin_base_lr,
+        cfg.lin_warmup_epochs,
+        seed ^ 0x11,
+        0.0,
+    );
+    let fitted = fit.run(
         head,
         optim,
         |h: &Dense<B>, idx| h.forward(rows::<B>(&xt, dim, idx, device)),
         |h| evaluate(&h.valid(), &xv, dim, &val.labels, device),
     );
-    ProbeResult {
-        kind: ProbeKind::Lin,
-        top1_per_epoch: top1,
-        train_loss_per_epoch: losses,
-        train_img_per_s: (n * cfg.lin_epochs) as f64 / train_secs.max(1e-9),
-        extract_img_per_s: train.img_per_s,
-        seconds: started.elapsed().as_secs_f64(),
-    }
+    fit.result(ProbeKind::Lin, &fitted, train.img_per_s, started)
 }
 
 fn evaluate<B: burn::tensor::backend::Backend>(

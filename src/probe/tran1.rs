@@ -49,18 +49,16 @@ pub fn run<B: AutodiffBackend>(
     let optim = AdamWConfig::new()
         .with_weight_decay(cfg.tran_weight_decay as f32)
         .init::<B, Tran1Head<B>>();
-    let n = train.labels.len();
-    let batch = cfg.batch_size.min(n).max(1);
-    let fit = Fit {
-        epochs: cfg.tran_epochs,
-        batch,
-        peak_lr: cfg.tran_base_lr * batch as f64 / 256.0,
-        warmup_epochs: cfg.tran_warmup_epochs,
-        seed: seed ^ 0x77,
-        labels: &train.labels,
-        smoothing: cfg.label_smoothing,
-    };
-    let (head, top1, losses, train_secs) = fit.run(
+    let fit = Fit::new(
+        &train.labels,
+        cfg.batch_size,
+        cfg.tran_epochs,
+        cfg.tran_base_lr,
+        cfg.tran_warmup_epochs,
+        seed ^ 0x77,
+        cfg.label_smoothing,
+    );
+    let fitted = fit.run(
         head,
         optim,
         |h: &Tran1Head<B>, idx| h.forward(tokens::<B>(train, idx, device), train.grid),
@@ -71,13 +69,6 @@ pub fn run<B: AutodiffBackend>(
             })
         },
     );
-    let result = ProbeResult {
-        kind: ProbeKind::Tran1,
-        top1_per_epoch: top1,
-        train_loss_per_epoch: losses,
-        train_img_per_s: (n * cfg.tran_epochs) as f64 / train_secs.max(1e-9),
-        extract_img_per_s: train.img_per_s,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    (result, head)
+    let result = fit.result(ProbeKind::Tran1, &fitted, train.img_per_s, started);
+    (result, fitted.model)
 }

@@ -99,6 +99,30 @@ pub struct RunRow {
 }
 
 impl RunRow {
+    /// A run row for tests: started at 100 s, one attempt, empty config.
+    #[cfg(test)]
+    pub fn example(id: &str, status: Status) -> RunRow {
+        RunRow {
+            id: id.into(),
+            sweep: "s".into(),
+            seed: 0,
+            status,
+            error: None,
+            pid: None,
+            heartbeat: None,
+            attempts: 1,
+            created: 0.0,
+            started: Some(100.0),
+            ended: None,
+            backend: None,
+            device: None,
+            git_commit: None,
+            out_dir: None,
+            stop_requested: false,
+            config: "{}".into(),
+        }
+    }
+
     /// Seconds of compute so far (started → ended, or → `now` while it runs).
     pub fn elapsed(&self, now: f64) -> Option<f64> {
         self.started

@@ -6,12 +6,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::render_table;
 use crate::store::{RunRow, Store};
 
-/// Decimals of a metric in the comparison (one format per metric row).
-fn decimals(key: &str) -> usize {
-    if key.ends_with("img_per_s") || key.ends_with("seconds") {
-        1
+/// A metric's value in the comparison: one format per metric row (learning rates in
+/// scientific notation, speeds and durations with one or two decimals, the rest with four).
+fn shown(key: &str, v: f64) -> String {
+    if key.ends_with("lr") {
+        format!("{v:.3e}")
+    } else if key.ends_with("img_per_s") {
+        format!("{v:.1}")
+    } else if key.ends_with("seconds") {
+        format!("{v:.2}")
     } else {
-        4
+        format!("{v:.4}")
     }
 }
 
@@ -51,14 +56,42 @@ pub fn compare(store: &Store, ids: &[String]) -> Result<String> {
         .collect::<Result<_>>()?;
     let mkeys: BTreeSet<&String> = metrics.iter().flat_map(|m| m.keys()).collect();
     for k in mkeys {
-        let d = decimals(k);
         let mut row = vec![k.clone()];
         row.extend(
             metrics
                 .iter()
-                .map(|m| m.get(k).map_or(String::new(), |v| format!("{v:.d$}"))),
+                .map(|m| m.get(k).map_or(String::new(), |v| shown(k, *v))),
         );
         rows.push(row);
     }
     Ok(render_table(&header, &rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differing_params_then_metrics_with_one_format_per_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, ids) = crate::views::fixture::store(dir.path());
+        let out = compare(&s, &ids).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].contains(&ids[0]) && lines[0].contains(&ids[2]));
+        let row = |k: &str| lines.iter().find(|l| l.starts_with(k)).copied().unwrap();
+        let pos = row("masking.position");
+        assert!(pos.contains("corner") && pos.contains("center") && pos.contains("corner+center"));
+        assert!(row("seed").contains('2'));
+        assert!(
+            !out.contains("model.preset"),
+            "equal params are left out:\n{out}"
+        );
+        assert!(row("status").contains("failed"));
+        let img = row("epoch/img_per_s");
+        assert!(
+            img.contains("100.0") && img.contains("157.1") && img.contains("214.1"),
+            "{img}"
+        );
+        assert!(row("epoch/val_loss").contains("0.5100"));
+    }
 }

@@ -51,3 +51,30 @@ pub fn export(store: &Store, sweep: Option<&str>, format: Format) -> Result<Stri
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_has_every_metric_row_and_json_is_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, ids) = crate::views::fixture::store(dir.path());
+        let csv = export(&s, Some("fx"), Format::Csv).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 3 * 9);
+        assert!(
+            csv.contains(&format!(
+                "{},fx,finished,epoch/img_per_s,1,1,100,1001.000",
+                ids[0]
+            )),
+            "{csv}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&export(&s, None, Format::Json).unwrap()).unwrap();
+        assert_eq!(json[0]["run"]["status"], "finished");
+        assert_eq!(json[0]["metrics"].as_array().unwrap().len(), 9);
+        assert!(json[0]["metrics"][0]["value"].is_number());
+        assert_eq!(json[0]["params"]["masking.position"], "corner");
+        assert!(export(&s, None, Format::Table).is_err());
+    }
+}

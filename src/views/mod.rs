@@ -173,7 +173,6 @@ pub(crate) mod fixture {
     pub fn store(dir: &std::path::Path) -> (Store, Vec<String>) {
         let mut s = Store::open(&dir.join("f.db")).unwrap();
         let mut runs = Vec::new();
-        let mut cfgs = Vec::new();
         for (i, pos) in [Position::Corner, Position::Center, Position::CornerCenter]
             .into_iter()
             .enumerate()
@@ -183,35 +182,23 @@ pub(crate) mod fixture {
             c.train.epochs = 6;
             c.seed = i as u64;
             runs.push(NewRun::from_config(&c));
-            cfgs.push(c);
         }
         s.register_sweep("fx", "fx.toml", &runs).unwrap();
         let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
         for (k, id) in ids.iter().enumerate() {
+            let at = |key: &str, step: i64, epoch: i64, value: f64| Metric {
+                key: key.into(),
+                step,
+                epoch,
+                value,
+                wall: 1000.0 + step as f64,
+            };
             let rows: Vec<Metric> = (1..=3)
                 .flat_map(|step| {
                     [
-                        Metric {
-                            key: "train/loss".into(),
-                            step,
-                            epoch: 1,
-                            value: 1.0 / (step + k as i64) as f64,
-                            wall: 1000.0 + step as f64,
-                        },
-                        Metric {
-                            key: "epoch/val_loss".into(),
-                            step,
-                            epoch: step,
-                            value: 0.5 + 0.01 * k as f64,
-                            wall: 1000.0 + step as f64,
-                        },
-                        Metric {
-                            key: "epoch/img_per_s".into(),
-                            step,
-                            epoch: step,
-                            value: 100.0 + 57.0693 * k as f64,
-                            wall: 1000.0 + step as f64,
-                        },
+                        at("train/loss", step, 1, 1.0 / (step + k as i64) as f64),
+                        at("epoch/val_loss", step, step, 0.5 + 0.01 * k as f64),
+                        at("epoch/img_per_s", step, step, 100.0 + 57.0693 * k as f64),
                     ]
                 })
                 .collect();
@@ -262,7 +249,6 @@ pub(crate) mod fixture {
             .unwrap();
         s.log_spectra(&ids[0], 2, &[spectrum("corner", 1.25)])
             .unwrap();
-        let _ = cfgs;
         (s, ids)
     }
 }

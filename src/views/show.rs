@@ -50,3 +50,31 @@ pub fn show(store: &Store, id: &str) -> Result<String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn config_status_metrics_and_artifacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, ids) = crate::views::fixture::store(dir.path());
+        let out = super::show(&s, &ids[0][..6]).unwrap();
+        assert!(out.starts_with(&format!(
+            "run        {}\nsweep      fx\nstatus     finished\n",
+            ids[0]
+        )));
+        assert!(out.contains("  masking.position = corner\n"), "{out}");
+        assert!(
+            out.contains("  epoch/val_loss               0.500000  (epoch 3, step 3)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  checkpoint   runs/fx/x/checkpoints/step-00000003 (epoch 3)"),
+            "{out}"
+        );
+        let failed = super::show(&s, &ids[2]).unwrap();
+        assert!(
+            failed.contains("error      loss became NaN at epoch 2 step 5"),
+            "{failed}"
+        );
+    }
+}

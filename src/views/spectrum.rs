@@ -95,3 +95,31 @@ pub fn spectrum(spectra: &[SpectrumRow], epoch: Option<i64>, format: Format) -> 
     out.push_str(&render_table(&header, &rows));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_three_over_epochs_and_the_chosen_epochs_matrices() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, ids) = crate::views::fixture::store(dir.path());
+        let spectra = s.spectra(&ids[0]).unwrap();
+        let out = spectrum(&spectra, None, Format::Table).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "epoch  E(A)/E(B) corner  commutator corner");
+        assert_eq!(lines[1], "1      1.5000            0.2500");
+        assert_eq!(lines[2], "2      1.2500            0.2500");
+        assert!(out.contains("epoch 2: generators"), "{out}");
+        assert!(
+            out.contains("corner  A       3.0000  2     2.000e0    0%       0.6667 0.3333"),
+            "{out}"
+        );
+        let e1 = spectrum(&spectra, Some(1), Format::Table).unwrap();
+        assert!(e1.contains("epoch 1: generators"));
+        assert!(spectrum(&spectra, Some(7), Format::Table).is_err());
+        let json: serde_json::Value =
+            serde_json::from_str(&spectrum(&spectra, Some(2), Format::Json).unwrap()).unwrap();
+        assert_eq!(json.as_array().unwrap().len(), 1);
+    }
+}
