@@ -17,6 +17,7 @@ pub mod liveness;
 pub mod masking;
 pub mod model;
 pub mod probe;
+pub mod report;
 pub mod spec;
 pub mod store;
 pub mod sweep;

@@ -5,7 +5,9 @@
 //! * [`store`]: metric ingest and the `runs` listing on a generated store.
 //! * [`spectrum`]: the generator spectrum analysis.
 //! * [`tui`]: TUI frame time and commit-to-screen latency.
+//! * [`report`]: report generation on a large store.
 
+pub mod report;
 pub mod spectrum;
 pub mod step;
 pub mod store;

@@ -4,7 +4,7 @@ use anyhow::Result;
 use std::time::Instant;
 
 use crate::config::RunConfig;
-use crate::store::{Metric, NewRun, Store};
+use crate::store::{MatrixSpectrum, Metric, NewRun, ScaleSpectrum, Store};
 use crate::views::{runs::runs, Format};
 
 /// Result of the store benchmark.
@@ -81,4 +81,68 @@ pub fn store(db: &std::path::Path, runs_n: usize, rows: usize) -> Result<StoreBe
         ingest_rows_per_s: ingest,
         runs_listing_ms: ms,
     })
+}
+
+/// A spectrum of `n` eigenvalues on a circle, for the benchmark store.
+pub fn spectrum(scale: &str, n: usize, epoch: i64) -> ScaleSpectrum {
+    let matrix = |name: &str, r: f64| MatrixSpectrum {
+        name: name.into(),
+        eig_re: (0..n)
+            .map(|k| r * (k as f64 * 0.1 + epoch as f64).cos())
+            .collect(),
+        eig_im: (0..n)
+            .map(|k| r * (k as f64 * 0.1 + epoch as f64).sin())
+            .collect(),
+        energy: r * n as f64,
+        rank: n,
+        condition: 10.0,
+        complex_fraction: 1.0,
+    };
+    ScaleSpectrum {
+        scale: scale.into(),
+        delta: if scale == "corner" { 0.5 } else { 0.25 },
+        matrices: vec![matrix("A", 1.0), matrix("B", 1.1)],
+        energy_ratio: 1.0 / 1.1,
+        commutator: 0.2,
+    }
+}
+
+/// A store like a long-lived workbench's: `runs` runs of sweep "bench" with `rows` metric rows
+/// in all (steps, and ten epochs of losses and speed each) and 20 epochs of 512-eigenvalue
+/// spectra of both scales for the first run. Returns the runs and the rows written.
+pub fn fill_store(db: &std::path::Path, runs: usize, rows: usize) -> Result<(Vec<NewRun>, usize)> {
+    anyhow::ensure!(runs >= 1, "--runs must be at least 1");
+    let mut store = Store::open(db)?;
+    let planned = fill_runs(&mut store, "bench", runs)?;
+    let per_run = rows / runs;
+    let mut written = 0;
+    for (i, r) in planned.iter().enumerate() {
+        written += fill_metrics(&mut store, &r.id, per_run.saturating_sub(30))?;
+        let epochs: Vec<Metric> = (1..=10)
+            .flat_map(|e| {
+                ["epoch/train_loss", "epoch/val_loss", "epoch/img_per_s"]
+                    .into_iter()
+                    .map(move |k| Metric {
+                        key: k.into(),
+                        step: e * 50,
+                        epoch: e,
+                        value: 1.0 + (i % 97) as f64 / 100.0 + 1.0 / e as f64,
+                        wall: e as f64,
+                    })
+            })
+            .collect();
+        written += epochs.len();
+        store.log_metrics(&r.id, &epochs)?;
+    }
+    for epoch in 1..=20 {
+        store.log_spectra(
+            &planned[0].id,
+            epoch,
+            &[
+                spectrum("corner", 512, epoch),
+                spectrum("center", 512, epoch),
+            ],
+        )?;
+    }
+    Ok((planned, written))
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::store::{fill_metrics, fill_runs};
-use crate::store::{MatrixSpectrum, Metric, ScaleSpectrum, Store};
+use super::store::fill_store;
+use crate::store::{Metric, Store};
 use crate::tui::app::{App, Tab};
 use crate::tui::live::Live;
 use crate::tui::snapshot::Snapshot;
@@ -24,67 +24,12 @@ pub struct TuiBenchResult {
     pub notify: bool,
 }
 
-/// A spectrum of `n` eigenvalues on a circle, for the benchmark store.
-fn spectrum(scale: &str, n: usize, epoch: i64) -> ScaleSpectrum {
-    let matrix = |name: &str, r: f64| MatrixSpectrum {
-        name: name.into(),
-        eig_re: (0..n)
-            .map(|k| r * (k as f64 * 0.1 + epoch as f64).cos())
-            .collect(),
-        eig_im: (0..n)
-            .map(|k| r * (k as f64 * 0.1 + epoch as f64).sin())
-            .collect(),
-        energy: r * n as f64,
-        rank: n,
-        condition: 10.0,
-        complex_fraction: 1.0,
-    };
-    ScaleSpectrum {
-        scale: scale.into(),
-        delta: if scale == "corner" { 0.5 } else { 0.25 },
-        matrices: vec![matrix("A", 1.0), matrix("B", 1.1)],
-        energy_ratio: 1.0 / 1.1,
-        commutator: 0.2,
-    }
-}
-
 pub fn run(db: &Path, runs: usize, rows: usize, frames: usize) -> Result<TuiBenchResult> {
     anyhow::ensure!(
         runs >= 1 && frames >= 1,
         "--runs and --frames must be at least 1"
     );
-    let mut store = Store::open(db)?;
-    let planned = fill_runs(&mut store, "bench", runs)?;
-    let per_run = rows / runs;
-    let mut written = 0;
-    for (i, r) in planned.iter().enumerate() {
-        written += fill_metrics(&mut store, &r.id, per_run.saturating_sub(30))?;
-        let epochs: Vec<Metric> = (1..=10)
-            .flat_map(|e| {
-                ["epoch/train_loss", "epoch/val_loss", "epoch/img_per_s"]
-                    .into_iter()
-                    .map(move |k| Metric {
-                        key: k.into(),
-                        step: e * 50,
-                        epoch: e,
-                        value: 1.0 + (i % 97) as f64 / 100.0 + 1.0 / e as f64,
-                        wall: e as f64,
-                    })
-            })
-            .collect();
-        written += epochs.len();
-        store.log_metrics(&r.id, &epochs)?;
-    }
-    for epoch in 1..=20 {
-        store.log_spectra(
-            &planned[0].id,
-            epoch,
-            &[
-                spectrum("corner", 512, epoch),
-                spectrum("center", 512, epoch),
-            ],
-        )?;
-    }
+    let (planned, written) = fill_store(db, runs, rows)?;
 
     let mut snap = Snapshot::open(db)?;
     let mut app = App::new(None, "experiments".into());

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod model;
 pub mod pretrain;
 pub mod probe;
+pub mod report;
 pub mod signal;
 pub mod sweep;
 pub mod tui;
@@ -147,6 +148,10 @@ pub enum Command {
         #[arg(long, default_value_t = 4)]
         models: i64,
     },
+    /// Write the HTML/SVG report of a sweep (or one run): the paper's tables and figures.
+    Report(report::ReportArgs),
+    /// Time report generation on a generated store (1 000 runs, 1 000 000 rows by default).
+    BenchReport(report::BenchReportArgs),
     /// Interactive terminal UI: watch runs live, compare them, look at spectra, launch sweeps.
     Tui(tui::TuiArgs),
     /// Time the TUI: frame time per tab and commit-to-screen latency on a generated store.
@@ -224,6 +229,8 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
         } => analysis::spatial(&db, &run, images),
         Command::BenchStore { runs, metrics, db } => bench::store(runs, metrics, db),
         Command::BenchSpectrum { dim, models } => bench::spectrum(dim, models),
+        Command::Report(a) => report::run(a),
+        Command::BenchReport(a) => report::bench(a),
         Command::Tui(a) => tui::run(a),
         Command::BenchTui(a) => tui::bench(a),
         Command::Model { preset, image } => model::run(preset, image),

@@ -34,6 +34,9 @@ pub struct SweepArgs {
     /// killed and their runs requeued (workers beat every second).
     #[arg(long, default_value_t = STALE_AFTER_S)]
     stale_after: f64,
+    /// Do not write the sweep's report (reports/<sweep>/index.html) when it ends.
+    #[arg(long)]
+    no_report: bool,
     /// Log file of a sweep started in the background (the TUI's launcher), noted in the store.
     #[arg(long, hide = true)]
     log_file: Option<PathBuf>,
@@ -127,6 +130,12 @@ pub fn run(a: SweepArgs) -> Result<()> {
     println!("sweep {}: {}", sweep.name, counts.join(", "));
     if stop.load(Ordering::SeqCst) {
         println!("stopped: run the same command again to resume");
+    } else if !a.no_report {
+        let sel = qbheat_workbench::report::Selection::Sweep(sweep.name.clone());
+        match super::report::write(&opts.db, &sel, None) {
+            Ok((page, _)) => println!("report: {}", page.display()),
+            Err(e) => println!("report not written: {e:#}"),
+        }
     }
     anyhow::ensure!(
         report.failed.is_empty(),

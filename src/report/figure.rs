@@ -1,0 +1,332 @@
+//! Figures for the report: plotters' SVG backend without font features (text stays `<text>`
+//! elements, no fontconfig), the data behind every figure as CSV. Each plotted series is one
+//! `<polyline>` (lines) or a group of `<circle>`s (scatter); legends use small squares so the
+//! polylines count the series.
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use std::fmt::Write;
+
+/// The Okabe–Ito colour-blind-safe palette (RGB; grey in place of black, which the axes use).
+pub const PALETTE: [(u8, u8, u8); 8] = [
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (153, 153, 153),
+];
+
+/// The palette colour `i` (cycling).
+pub fn color(i: usize) -> RGBColor {
+    let (r, g, b) = PALETTE[i % PALETTE.len()];
+    RGBColor(r, g, b)
+}
+
+/// Most points drawn per line (after smoothing and min/max downsampling).
+pub const MAX_POINTS: usize = 1500;
+
+/// One series of a figure.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub label: String,
+    pub color: RGBColor,
+    /// Stroke width in pixels (thin seeds, thick means).
+    pub width: u32,
+    pub points: Vec<(f64, f64)>,
+    /// Draw points (scatter) instead of a line.
+    pub scatter: bool,
+    /// Show in the legend (thin per-seed lines are left out).
+    pub legend: bool,
+    /// Optional ± band half-widths per point (error bars).
+    pub error: Option<Vec<f64>>,
+}
+
+impl Series {
+    pub fn line(
+        label: impl Into<String>,
+        color: RGBColor,
+        width: u32,
+        points: Vec<(f64, f64)>,
+    ) -> Series {
+        Series {
+            label: label.into(),
+            color,
+            width,
+            points,
+            scatter: false,
+            legend: true,
+            error: None,
+        }
+    }
+
+    pub fn scatter(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            scatter: true,
+            ..Series::line(label, color, 1, points)
+        }
+    }
+}
+
+/// A finished figure: file stem, caption, SVG text and CSV text.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub name: String,
+    pub caption: String,
+    pub svg: String,
+    pub csv: String,
+    /// Series drawn (lines + scatters), for tests.
+    pub series: usize,
+}
+
+/// Axis range of the finite values with 5 % margin (a unit span when flat or empty).
+fn range(values: impl Iterator<Item = f64>, pad: bool) -> (f64, f64) {
+    match crate::curve::finite_range(values) {
+        None => (0.0, 1.0),
+        Some((lo, hi)) if hi - lo < 1e-12 => (lo - 0.5, hi + 0.5),
+        Some((lo, hi)) if pad => {
+            let p = (hi - lo) * 0.05;
+            (lo - p, hi + p)
+        }
+        Some(r) => r,
+    }
+}
+
+/// The long-format CSV of series: `series,x,y[,err]`.
+fn csv_of(series: &[Series]) -> String {
+    let with_err = series.iter().any(|s| s.error.is_some());
+    let mut out = String::from(if with_err {
+        "series,x,y,err\n"
+    } else {
+        "series,x,y\n"
+    });
+    for s in series {
+        let label = crate::views::csv_field(&s.label);
+        for (i, (x, y)) in s.points.iter().enumerate() {
+            if with_err {
+                let e = s
+                    .error
+                    .as_ref()
+                    .and_then(|e| e.get(i))
+                    .copied()
+                    .unwrap_or(0.0);
+                let _ = writeln!(out, "{label},{x},{y},{e}");
+            } else {
+                let _ = writeln!(out, "{label},{x},{y}");
+            }
+        }
+    }
+    out
+}
+
+/// Plot options.
+#[derive(Debug, Clone, Default)]
+pub struct Axes {
+    pub x: String,
+    pub y: String,
+    /// Draw the diagonal y = x (Fig. 7 alignment).
+    pub diagonal: bool,
+    /// Use the same range on both axes.
+    pub square: bool,
+}
+
+/// A line / scatter figure.
+pub fn plot(name: &str, caption: &str, axes: &Axes, series: Vec<Series>) -> Result<Figure> {
+    let series: Vec<Series> = series
+        .into_iter()
+        .map(|mut s| {
+            s.points.retain(|(x, y)| x.is_finite() && y.is_finite());
+            s
+        })
+        .collect();
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let ys = series.iter().flat_map(|s| {
+        s.points.iter().enumerate().flat_map(move |(i, p)| {
+            let e = s
+                .error
+                .as_ref()
+                .and_then(|e| e.get(i))
+                .copied()
+                .unwrap_or(0.0);
+            [p.1 - e, p.1 + e]
+        })
+    });
+    let (mut x0, mut x1) = range(xs, false);
+    let (mut y0, mut y1) = range(ys, true);
+    if axes.square {
+        let (lo, hi) = (x0.min(y0), x1.max(y1));
+        (x0, x1, y0, y1) = (lo, hi, lo, hi);
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 400)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .x_desc(axes.x.as_str())
+            .y_desc(axes.y.as_str())
+            .light_line_style(WHITE)
+            .draw()?;
+        if axes.diagonal {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x0.max(y0), x0.max(y0)), (x1.min(y1), x1.min(y1))],
+                RGBColor(213, 94, 0).stroke_width(1),
+            )))?;
+        }
+        for s in &series {
+            let style = s.color.stroke_width(s.width);
+            let drawn = if s.scatter {
+                chart.draw_series(
+                    s.points
+                        .iter()
+                        .map(|p| Circle::new(*p, 2, s.color.filled())),
+                )?
+            } else {
+                chart.draw_series(LineSeries::new(s.points.iter().copied(), style))?
+            };
+            if s.legend && !s.label.is_empty() {
+                let c = s.color;
+                drawn.label(s.label.clone()).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 4), (x + 10, y + 4)], c.filled())
+                });
+            }
+            if let Some(err) = &s.error {
+                chart.draw_series(s.points.iter().zip(err).map(|(&(x, y), &e)| {
+                    ErrorBar::new_vertical(x, y - e, y, y + e, s.color.filled(), 8)
+                }))?;
+            }
+        }
+        if series.iter().any(|s| s.legend && !s.label.is_empty()) {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()?;
+        }
+        root.present().context("cannot write the SVG")?;
+    }
+    Ok(Figure {
+        name: name.to_string(),
+        caption: caption.to_string(),
+        csv: csv_of(&series),
+        series: series.len(),
+        svg,
+    })
+}
+
+/// A histogram figure: one bar group per series over shared bins `[lo, hi)`.
+pub fn histogram(
+    name: &str,
+    caption: &str,
+    axes: &Axes,
+    lo: f64,
+    hi: f64,
+    series: Vec<(String, RGBColor, Vec<u64>)>,
+) -> Result<Figure> {
+    let bins = series.iter().map(|s| s.2.len()).max().unwrap_or(1).max(1);
+    let top = series
+        .iter()
+        .flat_map(|s| s.2.iter().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let width = (hi - lo) / bins as f64;
+    let mut svg = String::new();
+    let mut csv = String::from("series,bin_lo,bin_hi,count\n");
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 360)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(lo..hi, 0f64..top * 1.05)?;
+        chart
+            .configure_mesh()
+            .x_desc(axes.x.as_str())
+            .y_desc(axes.y.as_str())
+            .light_line_style(WHITE)
+            .draw()?;
+        let k = series.len().max(1) as f64;
+        for (si, (label, color, counts)) in series.iter().enumerate() {
+            let c = *color;
+            let bars = counts.iter().enumerate().map(|(b, &n)| {
+                let x0 = lo + b as f64 * width + si as f64 * width / k;
+                Rectangle::new([(x0, 0.0), (x0 + width / k, n as f64)], c.mix(0.8).filled())
+            });
+            chart
+                .draw_series(bars)?
+                .label(label.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 10, y + 4)], c.filled()));
+            let label = crate::views::csv_field(label);
+            for (b, n) in counts.iter().enumerate() {
+                let a = lo + b as f64 * width;
+                let _ = writeln!(csv, "{label},{a},{},{n}", a + width);
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+        root.present().context("cannot write the SVG")?;
+    }
+    Ok(Figure {
+        name: name.to_string(),
+        caption: caption.to_string(),
+        csv,
+        series: series.len(),
+        svg,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_polyline_per_line_series_and_text_elements() {
+        let f = plot(
+            "t",
+            "two lines",
+            &Axes {
+                x: "step".into(),
+                y: "loss".into(),
+                ..Default::default()
+            },
+            vec![
+                Series::line("a", color(0), 1, vec![(0.0, 1.0), (1.0, 0.5)]),
+                Series::line(
+                    "b",
+                    color(1),
+                    3,
+                    vec![(0.0, 2.0), (1.0, f64::NAN), (2.0, 1.0)],
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(f.svg.matches("<polyline").count(), 2, "{}", f.svg);
+        assert!(f.svg.contains("<text") && f.svg.contains("two lines"));
+        assert_eq!(f.csv.lines().count(), 1 + 2 + 2, "NaN dropped:\n{}", f.csv);
+        let h = histogram(
+            "h",
+            "hist",
+            &Axes::default(),
+            0.0,
+            1.0,
+            vec![("x".into(), color(2), vec![1, 3, 2])],
+        )
+        .unwrap();
+        assert_eq!(h.csv.lines().count(), 4);
+    }
+}

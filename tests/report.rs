@@ -1,0 +1,257 @@
+//! Reports built from fixture stores made through the store API: SVGs that parse and hold
+//! their series, the ablation table with the fixture's numbers, messages for missing data,
+//! no ± for a single seed, and (with WORKBENCH_CHROMIUM=1) a headless-Chromium screenshot.
+
+use std::path::Path;
+
+use qbheat_workbench::config::RunConfig;
+use qbheat_workbench::report::{self, Selection};
+use qbheat_workbench::spec::Position;
+use qbheat_workbench::store::{MatrixSpectrum, Metric, NewRun, ScaleSpectrum, Status, Store};
+
+const LIN: [[f64; 3]; 2] = [[0.600, 0.620, 0.640], [0.700, 0.710, 0.750]];
+
+fn spectrum(scale: &str, epoch: i64) -> ScaleSpectrum {
+    let m = |name: &str, k: f64| MatrixSpectrum {
+        name: name.into(),
+        eig_re: vec![2.0 * k, -k, 0.5 * k, 0.1],
+        eig_im: vec![0.0, 0.5, -0.5, 0.0],
+        energy: 3.6 * k,
+        rank: 4,
+        condition: 4.0,
+        complex_fraction: 0.5,
+    };
+    ScaleSpectrum {
+        scale: scale.into(),
+        delta: if scale == "corner" { 0.5 } else { 0.25 },
+        matrices: vec![m("A", 1.0 + 0.1 * epoch as f64), m("B", 1.2)],
+        energy_ratio: 0.9 + 0.01 * epoch as f64,
+        commutator: 0.2,
+    }
+}
+
+/// A sweep "fx": position ∈ {corner, corner+center} × `seeds` seeds, finished, with train
+/// loss curves, val loss per epoch, lin top-1 and spectra; plus one failed run without metrics.
+fn fixture(dir: &Path, seeds: u64) -> std::path::PathBuf {
+    let db = dir.join("r.db");
+    let mut s = Store::open(&db).unwrap();
+    let mut runs = Vec::new();
+    for pos in [Position::Corner, Position::CornerCenter] {
+        for seed in 0..seeds {
+            let mut c = RunConfig::default();
+            c.masking.position = pos;
+            c.seed = seed;
+            runs.push((pos, seed, NewRun::from_config(&c)));
+        }
+    }
+    let mut failed = RunConfig::default();
+    failed.masking.position = Position::Center;
+    let failed = NewRun::from_config(&failed);
+    let mut all: Vec<NewRun> = runs.iter().map(|r| r.2.clone()).collect();
+    all.push(failed.clone());
+    s.register_sweep("fx", "fx.toml", &all).unwrap();
+    for (k, (pos, seed, r)) in runs.iter().enumerate() {
+        let g = usize::from(*pos == Position::CornerCenter);
+        let mut rows: Vec<Metric> = (1..=30)
+            .map(|step| Metric {
+                key: "train/loss".into(),
+                step,
+                epoch: 1 + (step - 1) / 10,
+                value: 1.0 / step as f64 + 0.01 * k as f64,
+                wall: step as f64,
+            })
+            .collect();
+        for e in 1..=3 {
+            rows.push(Metric {
+                key: "epoch/val_loss".into(),
+                step: 10 * e,
+                epoch: e,
+                value: 0.8 - 0.1 * e as f64 + 0.01 * g as f64,
+                wall: 0.0,
+            });
+        }
+        rows.push(Metric {
+            key: "probe/lin/top1".into(),
+            step: 1,
+            epoch: 1,
+            value: LIN[g][*seed as usize],
+            wall: 0.0,
+        });
+        s.log_metrics(&r.id, &rows).unwrap();
+        if *pos == Position::CornerCenter {
+            for e in 1..=3 {
+                s.log_spectra(&r.id, e, &[spectrum("corner", e), spectrum("center", e)])
+                    .unwrap();
+            }
+        }
+        s.set_status(&r.id, Status::Finished, None).unwrap();
+    }
+    s.set_status(
+        &failed.id,
+        Status::Failed,
+        Some("loss became NaN at epoch 1 step 3"),
+    )
+    .unwrap();
+    db
+}
+
+fn build(db: &Path) -> report::Report {
+    let store = Store::open_read_only(db).unwrap();
+    report::build(&store, &Selection::Sweep("fx".into())).unwrap()
+}
+
+#[test]
+fn every_svg_parses_and_holds_its_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = build(&fixture(dir.path(), 3));
+    let svgs: Vec<_> = r.figures.iter().filter(|f| !f.svg.is_empty()).collect();
+    assert!(
+        svgs.len() >= 8,
+        "{:?}",
+        svgs.iter().map(|f| &f.name).collect::<Vec<_>>()
+    );
+    for f in &svgs {
+        let doc = roxmltree::Document::parse(&f.svg)
+            .unwrap_or_else(|e| panic!("{}: not XML: {e}", f.name));
+        // series are coloured; the axes and ticks are black
+        let polylines = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") != Some("#000000"))
+            .count();
+        match f.name.as_str() {
+            // 2 groups × 3 seeds thin + 2 means
+            "loss-train-masking-position" | "loss-val-masking-position" => {
+                assert_eq!(polylines, 8, "{}", f.name)
+            }
+            // 2 scales × 3 seeds + 2 means
+            "tab3-energy-ratio" | "commutator" => assert_eq!(polylines, 8, "{}", f.name),
+            // 2 scatters and the diagonal
+            "fig7-alignment" => {
+                assert_eq!(polylines, 1, "{}", f.name);
+                let circles = doc
+                    .descendants()
+                    .filter(|n| n.has_tag_name("circle"))
+                    .count();
+                assert_eq!(circles, 2 * 4, "one point per eigenvalue of A and B");
+            }
+            "eigenvalues" => {
+                let circles = doc
+                    .descendants()
+                    .filter(|n| n.has_tag_name("circle"))
+                    .count();
+                assert_eq!(circles, 4 * 4, "one point per eigenvalue, 4 matrices");
+            }
+            _ => {}
+        }
+        assert!(f.svg.contains("<text"), "{}: text stays text", f.name);
+        assert!(
+            f.csv.lines().count() > 1,
+            "{}: data behind the figure",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn ablation_table_holds_mean_and_std_by_hand_with_the_best_in_bold() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = build(&fixture(dir.path(), 3));
+    for (g, lin) in LIN.iter().enumerate() {
+        let mean = lin.iter().sum::<f64>() / 3.0;
+        let std = (lin.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        let cell = format!("{:.1} ± {:.1}", 100.0 * mean, 100.0 * std);
+        let bold = format!("<b>{cell}</b>");
+        assert!(r.html.contains(&cell), "group {g}: {cell}");
+        // corner+center (group 1) has the higher lin top-1: bold
+        assert_eq!(r.html.contains(&bold), g == 1, "{bold}");
+    }
+    assert!(r.html.contains("lin top-1 (%)"));
+    assert!(r.html.contains("Tab. 3"));
+    // the failed run is named, and left out of the table with a sentence saying so
+    assert!(r.html.contains("loss became NaN at epoch 1 step 3"));
+    assert!(
+        r.missing.iter().any(|m| m.contains("did not finish")),
+        "{:?}",
+        r.missing
+    );
+    assert!(
+        r.missing.iter().any(|m| m.contains("no metrics yet")),
+        "{:?}",
+        r.missing
+    );
+}
+
+#[test]
+fn one_seed_shows_no_plus_minus_and_missing_parts_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = build(&fixture(dir.path(), 1));
+    assert!(!r.html.contains('±'), "one seed: no ±");
+    assert!(r.html.contains("60.0") && r.html.contains("<b>70.0</b>"));
+    for needle in ["train.epochs", "analyze spatial"] {
+        assert!(
+            r.missing.iter().any(|m| m.contains(needle)),
+            "{needle}: {:?}",
+            r.missing
+        );
+    }
+}
+
+#[test]
+fn a_store_with_nothing_but_registered_runs_still_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("e.db");
+    let mut s = Store::open(&db).unwrap();
+    s.register_sweep(
+        "fx",
+        "fx.toml",
+        &[NewRun::from_config(&RunConfig::default())],
+    )
+    .unwrap();
+    drop(s);
+    let r = build(&db);
+    assert!(r.html.contains("<h1>QB-Heat sweep fx</h1>"));
+    for needle in [
+        "No probe results",
+        "No run has logged a loss",
+        "No spectra",
+        "no metrics yet",
+    ] {
+        assert!(r.html.contains(needle), "{needle}");
+    }
+    let out = dir.path().join("out");
+    let page = report::write(&r, &out).unwrap();
+    assert!(page.exists());
+    let store = Store::open_read_only(&db).unwrap();
+    let e = report::build(&store, &Selection::Sweep("nope".into()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("sweeps: fx"), "{e}");
+}
+
+#[test]
+fn headless_chromium_renders_the_page() {
+    if std::env::var_os("WORKBENCH_CHROMIUM").is_none() {
+        eprintln!("set WORKBENCH_CHROMIUM=1 to render the report with headless Chromium");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let r = build(&fixture(dir.path(), 3));
+    let page = report::write(&r, &dir.path().join("rep")).unwrap();
+    let png = dir.path().join("rep.png");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/report-screenshot.sh");
+    let out = std::process::Command::new(script)
+        .arg(&page)
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(&png).unwrap().len() > 20_000,
+        "a real picture"
+    );
+}
