@@ -79,3 +79,113 @@ fn pretraining_model_reconstructs_every_cell() {
         }
     }
 }
+
+/// One paper preset against its Tab. 8 column: stage resolutions and widths at 224 px, the
+/// classifier features, a forward pass on one image, and parameters / multiply-adds within
+/// 10 % of the paper's figures.
+fn check_tab8(preset: Preset, outs: [usize; 11], wide: usize, features: usize) {
+    let dev = Default::default();
+    let spec = preset.spec();
+    assert_eq!(spec.canonical_size, 224);
+    assert_eq!(spec.tokens, 6);
+    let enc = MobileFormer::<Cpu>::new(&spec, 3, &mut Init::new(0), &dev);
+    let shapes = enc.stage_shapes(224, 224);
+    assert_eq!(shapes[0][1], 112, "stem at 112²");
+    assert_eq!(shapes[1], [spec.lite_out, 112, 112], "bneck-lite");
+    let res = [56, 56, 28, 28, 28, 14, 14, 14, 14, 14, 14];
+    for (i, (&out, &r)) in outs.iter().zip(&res).enumerate() {
+        assert_eq!(shapes[2 + i], [out, r, r], "{} block {i}", spec.name);
+    }
+    assert_eq!(shapes[13], [wide, 14, 14], "final 1x1 conv");
+    let (w, pooled) = enc.widths();
+    assert_eq!((w, pooled), (wide, features), "pool + token 0");
+    let x = Tensor::<Cpu, 4>::from_data(
+        TensorData::new(vec![0.1f32; 3 * 224 * 224], [1, 3, 224, 224]),
+        &dev,
+    );
+    let out = enc.forward(x);
+    assert_eq!(out.features.dims(), [1, wide, 14, 14]);
+    assert_eq!(out.pooled().dims(), [1, features]);
+    let paper = spec.paper.unwrap();
+    let params = qbheat_workbench::model::trainable_params(&enc) as f64 / 1e6;
+    let macs = enc.macs(1, 224, 224) as f64 / 1e6;
+    assert!(
+        (params / paper.params_m - 1.0).abs() <= 0.10,
+        "{}: {params:.2} M parameters vs the paper's {}",
+        spec.name,
+        paper.params_m
+    );
+    assert!(
+        (macs / paper.macs_m - 1.0).abs() <= 0.10,
+        "{}: {macs:.0} M multiply-adds vs the paper's {}",
+        spec.name,
+        paper.macs_m
+    );
+}
+
+#[test]
+fn mf_285m_is_tab8() {
+    check_tab8(
+        Preset::Mf285m,
+        [28, 28, 48, 48, 48, 80, 88, 88, 120, 120, 120],
+        720,
+        912,
+    );
+    let s = Preset::Mf285m.spec();
+    assert_eq!(
+        (s.stem, s.lite_expand, s.lite_out, s.token_dim),
+        (16, 32, 16, 192)
+    );
+    let exp: Vec<usize> = s.blocks.iter().map(|b| b.expand).collect();
+    assert_eq!(exp, [96, 84, 168, 144, 144, 240, 320, 480, 528, 720, 720]);
+}
+
+#[test]
+fn mf_1g_is_tab8() {
+    check_tab8(
+        Preset::Mf1g,
+        [56, 56, 96, 96, 96, 96, 176, 176, 240, 240, 240],
+        1440,
+        1696,
+    );
+    let s = Preset::Mf1g.spec();
+    assert_eq!(
+        (s.stem, s.lite_expand, s.lite_out, s.token_dim),
+        (32, 64, 32, 256)
+    );
+    let exp: Vec<usize> = s.blocks.iter().map(|b| b.expand).collect();
+    assert_eq!(
+        exp,
+        [192, 168, 336, 288, 288, 288, 704, 704, 1056, 1440, 1440]
+    );
+}
+
+#[test]
+fn mf_3g_is_tab8() {
+    check_tab8(
+        Preset::Mf3g,
+        [112, 112, 192, 192, 192, 352, 352, 352, 480, 480, 480],
+        2880,
+        3136,
+    );
+    let s = Preset::Mf3g.spec();
+    assert_eq!(
+        (s.stem, s.lite_expand, s.lite_out, s.token_dim),
+        (64, 128, 64, 256)
+    );
+    let exp: Vec<usize> = s.blocks.iter().map(|b| b.expand).collect();
+    assert_eq!(
+        exp,
+        [384, 336, 672, 576, 576, 1152, 1408, 1408, 2112, 2880, 2880]
+    );
+}
+
+#[test]
+fn the_speed_benchmark_model_is_unchanged() {
+    // mf-tiny with the bench settings: the PyTorch twin mirrors exactly this many trained
+    // parameters (`torch_mftiny.py params`)
+    let mut cfg = RunConfig::default();
+    cfg.model.preset = Preset::MfTiny;
+    let model = QbHeat::<Cpu>::new(&cfg, 3, &Default::default());
+    assert_eq!(model.num_params(), 1_570_120);
+}

@@ -20,7 +20,7 @@ pub fn run(preset: Preset, image: Option<usize>) -> Result<()> {
     );
     let dev = Default::default();
     let enc = MobileFormer::<Cpu>::new(&spec, 3, &mut Init::new(0), &dev);
-    let params = burn::module::Module::num_params(&enc);
+    let params = qbheat_workbench::model::trainable_params(&enc);
     let (wide, pooled) = enc.widths();
     println!("preset        {}", spec.name);
     println!("input         3x{size}x{size}");
@@ -35,11 +35,31 @@ pub fn run(preset: Preset, image: Option<usize>) -> Result<()> {
         "classifier    {pooled} features ({wide} pooled + {} token 0)",
         spec.token_dim
     );
-    println!("parameters    {:.2} M (encoder)", params as f64 / 1e6);
+    let macs = enc.macs(1, size, size) as f64 / 1e6;
+    let vs = |ours: f64, paper: f64, unit: &str| {
+        format!(
+            "  (paper: {paper} {unit}, {:+.1} %)",
+            100.0 * (ours / paper - 1.0)
+        )
+    };
+    let paper = spec.paper;
     println!(
-        "multiply-adds {:.1} M (encoder, one image)",
-        enc.macs(1, size, size) as f64 / 1e6
+        "parameters    {:.2} M (encoder, trained; BatchNorm statistics excluded){}",
+        params as f64 / 1e6,
+        paper.map_or(String::new(), |p| vs(params as f64 / 1e6, p.params_m, "M"))
     );
+    println!(
+        "multiply-adds {macs:.1} M (encoder, one image){}",
+        paper
+            .filter(|_| size == 224)
+            .map_or(String::new(), |p| vs(macs, p.macs_m, "M at 224 px"))
+    );
+    if paper.is_some() {
+        println!(
+            "unstated     Former FFN {}x token width, dynamic-ReLU MLP token width / {} (chosen to match the paper's totals)",
+            spec.ffn_ratio, spec.dyrelu_reduction
+        );
+    }
     if check_image_size(size, spec.stride).is_ok() {
         let mut cfg = RunConfig::default();
         cfg.model.preset = preset;

@@ -57,8 +57,14 @@ pub struct DynamicRelu<B: Backend> {
 }
 
 impl<B: Backend> DynamicRelu<B> {
-    fn new(init: &mut Init, token_dim: usize, channels: usize, device: &B::Device) -> Self {
-        let hidden = (token_dim / 4).max(8);
+    fn new(
+        init: &mut Init,
+        token_dim: usize,
+        reduction: usize,
+        channels: usize,
+        device: &B::Device,
+    ) -> Self {
+        let hidden = (token_dim / reduction.max(1)).max(8);
         Self {
             fc1: Dense::new(init, token_dim, hidden, true, device),
             fc2: Dense::new(init, hidden, 8 * channels, true, device),
@@ -152,12 +158,12 @@ pub struct Former<B: Backend> {
 }
 
 impl<B: Backend> Former<B> {
-    fn new(init: &mut Init, d: usize, device: &B::Device) -> Self {
+    fn new(init: &mut Init, d: usize, ffn_ratio: usize, device: &B::Device) -> Self {
         let heads = if d.is_multiple_of(4) { 4 } else { 2 };
         Self {
             attn: SelfAttention::new(init, d, heads, device),
             norm1: layer_norm(d, device),
-            ffn: Mlp::new(init, d, 2 * d, device),
+            ffn: Mlp::new(init, d, ffn_ratio * d, device),
             norm2: layer_norm(d, device),
         }
     }
@@ -186,14 +192,21 @@ pub struct MobileFormerBlock<B: Backend> {
 }
 
 impl<B: Backend> MobileFormerBlock<B> {
-    fn new(init: &mut Init, c_in: usize, spec: BlockSpec, d: usize, device: &B::Device) -> Self {
+    fn new(
+        init: &mut Init,
+        c_in: usize,
+        spec: BlockSpec,
+        preset: &PresetSpec,
+        device: &B::Device,
+    ) -> Self {
+        let d = preset.token_dim;
         Self {
             m2f: MobileToFormer {
                 q: Dense::new(init, d, c_in, true, device),
                 o: Dense::new(init, c_in, d, true, device),
             },
-            former: Former::new(init, d, device),
-            dyrelu: DynamicRelu::new(init, d, spec.expand, device),
+            former: Former::new(init, d, preset.ffn_ratio, device),
+            dyrelu: DynamicRelu::new(init, d, preset.dyrelu_reduction, spec.expand, device),
             expand: PointwiseBn::new(init, c_in, spec.expand, device),
             depthwise: ConvBn::new(init, spec.expand, spec.expand, 3, spec.stride, true, device),
             project: PointwiseBn::new(init, spec.expand, spec.out, device),
@@ -248,8 +261,9 @@ pub struct MobileFormer<B: Backend> {
 impl<B: Backend> MobileFormer<B> {
     pub fn new(spec: &PresetSpec, in_channels: usize, init: &mut Init, device: &B::Device) -> Self {
         let stem = ConvBn::new(init, in_channels, spec.stem, 3, 2, false, device);
-        let lite_dw = ConvBn::new(init, spec.stem, spec.stem, 3, 1, true, device);
-        let lite_pw = PointwiseBn::new(init, spec.stem, spec.lite_out, device);
+        // bneck-lite: depthwise 3×3 with a channel multiplier (stem → lite_expand), pointwise
+        let lite_dw = ConvBn::new(init, spec.stem, spec.lite_expand, 3, 1, true, device);
+        let lite_pw = PointwiseBn::new(init, spec.lite_expand, spec.lite_out, device);
         let tokens = super::init::param(
             init.normal_vec(spec.tokens * spec.token_dim, 1.0),
             [spec.tokens, spec.token_dim],
@@ -258,7 +272,7 @@ impl<B: Backend> MobileFormer<B> {
         let mut c = spec.lite_out;
         let mut blocks = Vec::with_capacity(spec.blocks.len());
         for b in &spec.blocks {
-            blocks.push(MobileFormerBlock::new(init, c, *b, spec.token_dim, device));
+            blocks.push(MobileFormerBlock::new(init, c, *b, spec, device));
             c = b.out;
         }
         let head = PointwiseBn::new(init, c, spec.wide, device);
@@ -301,6 +315,21 @@ impl<B: Backend> MobileFormer<B> {
             (h, w) = (ho, wo);
         }
         total + self.head.macs(n * h * w)
+    }
+
+    /// `[channels, h, w]` after the stem, the bneck-lite and every block for an `h × w` input
+    /// (read off the weights, so it checks what was built).
+    pub fn stage_shapes(&self, h: usize, w: usize) -> Vec<[usize; 3]> {
+        let mut out = Vec::new();
+        let (mut h, mut w) = (self.stem.out_side(h), self.stem.out_side(w));
+        out.push([self.stem.weight.dims()[0], h, w]);
+        out.push([self.lite_pw.conv.weight.dims()[0], h, w]);
+        for b in &self.blocks {
+            (h, w) = (b.depthwise.out_side(h), b.depthwise.out_side(w));
+            out.push([b.project.conv.weight.dims()[0], h, w]);
+        }
+        out.push([self.head.conv.weight.dims()[0], h, w]);
+        out
     }
 
     /// Width of the feature map and of the pooled classifier features.

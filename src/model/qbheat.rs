@@ -151,7 +151,8 @@ impl<B: Backend> QbHeat<B> {
             + self.decoder.macs(n, h * w)
     }
 
+    /// Trained parameters (BatchNorm running statistics excluded).
     pub fn num_params(&self) -> usize {
-        Module::num_params(self)
+        super::trainable_params(self)
     }
 }

@@ -43,6 +43,10 @@ impl<B: Backend> ModuleVisitor<B> for Collect {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        // BatchNorm's running statistics are visited like parameters but are not trained
+        if self.path.last().is_some_and(|n| n.starts_with("running_")) {
+            return;
+        }
         let name = self.path.join(".");
         if self.decay_all || !exempt(&self.path, D) {
             self.groups.decayed.insert(param.id);
@@ -110,6 +114,14 @@ mod tests {
     use crate::model::qbheat::QbHeat;
     use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 
+    /// Collects every float tensor of a module.
+    struct Flat<'a>(&'a mut Vec<f32>);
+    impl<B: Backend> ModuleVisitor<B> for Flat<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.extend(param.val().into_data().iter::<f32>());
+        }
+    }
+
     fn model() -> QbHeat<CpuTrain> {
         let mut cfg = RunConfig::default();
         cfg.predictor.dim = 8;
@@ -154,6 +166,13 @@ mod tests {
             );
         }
         assert_eq!(g.decayed.len(), g.decayed_names.len());
+        assert!(
+            g.decayed_names
+                .iter()
+                .chain(&g.exempt_names)
+                .all(|n| !n.contains("running_")),
+            "running statistics are not parameters"
+        );
         let all = decay_groups::<CpuTrain, _>(&m, true);
         assert!(all.exempt_names.is_empty());
         assert_eq!(all.decayed.len(), g.decayed.len() + g.exempt_names.len());
@@ -185,8 +204,11 @@ mod tests {
             .init::<CpuTrain, QbHeat<CpuTrain>>();
         let groups = decay_groups::<CpuTrain, _>(&b, true);
         let b = ours.step(lr, apply_weight_decay(b, &groups, lr, wd), grads_b);
-        let wa: Vec<f32> = a.projector.weight.val().into_data().to_vec().unwrap();
-        let wb: Vec<f32> = b.projector.weight.val().into_data().to_vec().unwrap();
-        assert_eq!(wa, wb);
+        let flat = |m: &QbHeat<CpuTrain>| -> Vec<f32> {
+            let mut all = Vec::new();
+            m.visit(&mut Flat(&mut all));
+            all
+        };
+        assert_eq!(flat(&a), flat(&b), "every parameter and running statistic");
     }
 }
