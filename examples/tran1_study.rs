@@ -71,11 +71,13 @@ fn main() -> anyhow::Result<()> {
     let p = &cfg.probe;
     let lin = linear::run::<CpuTrain>(&ft, &fv, train.classes, p, cfg.seed, &dev);
     println!("lin  {} epochs: top1 {:.4}", p.lin_epochs, lin.top1());
+    let epochs: usize = std::env::var("STUDY_EPOCHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let variants: Vec<(&str, usize, usize, bool)> = vec![
-        ("as before: width 96, 2 epochs", 96, 2, false),
-        ("width 96, 10 epochs", 96, 10, false),
-        ("width 128, 10 epochs", 128, 10, false),
-        ("width 128, 10 epochs, standardised tokens", 128, 10, true),
+        ("raw tokens", 128, epochs, false),
+        ("standardised tokens", 128, epochs, true),
     ];
     let mut standardised = false;
     for (name, width, epochs, std) in variants {
@@ -90,7 +92,7 @@ fn main() -> anyhow::Result<()> {
         let t = std::time::Instant::now();
         let (r, _) = tran1::run::<CpuTrain>(&ft, &fv, train.classes, &recipe, cfg.seed, &dev);
         println!(
-            "tran-1 {name}: top1 {:.4} per epoch {:?} ({:.0}s)",
+            "tran-1 width {width}, {epochs} epochs, {name}: top1 {:.4} per epoch {:?} ({:.0}s)",
             r.top1(),
             r.top1_per_epoch
                 .iter()

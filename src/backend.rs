@@ -4,6 +4,7 @@
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::model::kernels::Kernels;
 use crate::spec::BackendKind;
 
 /// The CPU backend (burn-flex: pure Rust, SIMD, rayon).
@@ -22,11 +23,17 @@ pub type GpuTrain = burn::backend::Autodiff<Gpu>;
 pub const NO_CUDA: &str = "this workbench was built without CUDA support; rebuild with \
 `cargo build --release --features cuda` on a machine with the CUDA toolkit, or use --backend cpu";
 
+/// A backend to train on: autodiff over a backend with the fused kernels, both sides
+/// implementing [`Kernels`] (the inner one runs evaluation and validation).
+pub trait TrainBackend: AutodiffBackend<InnerBackend: Kernels> + Kernels {}
+
+impl<B: AutodiffBackend<InnerBackend: Kernels> + Kernels> TrainBackend for B {}
+
 /// A computation written once for any training backend; [`dispatch`] runs it on the one a
 /// run chose.
 pub trait OnBackend {
     type Output;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output>;
+    fn run<B: TrainBackend>(self, device: B::Device) -> Result<Self::Output>;
 }
 
 /// Runs `job` on backend `kind` (GPU `device` for cuda), or explains why it cannot.

@@ -1,7 +1,6 @@
 //! Spectra of a model's learned generators, per scale.
 
 use anyhow::Result;
-use burn::tensor::backend::Backend;
 
 use super::spectrum::{scale_spectrum, ScaleSpectrum};
 use crate::model::predictor::HostGenerators;
@@ -17,6 +16,6 @@ pub fn spectra_of(generators: &[HostGenerators]) -> Result<Vec<ScaleSpectrum>> {
 }
 
 /// Spectra of every scale a model trains.
-pub fn spectra<B: Backend>(model: &QbHeat<B>) -> Result<Vec<ScaleSpectrum>> {
+pub fn spectra<B: crate::model::kernels::Kernels>(model: &QbHeat<B>) -> Result<Vec<ScaleSpectrum>> {
     spectra_of(&model.predictor.host_generators())
 }

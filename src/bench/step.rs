@@ -2,12 +2,12 @@
 
 use anyhow::Result;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 use std::time::Instant;
 
 use super::{peak_rss_mb, Usage};
-use crate::backend::OnBackend;
+use crate::backend::{OnBackend, TrainBackend};
 use crate::config::RunConfig;
 use crate::data::batch::{BatchMaker, PretrainBatch};
 use crate::data::procedural;
@@ -49,10 +49,7 @@ impl std::fmt::Display for BenchResult {
 }
 
 /// Model, optimiser and the four batches the benchmark cycles through.
-fn setup<B: AutodiffBackend>(
-    cfg: &RunConfig,
-    device: &B::Device,
-) -> (QbHeat<B>, Vec<PretrainBatch>) {
+fn setup<B: TrainBackend>(cfg: &RunConfig, device: &B::Device) -> (QbHeat<B>, Vec<PretrainBatch>) {
     let batch = cfg.train.batch_size;
     let set = procedural::generate(batch * 4, cfg.data.image_size, 3, cfg.seed);
     let maker = BatchMaker::for_config(cfg, &set);
@@ -83,7 +80,7 @@ pub struct Step<'a> {
 impl OnBackend for Step<'_> {
     type Output = BenchResult;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<BenchResult> {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Result<BenchResult> {
         let Step { cfg, warmup, steps } = self;
         anyhow::ensure!(steps >= 1, "--steps must be at least 1");
         let (mut model, batches) = setup::<B>(cfg, &device);
@@ -136,7 +133,7 @@ pub struct Breakdown<'a> {
 impl OnBackend for Breakdown<'_> {
     type Output = Vec<(&'static str, f64)>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Result<Self::Output> {
         let Breakdown { cfg, steps } = self;
         anyhow::ensure!(steps >= 1, "--steps must be at least 1");
         let (mut model, batches) = setup::<B>(cfg, &device);

@@ -1,13 +1,12 @@
 //! `workbench pretrain`: one pre-training run without the store.
 
 use anyhow::Result;
-use burn::tensor::backend::AutodiffBackend;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use qbheat_workbench::backend::{dispatch, OnBackend};
+use qbheat_workbench::backend::{dispatch, OnBackend, TrainBackend};
 use qbheat_workbench::config::{default_out_dir, RunConfig};
 use qbheat_workbench::spec::BackendKind;
 use qbheat_workbench::train::checkpoint::EpochStats;
@@ -59,7 +58,7 @@ struct Job<'a> {
 
 impl OnBackend for Job<'_> {
     type Output = Outcome;
-    fn run<B: AutodiffBackend>(mut self, device: B::Device) -> Result<Outcome> {
+    fn run<B: TrainBackend>(mut self, device: B::Device) -> Result<Outcome> {
         pretrain::<B>(self.cfg, self.opts, &device, &mut self.lines)
     }
 }

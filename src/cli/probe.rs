@@ -1,11 +1,10 @@
 //! `workbench probe RUN`: probes a stored run's encoder; results become run metrics.
 
 use anyhow::Result;
-use burn::tensor::backend::AutodiffBackend;
 use std::path::{Path, PathBuf};
 
 use qbheat_workbench::analysis::stored::{checkpoint_of, config_of};
-use qbheat_workbench::backend::{dispatch, OnBackend};
+use qbheat_workbench::backend::{dispatch, OnBackend, TrainBackend};
 use qbheat_workbench::config::RunConfig;
 use qbheat_workbench::probe::{pipeline, ProbeResult};
 use qbheat_workbench::spec::{Method, ProbeKind};
@@ -66,7 +65,7 @@ struct Evaluate<'a> {
 
 impl OnBackend for Evaluate<'_> {
     type Output = Vec<(String, ProbeResult)>;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Result<Self::Output> {
         pipeline::evaluate::<B>(self.cfg, self.out, self.kinds, &device)
     }
 }

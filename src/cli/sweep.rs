@@ -128,6 +128,16 @@ pub fn run(a: SweepArgs) -> Result<()> {
         .map(|(k, v)| format!("{v} {k}"))
         .collect();
     println!("sweep {}: {}", sweep.name, counts.join(", "));
+    if let Ok(store) = Store::open_read_only(&opts.db) {
+        if let Ok(table) = qbheat_workbench::views::runs::runs(
+            &store,
+            Some(&sweep.name),
+            None,
+            qbheat_workbench::views::Format::Table,
+        ) {
+            super::emit(&table);
+        }
+    }
     if stop.load(Ordering::SeqCst) {
         println!("stopped: run the same command again to resume");
     } else if !a.no_report {

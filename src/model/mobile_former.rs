@@ -15,6 +15,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::init::Init;
+use super::kernels::Kernels;
 use super::layers::{
     layer_norm, merge_heads, sdpa, split_heads, ConvBn, Dense, Mlp, PointwiseBn, SelfAttention,
 };
@@ -191,7 +192,7 @@ pub struct MobileFormerBlock<B: Backend> {
     pub residual: bool,
 }
 
-impl<B: Backend> MobileFormerBlock<B> {
+impl<B: Kernels> MobileFormerBlock<B> {
     fn new(
         init: &mut Init,
         c_in: usize,
@@ -258,7 +259,7 @@ pub struct MobileFormer<B: Backend> {
     pub head: PointwiseBn<B>,
 }
 
-impl<B: Backend> MobileFormer<B> {
+impl<B: Kernels> MobileFormer<B> {
     pub fn new(spec: &PresetSpec, in_channels: usize, init: &mut Init, device: &B::Device) -> Self {
         let stem = ConvBn::new(init, in_channels, spec.stem, 3, 2, false, device);
         // bneck-lite: depthwise 3×3 with a channel multiplier (stem → lite_expand), pointwise

@@ -3,6 +3,7 @@
 pub mod batch_norm;
 pub mod decoder;
 pub mod init;
+pub mod kernels;
 pub mod layers;
 pub mod mobile_former;
 pub mod predictor;

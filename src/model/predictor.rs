@@ -289,7 +289,7 @@ impl<B: Backend> Predictor<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Cpu;
+    type Cpu = burn::backend::Flex;
     use burn::tensor::TensorData;
 
     fn host(t: Tensor<Cpu, 2>) -> (usize, Vec<f64>) {

@@ -7,6 +7,7 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use super::decoder::Decoder;
 use super::init::Init;
+use super::kernels::Kernels;
 use super::layers::Pointwise;
 use super::mobile_former::MobileFormer;
 use super::predictor::{MatrixCache, Predictor};
@@ -27,7 +28,7 @@ pub struct QbHeat<B: Backend> {
     pub channels: usize,
 }
 
-impl<B: Backend> QbHeat<B> {
+impl<B: Kernels> QbHeat<B> {
     /// Builds the model with weights drawn from `cfg.seed`.
     pub fn new(cfg: &RunConfig, channels: usize, device: &B::Device) -> Self {
         let spec = cfg.model.preset.spec();

@@ -7,7 +7,7 @@
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::ElementConversion;
-use burn::tensor::{backend::AutodiffBackend, backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
@@ -15,9 +15,11 @@ use std::time::Instant;
 use super::features::image_batch;
 use super::head::{self, cross_entropy, Tran1Head};
 use super::{ProbeKind, ProbeResult, Recipe};
+use crate::backend::TrainBackend;
 use crate::data::augment::{resized_crop, sample_box};
 use crate::data::ImageSet;
 use crate::model::init::Init;
+use crate::model::kernels::Kernels;
 use crate::model::mobile_former::MobileFormer;
 use crate::train::pretrain::{epoch_order, step_seed};
 use crate::train::schedule::cosine_lr;
@@ -28,7 +30,7 @@ pub struct Finetuner<B: Backend> {
     pub head: Tran1Head<B>,
 }
 
-impl<B: Backend> Finetuner<B> {
+impl<B: Kernels> Finetuner<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let f = self.encoder.forward(images).features;
         let [n, c, h, w] = f.dims();
@@ -71,7 +73,7 @@ pub struct Data<'a> {
 
 /// Fine-tunes `encoder` with `head` (the tran-1 probe's) or a fresh tran-1 head;
 /// `layer_decay` 1.0 = one lr for all. Returns the result and the fine-tuned model.
-pub fn run<B: AutodiffBackend>(
+pub fn run<B: TrainBackend>(
     encoder: MobileFormer<B>,
     head: Option<Tran1Head<B>>,
     data: &Data,

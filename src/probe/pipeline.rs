@@ -1,9 +1,9 @@
 //! The evaluation step of a run: which encoder to probe (pre-trained checkpoint, random init,
 //! or supervised training) and the probes its config lists, on the run's backend.
 
+use crate::backend::TrainBackend;
 use anyhow::{Context, Result};
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 use std::path::Path;
 
 use super::finetune::{self, Data};
@@ -15,7 +15,7 @@ use crate::spec::Method;
 use crate::train::checkpoint;
 
 /// The encoder a run's probes use: its newest checkpoint for QB-Heat, else a fresh one.
-pub fn encoder<B: AutodiffBackend>(
+pub fn encoder<B: TrainBackend>(
     cfg: &RunConfig,
     out: &Path,
     device: &B::Device,
@@ -34,7 +34,7 @@ pub fn encoder<B: AutodiffBackend>(
 /// Runs `kinds` (or, for the supervised baseline, supervised training) on the run's encoder.
 /// Fine-tuning starts its decoder from the tran-1 probe (run first when not asked for) when
 /// `probe.finetune_from_tran1` is set.
-pub fn evaluate<B: AutodiffBackend>(
+pub fn evaluate<B: TrainBackend>(
     cfg: &RunConfig,
     out: &Path,
     kinds: &[ProbeKind],

@@ -315,7 +315,14 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(f.svg.matches("<polyline").count(), 2, "{}", f.svg);
+        // axes and ticks are black polylines; each series is one in its own colour
+        let series_lines = f
+            .svg
+            .lines()
+            .filter(|l| l.starts_with("<polyline") && !l.contains("stroke=\"#000000\""))
+            .count();
+        assert_eq!(series_lines, 2, "{}", f.svg);
+        assert!(f.svg.contains("stroke=\"#56B4E9\" stroke-width=\"3\""));
         assert!(f.svg.contains("<text") && f.svg.contains("two lines"));
         assert_eq!(f.csv.lines().count(), 1 + 2 + 2, "NaN dropped:\n{}", f.csv);
         let h = histogram(

@@ -3,14 +3,13 @@
 //! stop on SIGINT/SIGTERM or on a stop request in the store, then the evaluation pipeline.
 
 use anyhow::{Context, Result};
-use burn::tensor::backend::AutodiffBackend;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::analysis::extract::spectra_of;
-use crate::backend::{device_name, dispatch, OnBackend};
+use crate::backend::{device_name, dispatch, OnBackend, TrainBackend};
 use crate::config::RunConfig;
 use crate::liveness;
 use crate::model::predictor::HostGenerators;
@@ -268,7 +267,7 @@ struct Pipeline<'a> {
 impl OnBackend for Pipeline<'_> {
     type Output = Outcome;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Outcome> {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Result<Outcome> {
         let Pipeline {
             cfg,
             out,

@@ -203,7 +203,7 @@ fn prune(root: &Path, keep: &[&str]) -> Result<()> {
 }
 
 /// Loads the model weights of a checkpoint folder into a model built from `cfg`.
-pub fn load_model<B: burn::tensor::backend::Backend>(
+pub fn load_model<B: crate::model::kernels::Kernels>(
     cfg: &crate::config::RunConfig,
     dir: &Path,
     channels: usize,

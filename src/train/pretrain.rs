@@ -9,7 +9,6 @@ use anyhow::{bail, Context, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, BinFileRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ElementConversion;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -103,7 +102,7 @@ pub fn steps_per_epoch(cfg: &RunConfig, n: usize) -> (usize, usize) {
 type Rec = BinFileRecorder<FullPrecisionSettings>;
 
 /// Runs (or resumes) pre-training; returns the final training state.
-pub fn pretrain<B: AutodiffBackend>(
+pub fn pretrain<B: crate::backend::TrainBackend>(
     cfg: &RunConfig,
     opts: &PretrainOptions,
     device: &B::Device,
@@ -267,7 +266,7 @@ pub fn pretrain<B: AutodiffBackend>(
 }
 
 /// Mean masked loss on (at most 256) un-augmented validation images with fixed quarters.
-pub fn validation_loss<B: burn::tensor::backend::Backend>(
+pub fn validation_loss<B: crate::model::kernels::Kernels>(
     model: &QbHeat<B>,
     maker: &BatchMaker,
     val: &ImageSet,
