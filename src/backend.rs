@@ -23,6 +23,19 @@ pub type GpuTrain = burn::backend::Autodiff<Gpu>;
 pub const NO_CUDA: &str = "this workbench was built without CUDA support; rebuild with \
 `cargo build --release --features cuda` on a machine with the CUDA toolkit, or use --backend cpu";
 
+/// The chosen backend or device cannot run here (no CUDA build, no driver, no such GPU): a
+/// usage error, reported in one line before burn starts (the CLI exits with 2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unavailable(pub String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
 /// A backend to train on: autodiff over a backend with the fused kernels, both sides
 /// implementing [`Kernels`] (the inner one runs evaluation and validation).
 pub trait TrainBackend: AutodiffBackend<InnerBackend: Kernels> + Kernels {}
@@ -74,16 +87,25 @@ pub fn nvidia_devices() -> usize {
 
 /// Checks that GPU `device` exists before any CUDA call.
 pub fn check_gpu(device: usize) -> Result<()> {
+    check_gpus(&[device])
+}
+
+/// [`check_gpu`] for every index of `devices`.
+pub fn check_gpus(devices: &[usize]) -> Result<()> {
     let n = nvidia_devices();
-    anyhow::ensure!(
-        n > 0,
-        "backend cuda: no NVIDIA driver or GPU on this machine (/dev/nvidia0 is missing); use --backend cpu"
-    );
-    anyhow::ensure!(
-        device < n,
-        "backend cuda: GPU {device} does not exist; this machine has {n} (0..{})",
-        n - 1
-    );
+    if n == 0 {
+        return Err(Unavailable(
+            "backend cuda: no NVIDIA driver or GPU on this machine (/dev/nvidia0 is missing); use --backend cpu".into(),
+        )
+        .into());
+    }
+    if let Some(d) = devices.iter().find(|&&d| d >= n) {
+        return Err(Unavailable(format!(
+            "backend cuda: GPU {d} does not exist; this machine has {n} (0..{})",
+            n - 1
+        ))
+        .into());
+    }
     Ok(())
 }
 
@@ -95,5 +117,5 @@ fn on_cuda<T: OnBackend>(device: usize, job: T) -> Result<T::Output> {
 
 #[cfg(not(feature = "cuda"))]
 fn on_cuda<T: OnBackend>(_: usize, _: T) -> Result<T::Output> {
-    anyhow::bail!(NO_CUDA)
+    Err(Unavailable(NO_CUDA.into()).into())
 }

@@ -8,6 +8,7 @@ mod cli;
 use clap::Parser;
 use std::process::ExitCode;
 
+use qbheat_workbench::backend::Unavailable;
 use qbheat_workbench::config::ConfigError;
 
 fn main() -> ExitCode {
@@ -15,7 +16,8 @@ fn main() -> ExitCode {
     match cli::dispatch(args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let usage = e.downcast_ref::<ConfigError>().is_some();
+            let usage = e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<Unavailable>().is_some();
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::from(if usage { 2 } else { 1 })
         }

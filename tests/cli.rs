@@ -75,9 +75,46 @@ fn cuda_without_the_feature_is_an_error() {
         return;
     }
     let (code, _, err) = workbench(&["bench", "--backend", "cuda", "--steps", "1"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert_one_line_error(&err);
     assert!(err.contains("--features cuda"), "{err}");
+}
+
+#[test]
+fn sweep_devices_are_checked_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = |backend: &str| {
+        let path = dir.path().join(format!("{backend}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "name = \"gpus\"\n[base]\nbackend = \"{backend}\"\n[base.train]\nepochs = 1\n\
+                 [grid]\n\"masking.position\" = [\"corner\", \"center\"]\n"
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let db = dir.path().join("w.db");
+    let db = db.to_str().unwrap();
+    let (cpu, cuda) = (sweep("cpu"), sweep("cuda"));
+    let (code, _, err) = workbench(&["sweep", &cpu, "--devices", "0,1", "--db", db]);
+    assert_eq!(code, 2);
+    assert_one_line_error(&err);
+    assert!(err.contains("uses backend cpu"), "{err}");
+    let (code, _, err) = workbench(&["sweep", &cuda, "--devices", "1,1", "--db", db]);
+    assert_eq!(code, 2);
+    assert!(err.contains("GPU 1 twice"), "{err}");
+    let (code, _, err) = workbench(&["sweep", &cuda, "--devices", "0,x", "--db", db]);
+    assert_eq!(code, 2, "{err}");
+    if std::path::Path::new("/dev/nvidia0").exists() {
+        return;
+    }
+    let (code, _, err) = workbench(&["sweep", &cuda, "--devices", "0,1", "--db", db]);
+    assert_eq!(code, 2);
+    assert_one_line_error(&err);
+    assert!(err.contains("no NVIDIA driver"), "{err}");
+    assert!(!std::path::Path::new(db).exists(), "nothing is stored");
 }
 
 #[test]
@@ -202,7 +239,7 @@ fn bench_arguments_are_checked_before_any_work() {
     if !cfg!(feature = "cuda") {
         let t = std::time::Instant::now();
         let (code, _, err) = workbench(&["bench", "--backend", "cuda", "--breakdown"]);
-        assert_eq!(code, 1);
+        assert_eq!(code, 2);
         assert!(err.contains("--features cuda"), "{err}");
         assert!(t.elapsed().as_secs() < 5, "refused before benchmarking");
     }

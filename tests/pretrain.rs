@@ -154,3 +154,35 @@ fn weights_that_diverge_on_an_epochs_last_step_fail_the_run() {
         "no checkpoint of diverged weights"
     );
 }
+
+/// A checkpoint holds plain little-endian f32 tensors, no backend in it: the weights a
+/// training backend wrote load into the inference backend (what a GPU-trained run does when
+/// it is probed on a CPU), and encoding them again from there gives the same bytes.
+#[test]
+fn checkpoints_do_not_depend_on_the_backend() {
+    use burn::module::Module;
+    use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+    use qbheat_workbench::backend::Cpu;
+    use qbheat_workbench::train::checkpoint;
+
+    let cfg = small_config("max_steps_per_epoch = 2");
+    let dir = tempfile::tempdir().unwrap();
+    let mut one_epoch = cfg.clone();
+    one_epoch.train.epochs = 1;
+    run(&one_epoch, dir.path(), false, &mut Quiet).unwrap();
+    let (ckpt, _) = checkpoint::latest(dir.path()).unwrap().unwrap();
+    let on_disk = std::fs::read(ckpt.join("model.bin")).unwrap();
+    fn bytes<M: Module<B>, B: burn::tensor::backend::Backend>(model: M) -> Vec<u8> {
+        BinBytesRecorder::<FullPrecisionSettings>::new()
+            .record(model.into_record(), ())
+            .unwrap()
+    }
+    let dev = Default::default();
+    let trained = checkpoint::load_model::<CpuTrain>(&one_epoch, &ckpt, 3, &dev).unwrap();
+    let inference = checkpoint::load_model::<Cpu>(&one_epoch, &ckpt, 3, &dev).unwrap();
+    assert_eq!(bytes(trained), on_disk);
+    assert_eq!(bytes(inference), on_disk);
+    // and the weights are the trained ones, not a fresh initialisation
+    let fresh = qbheat_workbench::model::qbheat::QbHeat::<Cpu>::new(&one_epoch, 3, &dev);
+    assert_ne!(bytes(fresh), on_disk);
+}

@@ -84,7 +84,7 @@ fn token_clusters(n: usize, seed: u64) -> Features {
 #[test]
 fn tran1_probe_separates_separable_tokens() {
     let cfg = ProbeConfig {
-        tran_epochs: 5,
+        tran_epochs: 10,
         tran_width: Some(32),
         batch_size: 32,
         tran_base_lr: 4e-3,
@@ -231,4 +231,65 @@ method = ["qbheat", "random-init", "supervised"]
         }
         assert_eq!(run.status, qbheat_workbench::store::Status::Finished);
     }
+}
+
+/// Every image holds the same pattern token at one of the 4×4 positions, on noise; the label
+/// is the quadrant the pattern sits in. Mean-pooled features are the same for every label
+/// (the pattern is in every image once), so only a head that sees positions can solve it.
+fn pattern_position(n: usize, seed: u64) -> Features {
+    let (side, wide) = (4usize, 8usize);
+    let mut init = Init::new(seed);
+    let noise = init.normal_vec(n * side * side * wide, 0.3);
+    let mut tokens = noise;
+    let mut labels = Vec::with_capacity(n);
+    let mut pooled = vec![0f32; n * wide];
+    for i in 0..n {
+        // every position equally often (the probes shuffle)
+        let at = (i * 7 + seed as usize) % (side * side);
+        let (y, x) = (at / side, at % side);
+        labels.push((2 * (y / 2) + x / 2) as u32);
+        let t = &mut tokens[(i * side * side + at) * wide..][..wide];
+        t[0] += 3.0;
+        t[1] -= 3.0;
+        for pos in 0..side * side {
+            for c in 0..wide {
+                pooled[i * wide + c] +=
+                    tokens[(i * side * side + pos) * wide + c] / (side * side) as f32;
+            }
+        }
+    }
+    Features {
+        pooled,
+        dim: wide,
+        tokens: Some(tokens),
+        wide,
+        grid: (side, side),
+        labels,
+        img_per_s: 0.0,
+    }
+}
+
+#[test]
+fn tran1_reads_where_a_pattern_sits_and_lin_cannot() {
+    let (train, val) = (pattern_position(2000, 5), pattern_position(500, 6));
+    let cfg = ProbeConfig {
+        lin_epochs: 20,
+        tran_epochs: 20,
+        tran_width: Some(32),
+        tran_dropout: Some(0.0),
+        batch_size: 50,
+        tran_base_lr: 4e-3,
+        ..Default::default()
+    };
+    let dev = Default::default();
+    let lin = linear::run::<CpuTrain>(&train, &val, 4, &cfg, 0, &dev);
+    let recipe = Recipe::new(&cfg, Preset::MfMicro);
+    let (tran, _) = tran1::run::<CpuTrain>(&train, &val, 4, &recipe, 0, &dev);
+    eprintln!("lin {:.3}, tran-1 {:.3}", lin.top1(), tran.top1());
+    assert!(lin.top1() < 0.4, "lin read the position: {}", lin.top1());
+    assert!(
+        tran.top1() > 0.9,
+        "tran-1 missed the position: {}",
+        tran.top1()
+    );
 }

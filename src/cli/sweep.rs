@@ -5,6 +5,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
+use qbheat_workbench::backend::{check_gpus, Unavailable};
+use qbheat_workbench::spec::BackendKind;
 use qbheat_workbench::store::{Status, Store};
 use qbheat_workbench::sweep::runner::{self, SweepOptions, STALE_AFTER_S};
 use qbheat_workbench::sweep::spec::Sweep;
@@ -40,6 +42,10 @@ pub struct SweepArgs {
     /// Log file of a sweep started in the background (the TUI's launcher), noted in the store.
     #[arg(long, hide = true)]
     log_file: Option<PathBuf>,
+    /// GPUs to spread the runs over, e.g. 0,1: one run per GPU at a time (replaces --jobs);
+    /// every run must use backend cuda; each records the GPU it ran on.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<usize>,
 }
 
 #[derive(clap::Args)]
@@ -50,6 +56,9 @@ pub struct WorkerArgs {
     run: String,
     #[arg(long)]
     out: PathBuf,
+    /// GPU assigned by the sweep (--devices).
+    #[arg(long)]
+    device: Option<usize>,
 }
 
 /// The dry run: each planned run with its grid point and stored status.
@@ -97,9 +106,34 @@ fn dry_run(sweep: &Sweep, db: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// `--devices` lists distinct GPUs that exist, for runs that all use backend cuda.
+fn check_devices(sweep: &Sweep, devices: &[usize]) -> Result<()> {
+    if devices.is_empty() {
+        return Ok(());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(d) = devices.iter().find(|d| !seen.insert(**d)) {
+        return Err(Unavailable(format!("--devices lists GPU {d} twice")).into());
+    }
+    if let Some(r) = sweep
+        .runs
+        .iter()
+        .find(|r| r.config.backend != BackendKind::Cuda)
+    {
+        return Err(Unavailable(format!(
+            "--devices assigns GPUs, but run {} uses backend {} (set backend = \"cuda\" in [base])",
+            r.id,
+            r.config.backend.name()
+        ))
+        .into());
+    }
+    check_gpus(devices)
+}
+
 pub fn run(a: SweepArgs) -> Result<()> {
     anyhow::ensure!(a.jobs >= 1, "--jobs must be at least 1");
     let sweep = Sweep::load(&a.file)?;
+    check_devices(&sweep, &a.devices)?;
     let db = a.db.path();
     if a.dry_run {
         return dry_run(&sweep, &db);
@@ -113,6 +147,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         progress: std::io::stdout().is_terminal(),
         stale_after: a.stale_after,
         log_file: a.log_file,
+        devices: a.devices.clone(),
     };
     println!(
         "sweep {}: {} runs, {} at a time, store {}",
@@ -157,5 +192,5 @@ pub fn run(a: SweepArgs) -> Result<()> {
 
 pub fn worker(a: WorkerArgs) -> Result<()> {
     let stop = super::signal::stop_flag()?;
-    worker::work(&a.db.path(), &a.run, &a.out, stop)
+    worker::work(&a.db.path(), &a.run, &a.out, a.device, stop)
 }

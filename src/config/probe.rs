@@ -29,7 +29,9 @@ pub struct ProbeConfig {
     /// MF-285M / 1.0G / 3.7G].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tran_width: Option<usize>,
-    /// AdamW base lr (paper: 5e-4).
+    /// AdamW base lr, lr = base × batch / 256 (paper: 5e-4 for 200 epochs at batch 4096, ~60 000
+    /// steps; CPU-scale probes take a few hundred steps, where 5e-4 leaves tran-1 under-trained
+    /// and below lin: 4e-3 is the default, see the README's tran-1 study).
     pub tran_base_lr: f64,
     /// Paper: 0.1.
     pub tran_weight_decay: f64,
@@ -38,6 +40,9 @@ pub struct ProbeConfig {
     pub tran_dropout: Option<f64>,
     /// Paper: 10.
     pub tran_warmup_epochs: f64,
+    /// Standardise the tokens per channel with the training set's statistics before the block
+    /// (paper: unstated; lin's BatchNorm without affine, Tab. 10, does the same to its input).
+    pub tran_standardise: bool,
     /// Label smoothing of tran-1 and fine-tuning (paper: 0.1).
     pub label_smoothing: f64,
 
@@ -68,12 +73,13 @@ impl Default for ProbeConfig {
             lin_base_lr: 0.1,
             lin_weight_decay: 0.0,
             lin_warmup_epochs: 1.0,
-            tran_epochs: 10,
+            tran_epochs: 20,
             tran_width: None,
-            tran_base_lr: 5e-4,
+            tran_base_lr: 4e-3,
             tran_weight_decay: 0.1,
             tran_dropout: None,
             tran_warmup_epochs: 1.0,
+            tran_standardise: true,
             label_smoothing: 0.1,
             finetune_epochs: 5,
             finetune_base_lr: 5e-4,

@@ -21,6 +21,69 @@ pub struct Features {
     pub img_per_s: f64,
 }
 
+impl Features {
+    /// Per-channel `(μ_c, σ_c)` of the feature-map tokens over every image and position
+    /// (`None` without tokens).
+    pub fn token_stats(&self) -> Option<Vec<(f32, f32)>> {
+        let tokens = self.tokens.as_ref()?;
+        Some(channel_stats(
+            tokens.chunks_exact(self.wide.max(1)),
+            self.wide,
+        ))
+    }
+
+    /// Channels of the global token 0 (the pooled features' tail; 0 when the pooled features
+    /// are only the feature map's average).
+    pub fn global_dim(&self) -> usize {
+        if self.pooled.len() == self.labels.len() * self.dim {
+            self.dim.saturating_sub(self.wide)
+        } else {
+            0
+        }
+    }
+
+    /// Per-channel `(μ_c, σ_c)` of the global token 0 over every image.
+    pub fn global_stats(&self) -> Vec<(f32, f32)> {
+        let (dim, global) = (self.dim.max(1), self.global_dim());
+        channel_stats(
+            self.pooled
+                .chunks_exact(dim)
+                .map(|row| &row[dim - global..]),
+            global,
+        )
+    }
+
+    /// Token 0 of images `idx`, `[idx.len(), global_dim]` row-major.
+    pub fn global_rows(&self, idx: &[usize]) -> Vec<f32> {
+        let (dim, global) = (self.dim, self.global_dim());
+        idx.iter()
+            .flat_map(|&i| &self.pooled[(i + 1) * dim - global..(i + 1) * dim])
+            .copied()
+            .collect()
+    }
+}
+
+/// Mean and standard deviation per channel of `rows` (σ has 1e-6 added under the root so a
+/// dead channel stays finite).
+fn channel_stats<'a>(rows: impl Iterator<Item = &'a [f32]>, channels: usize) -> Vec<(f32, f32)> {
+    let mut sums = vec![(0f64, 0f64); channels];
+    let mut n = 0usize;
+    for row in rows {
+        n += 1;
+        for (s, &v) in sums.iter_mut().zip(row) {
+            s.0 += f64::from(v);
+            s.1 += f64::from(v) * f64::from(v);
+        }
+    }
+    let n = n.max(1) as f64;
+    sums.iter()
+        .map(|&(s, s2)| {
+            let m = s / n;
+            (m as f32, ((s2 / n - m * m).max(0.0) + 1e-6).sqrt() as f32)
+        })
+        .collect()
+}
+
 /// Normalises images `range` of `set` with per-channel `stats` into a `[n, C, S, S]` tensor.
 pub fn image_batch<B: Backend>(
     set: &ImageSet,

@@ -32,10 +32,15 @@ pub struct Finetuner<B: Backend> {
 
 impl<B: Kernels> Finetuner<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let f = self.encoder.forward(images).features;
-        let [n, c, h, w] = f.dims();
-        self.head
-            .forward(f.reshape([n, c, h * w]).swap_dims(1, 2), (h, w))
+        let out = self.encoder.forward(images);
+        let [n, c, h, w] = out.features.dims();
+        let [_, _, d] = out.tokens.dims();
+        let global = out.tokens.narrow(1, 0, 1).reshape([n, d]);
+        self.head.forward(
+            out.features.reshape([n, c, h * w]).swap_dims(1, 2),
+            Some(global),
+            (h, w),
+        )
     }
 }
 
@@ -86,12 +91,13 @@ pub fn run<B: TrainBackend>(
     let cfg = &recipe.cfg;
     let (train, val, stats) = (data.train, data.val, data.stats);
     B::seed(device, seed ^ 0xf1);
-    let (wide, _) = encoder.widths();
+    let (wide, dim) = encoder.widths();
     let head = head
         .unwrap_or_else(|| {
             Tran1Head::new(
                 &mut Init::new(seed ^ 0xf1),
                 wide,
+                dim - wide,
                 recipe.tran_width,
                 train.classes,
                 cfg.finetune_dropout,

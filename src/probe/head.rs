@@ -1,6 +1,6 @@
 //! Classifier heads and the loss/accuracy shared by the probes.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
@@ -60,11 +60,26 @@ pub fn top1<B: Backend>(
     hits as f64 / labels.len().max(1) as f64
 }
 
-/// tran-1 head (paper Sec. 5, Tab. 11): tokens → linear to width W (+ fixed 2-D sin-cos
-/// positions) → one pre-norm transformer block → LayerNorm → mean pool → linear to the
-/// classes, with dropout after the position embedding, in the block and before the classifier.
+/// tran-1 head (paper Sec. 5, Tab. 11): lin's decoder with "a single transformer block before
+/// global pooling". Feature-map tokens → per-channel standardisation (frozen) → linear to
+/// width W (+ fixed 2-D sin-cos positions) → one pre-norm transformer block → LayerNorm → mean
+/// pool, concatenated with the standardised global token 0 (Mobile-Former's classifier input,
+/// the same features lin reads) → linear to the classes; dropout after the position embedding,
+/// in the block and before the classifier.
+///
+/// The standardisation `(t − μ_c) / σ_c` uses the training set's per-channel statistics: it is
+/// what lin's BatchNorm without affine (Tab. 10, MAE's practice) converges to. It is not
+/// trained and travels with the head into fine-tuning (Tab. 12).
 #[derive(Module, Debug)]
 pub struct Tran1Head<B: Backend> {
+    /// μ_c of the tokens (not trained).
+    pub token_mean: Param<Tensor<B, 1>>,
+    /// 1 / σ_c of the tokens (not trained).
+    pub token_scale: Param<Tensor<B, 1>>,
+    /// μ_c of the global token 0 (not trained).
+    pub global_mean: Param<Tensor<B, 1>>,
+    /// 1 / σ_c of the global token 0 (not trained).
+    pub global_scale: Param<Tensor<B, 1>>,
     pub embed: Dense<B>,
     pub block: PreNormBlock<B>,
     pub norm: LayerNorm<B>,
@@ -73,22 +88,51 @@ pub struct Tran1Head<B: Backend> {
 }
 
 impl<B: Backend> Tran1Head<B> {
+    /// `in_dim` channels per feature-map token, `global_dim` channels of token 0.
     pub fn new(
         init: &mut Init,
         in_dim: usize,
+        global_dim: usize,
         width: usize,
         classes: usize,
         dropout: f64,
         device: &B::Device,
     ) -> Self {
+        let frozen = |t: Tensor<B, 1>| Param::from_tensor(t).set_require_grad(false);
         Self {
+            token_mean: frozen(Tensor::zeros([in_dim], device)),
+            token_scale: frozen(Tensor::ones([in_dim], device)),
+            global_mean: frozen(Tensor::zeros([global_dim.max(1)], device)),
+            global_scale: frozen(Tensor::ones([global_dim.max(1)], device)),
             embed: Dense::new(init, in_dim, width, true, device),
             block: PreNormBlock::new(init, width, heads_for(width), 4, device)
                 .with_dropout(dropout),
             norm: layer_norm(width, device),
-            fc: Dense::new(init, width, classes, true, device),
+            fc: Dense::new(init, width + global_dim, classes, true, device),
             drop: DropoutConfig::new(dropout).init(),
         }
+    }
+
+    /// The same head standardising the feature-map tokens and token 0 with per-channel
+    /// `(μ_c, σ_c)`.
+    pub fn with_stats(
+        mut self,
+        tokens: &[(f32, f32)],
+        global: &[(f32, f32)],
+        device: &B::Device,
+    ) -> Self {
+        let frozen = |v: Vec<f32>| {
+            let n = v.len();
+            Param::from_tensor(Tensor::from_data(TensorData::new(v, [n]), device))
+                .set_require_grad(false)
+        };
+        self.token_mean = frozen(tokens.iter().map(|s| s.0).collect());
+        self.token_scale = frozen(tokens.iter().map(|s| 1.0 / s.1).collect());
+        if !global.is_empty() {
+            self.global_mean = frozen(global.iter().map(|s| s.0).collect());
+            self.global_scale = frozen(global.iter().map(|s| 1.0 / s.1).collect());
+        }
+        self
     }
 
     /// The same head with dropout rate `p` everywhere (fine-tuning uses its own rate).
@@ -98,22 +142,36 @@ impl<B: Backend> Tran1Head<B> {
         self
     }
 
-    /// `tokens [n, h·w, in_dim]` → logits `[n, classes]`.
-    pub fn forward(&self, tokens: Tensor<B, 3>, grid: (usize, usize)) -> Tensor<B, 2> {
+    /// `tokens [n, h·w, in_dim]`, `global [n, global_dim]` (token 0; `None` for a head built
+    /// with `global_dim` 0) → logits `[n, classes]`.
+    pub fn forward(
+        &self,
+        tokens: Tensor<B, 3>,
+        global: Option<Tensor<B, 2>>,
+        grid: (usize, usize),
+    ) -> Tensor<B, 2> {
         let width = self.embed.weight.dims()[1];
         let pos = Tensor::<B, 2>::from_data(
             TensorData::new(sincos_2d(width, grid.0, grid.1), [grid.0 * grid.1, width]),
             &tokens.device(),
         );
+        let tokens = (tokens - self.token_mean.val().unsqueeze::<3>())
+            * self.token_scale.val().unsqueeze::<3>();
         let x = self.block.forward(
             self.drop
                 .forward(self.embed.forward(tokens) + pos.unsqueeze::<3>()),
         );
         let [n, _, w] = x.dims();
-        self.fc.forward(
-            self.drop
-                .forward(self.norm.forward(x).mean_dim(1).reshape([n, w])),
-        )
+        let pooled = self.norm.forward(x).mean_dim(1).reshape([n, w]);
+        let features = match global {
+            Some(g) => {
+                let g = (g - self.global_mean.val().unsqueeze::<2>())
+                    * self.global_scale.val().unsqueeze::<2>();
+                Tensor::cat(vec![pooled, g], 1)
+            }
+            None => pooled,
+        };
+        self.fc.forward(self.drop.forward(features))
     }
 }
 

@@ -1,5 +1,6 @@
 //! `tran-1` probe (Tab. 11): one transformer block over the cached feature-map tokens of the
-//! frozen encoder, mean pool, linear; AdamW, dropout, label smoothing, warm-up + cosine.
+//! frozen encoder, mean pool, concat token 0, linear; AdamW, dropout, label smoothing, warm-up
+//! + cosine.
 
 use burn::module::AutodiffModule;
 use burn::optim::AdamWConfig;
@@ -10,6 +11,21 @@ use super::features::Features;
 use super::head::{top1, Fit, Tran1Head};
 use super::{ProbeKind, ProbeResult, Recipe};
 use crate::model::init::Init;
+
+/// The feature-map tokens and token 0 (when the features have one) of images `idx`.
+fn inputs<B: Backend>(
+    f: &Features,
+    idx: &[usize],
+    device: &B::Device,
+) -> (Tensor<B, 3>, Option<Tensor<B, 2>>) {
+    let global = (f.global_dim() > 0).then(|| {
+        Tensor::from_data(
+            TensorData::new(f.global_rows(idx), [idx.len(), f.global_dim()]),
+            device,
+        )
+    });
+    (tokens(f, idx, device), global)
+}
 
 fn tokens<B: Backend>(f: &Features, idx: &[usize], device: &B::Device) -> Tensor<B, 3> {
     let per = f.grid.0 * f.grid.1 * f.wide;
@@ -38,14 +54,20 @@ pub fn run<B: AutodiffBackend>(
     let started = Instant::now();
     let cfg = &recipe.cfg;
     B::seed(device, seed ^ 0x77);
-    let head = Tran1Head::<B>::new(
+    let mut head = Tran1Head::<B>::new(
         &mut Init::new(seed ^ 0x77),
         train.wide,
+        train.global_dim(),
         recipe.tran_width,
         classes,
         recipe.tran_dropout,
         device,
     );
+    if cfg.tran_standardise {
+        if let Some(stats) = train.token_stats() {
+            head = head.with_stats(&stats, &train.global_stats(), device);
+        }
+    }
     let optim = AdamWConfig::new()
         .with_weight_decay(cfg.tran_weight_decay as f32)
         .init::<B, Tran1Head<B>>();
@@ -61,11 +83,15 @@ pub fn run<B: AutodiffBackend>(
     let fitted = fit.run(
         head,
         optim,
-        |h: &Tran1Head<B>, idx| h.forward(tokens::<B>(train, idx, device), train.grid),
+        |h: &Tran1Head<B>, idx| {
+            let (t, g) = inputs::<B>(train, idx, device);
+            h.forward(t, g, train.grid)
+        },
         |h| {
             let eval = h.valid();
             top1(&val.labels, 512, |c| {
-                eval.forward(tokens::<B::InnerBackend>(val, c, device), val.grid)
+                let (t, g) = inputs::<B::InnerBackend>(val, c, device);
+                eval.forward(t, g, val.grid)
             })
         },
     );

@@ -37,6 +37,22 @@ pub struct SweepOptions {
     pub stale_after: f64,
     /// Log file of this sweep process, noted in the store for the TUI.
     pub log_file: Option<PathBuf>,
+    /// GPU indices (`--devices 0,1`): one run per GPU at a time, overriding `jobs`; each run
+    /// gets a free GPU and records it. Empty: runs use their config's device.
+    pub devices: Vec<usize>,
+}
+
+/// Which GPU of `devices` is free: not held by one of our workers, nor (as recorded in the
+/// store, `cuda:N`) by a live worker of an earlier sweep.
+pub fn free_device(devices: &[usize], ours: &[usize], others: &[Option<String>]) -> Option<usize> {
+    let busy = |d: usize| {
+        ours.contains(&d)
+            || others
+                .iter()
+                .flatten()
+                .any(|name| name.strip_prefix("cuda:") == Some(d.to_string().as_str()))
+    };
+    devices.iter().copied().find(|&d| !busy(d))
 }
 
 /// How a sweep ended.
@@ -134,7 +150,14 @@ pub fn run(
         })
         .collect();
     let describe = |id: &str| described.get(id).cloned().unwrap_or_default();
+    let jobs = if opts.devices.is_empty() {
+        opts.jobs
+    } else {
+        opts.devices.len()
+    };
     let mut children: HashMap<String, Child> = HashMap::new();
+    // the GPU each of our workers holds (with --devices)
+    let mut held: HashMap<String, usize> = HashMap::new();
     let mut killed_hung: HashSet<String> = HashSet::new();
     let mut attempted: HashSet<String> = HashSet::new();
     // runs stopped on request (TUI `S`) stay stopped until requeued or the next sweep
@@ -153,6 +176,7 @@ pub fn run(
         }
         for (id, status) in exited {
             children.remove(&id);
+            held.remove(&id);
             let row = store.run(&id)?;
             let line = match row.status {
                 Status::Running => {
@@ -218,15 +242,26 @@ pub fn run(
             signalled = true;
         }
         let rows = store.runs(Some(&sweep.name), None)?;
-        let orphans = rows
+        let orphan_devices: Vec<Option<String>> = rows
             .iter()
             .filter(|r| r.status == Status::Running && !children.contains_key(&r.id))
-            .count();
+            .map(|r| r.device.clone())
+            .collect();
+        let orphans = orphan_devices.len();
         if !stopping {
             for row in &rows {
-                if children.len() + orphans >= opts.jobs {
+                if children.len() + orphans >= jobs {
                     break;
                 }
+                let device = if opts.devices.is_empty() {
+                    None
+                } else {
+                    let ours: Vec<usize> = held.values().copied().collect();
+                    match free_device(&opts.devices, &ours, &orphan_devices) {
+                        Some(d) => Some(d),
+                        None => break,
+                    }
+                };
                 let claimable = match row.status {
                     Status::Queued => true,
                     Status::Stopped => !stopped_here.contains(&row.id),
@@ -242,11 +277,15 @@ pub fn run(
                     .as_ref()
                     .map(PathBuf::from)
                     .unwrap_or_else(|| run_dir(&runs_root, &row.id));
-                let spawned = spawn_worker(&exe, &opts.db, &row.id, &out);
+                let spawned = spawn_worker(&exe, &opts.db, &row.id, &out, device);
                 match spawned {
                     Ok(child) => {
-                        view.say(&format!("started  {} {}", row.id, describe(&row.id)));
+                        let on = device.map(|d| format!(" on cuda:{d}")).unwrap_or_default();
+                        view.say(&format!("started  {}{on} {}", row.id, describe(&row.id)));
                         children.insert(row.id.clone(), child);
+                        if let Some(d) = device {
+                            held.insert(row.id.clone(), d);
+                        }
                     }
                     Err(e) => {
                         let msg = format!("{e:#}");
@@ -289,24 +328,55 @@ pub fn run(
     Ok(report)
 }
 
-fn spawn_worker(exe: &Path, db: &Path, id: &str, out: &Path) -> Result<Child> {
+fn spawn_worker(
+    exe: &Path,
+    db: &Path,
+    id: &str,
+    out: &Path,
+    device: Option<usize>,
+) -> Result<Child> {
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(out.join("worker.log"))
         .with_context(|| format!("{}: cannot open", out.join("worker.log").display()))?;
-    Command::new(exe)
-        .arg("worker")
+    let mut cmd = Command::new(exe);
+    cmd.arg("worker")
         .arg("--db")
         .arg(db)
         .arg("--run")
         .arg(id)
         .arg("--out")
-        .arg(out)
-        .stdin(Stdio::null())
+        .arg(out);
+    if let Some(d) = device {
+        cmd.arg("--device").arg(d.to_string());
+    }
+    cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
         .context("cannot start a worker process")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_device;
+
+    #[test]
+    fn each_gpu_holds_one_run() {
+        let devices = [0, 1];
+        assert_eq!(free_device(&devices, &[], &[]), Some(0));
+        assert_eq!(free_device(&devices, &[0], &[]), Some(1));
+        assert_eq!(free_device(&devices, &[0, 1], &[]), None);
+        // a live worker of an earlier sweep holds the GPU it recorded
+        assert_eq!(
+            free_device(&devices, &[], &[Some("cuda:0".into()), None]),
+            Some(1)
+        );
+        assert_eq!(free_device(&devices, &[1], &[Some("cuda:0".into())]), None);
+        // "cuda:10" is not GPU 1
+        assert_eq!(free_device(&[1], &[], &[Some("cuda:10".into())]), Some(1));
+        assert_eq!(free_device(&[2, 3], &[], &[Some("cpu x2".into())]), Some(2));
+    }
 }

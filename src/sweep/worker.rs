@@ -169,14 +169,22 @@ fn heartbeat_thread(
     })
 }
 
-/// Executes run `id` from the store at `db`; the run's status tells how it ended.
-pub fn work(db: &Path, id: &str, out: &Path, stop: Arc<AtomicBool>) -> Result<()> {
+/// Executes run `id` from the store at `db`, on GPU `device` when the sweep assigned one
+/// (`--devices`; it replaces the config's device and is recorded); the run's status tells
+/// how it ended.
+pub fn work(
+    db: &Path,
+    id: &str,
+    out: &Path,
+    device: Option<usize>,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
     liveness::tick();
     let mut store = Store::open_existing(db)?;
     let row = store.run(id)?;
     let done = Arc::new(AtomicBool::new(false));
     let beat = heartbeat_thread(db.to_path_buf(), row.id.clone(), stop.clone(), done.clone());
-    let result = work_on(&mut store, &row.id, &row.config, out, stop);
+    let result = work_on(&mut store, &row.id, &row.config, out, device, stop);
     done.store(true, Ordering::SeqCst);
     let _ = beat.join();
     result
@@ -187,6 +195,7 @@ fn work_on(
     id: &str,
     config: &str,
     out: &Path,
+    device: Option<usize>,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
     let fail = |store: &Store, e: anyhow::Error| -> Result<()> {
@@ -194,7 +203,7 @@ fn work_on(
         store.set_status(id, Status::Failed, Some(&msg))?;
         Err(e)
     };
-    let cfg: RunConfig = match serde_json::from_str(config) {
+    let mut cfg: RunConfig = match serde_json::from_str(config) {
         Ok(c) => c,
         Err(e) => {
             return fail(
@@ -203,6 +212,9 @@ fn work_on(
             )
         }
     };
+    if let Some(d) = device {
+        cfg.device = d;
+    }
     store.mark_worker(
         id,
         std::process::id(),
