@@ -88,10 +88,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
     let t = table(&key, &rows, &snap.params, &snap.latest, false);
     let mut header = vec![key.clone(), "n".to_string()];
     header.extend(t.columns.iter().map(|c| c.label.to_string()));
+    // only the groups that fit are formatted
+    let fit = bottom.height.saturating_sub(3) as usize;
     let body: Vec<Row> = t
         .groups
         .iter()
         .enumerate()
+        .take(fit)
         .map(|(gi, g)| {
             let mut cells = vec![
                 Cell::from(g.value.clone()),

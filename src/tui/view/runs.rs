@@ -172,8 +172,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
     let header = Row::new(columns.iter().map(|c| c.header.clone()))
         .style(Style::new().add_modifier(Modifier::BOLD));
     let empty = RunProgress::default();
+    // only the rows on screen are formatted (1 000 runs cost one screenful per frame): the
+    // window follows the cursor
+    let height = table_area.height.saturating_sub(3).max(1) as usize;
+    let cursor = app.cursor.min(rows.len().saturating_sub(1));
+    let offset = (cursor + 1).saturating_sub(height);
     let body: Vec<Row> = rows
         .iter()
+        .skip(offset)
+        .take(height)
         .map(|r| {
             let p = snap.progress.get(&r.id).unwrap_or(&empty);
             Row::new(
@@ -191,7 +198,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         .column_spacing(1);
     let mut state = TableState::default();
     if !rows.is_empty() {
-        state.select(Some(app.cursor.min(rows.len() - 1)));
+        state.select(Some(cursor - offset));
     }
     frame.render_stateful_widget(table, table_area, &mut state);
 }
