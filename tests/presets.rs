@@ -123,60 +123,66 @@ fn check_tab8(preset: Preset, outs: [usize; 11], wide: usize, features: usize) {
     );
 }
 
-#[test]
-fn mf_285m_is_tab8() {
-    check_tab8(
-        Preset::Mf285m,
-        [28, 28, 48, 48, 48, 80, 88, 88, 120, 120, 120],
-        720,
-        912,
-    );
-    let s = Preset::Mf285m.spec();
+/// One Tab. 8 column: stem, bneck-lite expansion / output, token width, and the eleven
+/// M-F blocks' expansion and output widths, the final conv and the classifier features.
+struct Tab8Column {
+    stem_lite_tokens: (usize, usize, usize, usize),
+    expand: [usize; 11],
+    outs: [usize; 11],
+    wide: usize,
+    features: usize,
+}
+
+fn check_column(preset: Preset, col: Tab8Column) {
+    check_tab8(preset, col.outs, col.wide, col.features);
+    let s = preset.spec();
     assert_eq!(
         (s.stem, s.lite_expand, s.lite_out, s.token_dim),
-        (16, 32, 16, 192)
+        col.stem_lite_tokens
     );
     let exp: Vec<usize> = s.blocks.iter().map(|b| b.expand).collect();
-    assert_eq!(exp, [96, 84, 168, 144, 144, 240, 320, 480, 528, 720, 720]);
+    assert_eq!(exp, col.expand);
+}
+
+#[test]
+fn mf_285m_is_tab8() {
+    check_column(
+        Preset::Mf285m,
+        Tab8Column {
+            stem_lite_tokens: (16, 32, 16, 192),
+            expand: [96, 84, 168, 144, 144, 240, 320, 480, 528, 720, 720],
+            outs: [28, 28, 48, 48, 48, 80, 88, 88, 120, 120, 120],
+            wide: 720,
+            features: 912,
+        },
+    );
 }
 
 #[test]
 fn mf_1g_is_tab8() {
-    check_tab8(
+    check_column(
         Preset::Mf1g,
-        [56, 56, 96, 96, 96, 96, 176, 176, 240, 240, 240],
-        1440,
-        1696,
-    );
-    let s = Preset::Mf1g.spec();
-    assert_eq!(
-        (s.stem, s.lite_expand, s.lite_out, s.token_dim),
-        (32, 64, 32, 256)
-    );
-    let exp: Vec<usize> = s.blocks.iter().map(|b| b.expand).collect();
-    assert_eq!(
-        exp,
-        [192, 168, 336, 288, 288, 288, 704, 704, 1056, 1440, 1440]
+        Tab8Column {
+            stem_lite_tokens: (32, 64, 32, 256),
+            expand: [192, 168, 336, 288, 288, 288, 704, 704, 1056, 1440, 1440],
+            outs: [56, 56, 96, 96, 96, 96, 176, 176, 240, 240, 240],
+            wide: 1440,
+            features: 1696,
+        },
     );
 }
 
 #[test]
 fn mf_3g_is_tab8() {
-    check_tab8(
+    check_column(
         Preset::Mf3g,
-        [112, 112, 192, 192, 192, 352, 352, 352, 480, 480, 480],
-        2880,
-        3136,
-    );
-    let s = Preset::Mf3g.spec();
-    assert_eq!(
-        (s.stem, s.lite_expand, s.lite_out, s.token_dim),
-        (64, 128, 64, 256)
-    );
-    let exp: Vec<usize> = s.blocks.iter().map(|b| b.expand).collect();
-    assert_eq!(
-        exp,
-        [384, 336, 672, 576, 576, 1152, 1408, 1408, 2112, 2880, 2880]
+        Tab8Column {
+            stem_lite_tokens: (64, 128, 64, 256),
+            expand: [384, 336, 672, 576, 576, 1152, 1408, 1408, 2112, 2880, 2880],
+            outs: [112, 112, 192, 192, 192, 352, 352, 352, 480, 480, 480],
+            wide: 2880,
+            features: 3136,
+        },
     );
 }
 

@@ -102,6 +102,7 @@ impl<B: Backend> Tran1Head<B> {
         Self {
             token_mean: frozen(Tensor::zeros([in_dim], device)),
             token_scale: frozen(Tensor::ones([in_dim], device)),
+            // a head without token 0 keeps a 1-wide placeholder (a tensor cannot be empty)
             global_mean: frozen(Tensor::zeros([global_dim.max(1)], device)),
             global_scale: frozen(Tensor::ones([global_dim.max(1)], device)),
             embed: Dense::new(init, in_dim, width, true, device),
