@@ -66,26 +66,21 @@ impl<B: Backend> Pointwise<B> {
             weight: init.kaiming([c_out, c_in], c_out, device),
         }
     }
+}
 
+impl<B: Kernels> Pointwise<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         apply_pointwise(self.weight.val(), x)
     }
 }
 
-/// `y[n, :, p] = W x[n, :, p]` for every position p: a per-position linear map (1×1 conv).
-///
-/// Computed channel-major as one 2-D GEMM, `W (C', C) @ X (C, N·H·W)`, so that the weight
-/// gradient is one GEMM as well (a broadcast batched matmul would compute one per sample and
-/// sum them: N × C' × C floats of scratch, 64 MiB per step for the 512 × 512 predictor).
-pub fn apply_pointwise<B: Backend>(weight: Tensor<B, 2>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [n, c, h, w] = x.dims();
-    let [c_out, c_in] = weight.dims();
-    debug_assert_eq!(c, c_in);
-    let cols = x.swap_dims(0, 1).reshape([c, n * h * w]);
-    weight
-        .matmul(cols)
-        .reshape([c_out, n, h, w])
-        .swap_dims(0, 1)
+/// `y[n, :, p] = W x[n, :, p]` for every position p: a per-position linear map (1×1 conv),
+/// one fused operation with its own backward ([`super::kernels::pointwise`]): channel-major,
+/// one GEMM `W (C', C) @ X (C, N·H·W)` each way, so that the weight gradient is one GEMM too
+/// (a broadcast batched matmul would compute one per sample and sum them: N × C' × C floats of
+/// scratch, 64 MiB per step for the 512 × 512 predictor).
+pub fn apply_pointwise<B: Kernels>(weight: Tensor<B, 2>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    super::kernels::pointwise(weight, x)
 }
 
 /// k×k convolution (optionally depthwise) followed by BatchNorm.

@@ -179,7 +179,7 @@ pub struct Predictor<B: Backend> {
     pub scale_slot: Vec<usize>,
 }
 
-impl<B: Backend> Predictor<B> {
+impl<B: crate::model::kernels::Kernels> Predictor<B> {
     pub fn new(
         init: &mut Init,
         dim: usize,

@@ -1,0 +1,100 @@
+//! [`Kernels`] on the autodiff backend: each fused forward is one graph node whose backward
+//! is the inner backend's fused backward.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::Autodiff;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::ops::FloatTensor;
+
+use super::Kernels;
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl<B: Kernels> Backward<B, 3> for BatchNormBackward {
+    /// x, gamma, batch mean, batch variance, eps.
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        f64,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, gamma, mean, var, eps) = ops.state;
+        let [dx, dgamma, dbeta] = B::batch_norm_backward(x, gamma, mean, var, eps, grad);
+        let [px, pgamma, pbeta] = ops.parents;
+        for (parent, g) in [(px, dx), (pgamma, dgamma), (pbeta, dbeta)] {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PointwiseBackward;
+
+impl<B: Kernels> Backward<B, 2> for PointwiseBackward {
+    /// weight, x.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (weight, x) = ops.state;
+        let [dw, dx] = B::pointwise_backward(weight, x, grad);
+        let [pw, px] = ops.parents;
+        for (parent, g) in [(pw, dw), (px, dx)] {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        let [y, mean, var] = B::batch_norm_train(
+            x.primitive.clone(),
+            gamma.primitive.clone(),
+            beta.primitive.clone(),
+            eps,
+        );
+        let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
+        let out = match BatchNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                (x.primitive, gamma.primitive, mean.clone(), var.clone(), eps),
+                y,
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        // the statistics feed the running averages only: no gradient flows through them
+        [out, Self::from_inner(mean), Self::from_inner(var)]
+    }
+
+    fn pointwise(weight: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let y = B::pointwise(weight.primitive.clone(), x.primitive.clone());
+        match PointwiseBackward
+            .prepare::<C>([weight.node.clone(), x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((weight.primitive, x.primitive), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The default implementations of [`super::Kernels`], from burn's tensor operations (any
+//! backend). They are also the reference the fused kernels are tested against.
+
+use super::{unwrap, wrap};
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+
+pub fn batch_norm_train<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    eps: f64,
+) -> [FloatTensor<B>; 3] {
+    let x = wrap::<B, 4>(x);
+    let c = x.dims()[1];
+    let mean = x.clone().mean_dims(&[0, 2, 3]);
+    let centred = x - mean.clone();
+    let var = (centred.clone() * centred.clone()).mean_dims(&[0, 2, 3]);
+    let scale = wrap::<B, 1>(gamma).reshape([1, c, 1, 1]) / (var.clone() + eps).sqrt();
+    let y = centred * scale + wrap::<B, 1>(beta).reshape([1, c, 1, 1]);
+    [
+        unwrap(y),
+        unwrap(mean.reshape([c])),
+        unwrap(var.reshape([c])),
+    ]
+}
+
+pub fn batch_norm_backward<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    var: FloatTensor<B>,
+    eps: f64,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 3] {
+    let x = wrap::<B, 4>(x);
+    let g = wrap::<B, 4>(grad);
+    let [n, c, h, w] = x.dims();
+    let m = (n * h * w) as f64;
+    let inv = (wrap::<B, 1>(var) + eps)
+        .sqrt()
+        .recip()
+        .reshape([1, c, 1, 1]);
+    let xhat = (x - wrap::<B, 1>(mean).reshape([1, c, 1, 1])) * inv.clone();
+    let d_beta = g.clone().sum_dims(&[0, 2, 3]);
+    let d_gamma = (g.clone() * xhat.clone()).sum_dims(&[0, 2, 3]);
+    let k = wrap::<B, 1>(gamma).reshape([1, c, 1, 1]) * inv;
+    let dx = k * (g - d_beta.clone() / m - xhat * (d_gamma.clone() / m));
+    [
+        unwrap(dx),
+        unwrap(d_gamma.reshape([c])),
+        unwrap(d_beta.reshape([c])),
+    ]
+}
+
+/// The 1×1 convolution channel-major: one GEMM `W (c', c) @ X (c, n·h·w)`.
+pub fn pointwise<B: Backend>(weight: FloatTensor<B>, x: FloatTensor<B>) -> FloatTensor<B> {
+    let w = wrap::<B, 2>(weight);
+    let x = wrap::<B, 4>(x);
+    let [n, c, h, wd] = x.dims();
+    let c_out = w.dims()[0];
+    let cols = x.swap_dims(0, 1).reshape([c, n * h * wd]);
+    unwrap(w.matmul(cols).reshape([c_out, n, h, wd]).swap_dims(0, 1))
+}
+
+pub fn pointwise_backward<B: Backend>(
+    weight: FloatTensor<B>,
+    x: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 2] {
+    let w = wrap::<B, 2>(weight);
+    let x = wrap::<B, 4>(x);
+    let [n, c, h, wd] = x.dims();
+    let c_out = w.dims()[0];
+    let cols = x.swap_dims(0, 1).reshape([c, n * h * wd]);
+    let g = wrap::<B, 4>(grad)
+        .swap_dims(0, 1)
+        .reshape([c_out, n * h * wd]);
+    let dw = g.clone().matmul(cols.transpose());
+    let dx = w
+        .transpose()
+        .matmul(g)
+        .reshape([c, n, h, wd])
+        .swap_dims(0, 1);
+    [unwrap(dw), unwrap(dx)]
+}

@@ -1,0 +1,102 @@
+//! The 1×1 convolution `y[n, :, p] = W x[n, :, p]` on the host, channel-major: the input is
+//! packed into `X (c, n·h·w)` (plane copies, in parallel), multiplied as one GEMM, and the
+//! product unpacked into `[n, c', h, w]`. Its backward is two GEMMs on the packed gradient:
+//! `∂W = ∂Y Xᵀ` and `∂X = Wᵀ ∂Y`. burn's composition does the same products but packs and
+//! unpacks through a strided element iterator, twice per direction.
+
+use burn::backend::flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::matmul::{contiguous, matmul, Operand};
+use super::tensor;
+use super::view::View;
+
+/// `[n, c, h, w]` (any layout) → `[c, n·h·w]`, row-major.
+fn pack(v: &View) -> Vec<f32> {
+    let [n, c, h, w] = v.shape;
+    let hw = h * w;
+    let mut out = vec![0f32; c * n * hw];
+    if hw == 0 || n == 0 {
+        return out;
+    }
+    out.par_chunks_mut(n * hw)
+        .enumerate()
+        .for_each(|(ch, row)| {
+            let mut buf = Vec::new();
+            for (i, dst) in row.chunks_mut(hw).enumerate() {
+                dst.copy_from_slice(v.plane(i, ch, &mut buf));
+            }
+        });
+    out
+}
+
+/// `[c, n·hw]` row-major → `[n, c, hw]` row-major.
+fn unpack(m: &[f32], c: usize, n: usize, hw: usize) -> Vec<f32> {
+    let mut out = vec![0f32; n * c * hw];
+    if hw == 0 || c == 0 {
+        return out;
+    }
+    out.par_chunks_mut(c * hw)
+        .enumerate()
+        .for_each(|(i, sample)| {
+            for (ch, dst) in sample.chunks_mut(hw).enumerate() {
+                let src = ch * n * hw + i * hw;
+                dst.copy_from_slice(&m[src..src + hw]);
+            }
+        });
+    out
+}
+
+/// `W [c', c]` times `x [n, c, h, w]`; `None` for other element types or ranks.
+pub fn forward(weight: &FlexTensor, x: &FlexTensor) -> Option<FlexTensor> {
+    let xv = View::of(x)?;
+    let w = contiguous(weight)?;
+    let w = w.storage::<f32>();
+    let [n, c, h, wd] = xv.shape;
+    let c_out = w.len().checked_div(c)?;
+    let cols = n * h * wd;
+    let xc = pack(&xv);
+    let mut yc = vec![0f32; c_out * cols];
+    matmul(
+        &mut yc,
+        [c_out, cols, c],
+        Operand::rows(w, c),
+        Operand::rows(&xc, cols),
+        false,
+        true,
+    );
+    Some(tensor(unpack(&yc, c_out, n, h * wd), vec![n, c_out, h, wd]))
+}
+
+/// `[∂W, ∂x]` given `∂y [n, c', h, w]`.
+pub fn backward(weight: &FlexTensor, x: &FlexTensor, grad: &FlexTensor) -> Option<[FlexTensor; 2]> {
+    let (xv, gv) = (View::of(x)?, View::of(grad)?);
+    let w = contiguous(weight)?;
+    let w = w.storage::<f32>();
+    let [n, c, h, wd] = xv.shape;
+    let c_out = gv.shape[1];
+    let cols = n * h * wd;
+    let (xc, gc) = (pack(&xv), pack(&gv));
+    let mut dw = vec![0f32; c_out * c];
+    matmul(
+        &mut dw,
+        [c_out, c, cols],
+        Operand::rows(&gc, cols),
+        Operand::transposed(&xc, cols),
+        false,
+        true,
+    );
+    let mut dxc = vec![0f32; c * cols];
+    matmul(
+        &mut dxc,
+        [c, cols, c_out],
+        Operand::transposed(w, c),
+        Operand::rows(&gc, cols),
+        false,
+        true,
+    );
+    Some([
+        tensor(dw, vec![c_out, c]),
+        tensor(unpack(&dxc, c, n, h * wd), vec![n, c, h, wd]),
+    ])
+}

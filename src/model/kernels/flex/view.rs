@@ -1,0 +1,52 @@
+//! Strided read access to a burn-flex tensor's f32 storage.
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::DType;
+
+/// A read-only `[n, c, h, w]` f32 view of a tensor in whatever layout it has.
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub offset: isize,
+    pub strides: [isize; 4],
+    pub shape: [usize; 4],
+}
+
+impl<'a> View<'a> {
+    /// The view of `t`; `None` for other element types or ranks.
+    pub fn of(t: &'a FlexTensor) -> Option<View<'a>> {
+        if t.dtype() != DType::F32 {
+            return None;
+        }
+        let l = t.layout();
+        let dims: Vec<usize> = l.shape().iter().copied().collect();
+        let st = l.strides();
+        if dims.len() != 4 || st.len() != 4 {
+            return None;
+        }
+        Some(View {
+            data: t.storage::<f32>(),
+            offset: l.start_offset() as isize,
+            strides: [st[0], st[1], st[2], st[3]],
+            shape: [dims[0], dims[1], dims[2], dims[3]],
+        })
+    }
+
+    /// The h·w values of sample `n`, channel `c`, in row-major order, into `buf` (or as a
+    /// slice of the data when they are contiguous).
+    pub fn plane<'b>(&'b self, n: usize, c: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        let [_, _, h, w] = self.shape;
+        let base = self.offset + n as isize * self.strides[0] + c as isize * self.strides[1];
+        if self.strides[3] == 1 && self.strides[2] == w as isize {
+            let b = base as usize;
+            return &self.data[b..b + h * w];
+        }
+        buf.clear();
+        for y in 0..h {
+            for x in 0..w {
+                let i = base + y as isize * self.strides[2] + x as isize * self.strides[3];
+                buf.push(self.data[i as usize]);
+            }
+        }
+        buf
+    }
+}

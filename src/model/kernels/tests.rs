@@ -1,0 +1,120 @@
+//! The fused kernels against burn's own operations (the composed defaults): forward and
+//! gradients on random inputs, contiguous and strided.
+use super::*;
+use burn::tensor::Tensor;
+type Cpu = burn::backend::Flex;
+type CpuTrain = burn::backend::Autodiff<Cpu>;
+use crate::model::init::Init;
+use burn::tensor::TensorData;
+
+fn input(shape: [usize; 4], seed: u64) -> Tensor<CpuTrain, 4> {
+    let n = shape.iter().product();
+    let v = Init::new(seed).normal_vec(n, 1.5);
+    let v: Vec<f32> = v
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x + (i % 7) as f32 * 0.3)
+        .collect();
+    Tensor::from_data(TensorData::new(v, shape), &Default::default())
+}
+
+fn max_diff<const D: usize>(a: Tensor<Cpu, D>, b: Tensor<Cpu, D>) -> f32 {
+    (a - b).abs().max().into_scalar()
+}
+
+/// The fused CPU kernel against burn's own operations (the composed default): forward
+/// and the gradients of x, γ and β, on a contiguous input and on a transposed view.
+#[test]
+fn fused_batch_norm_matches_burns_ops_forward_and_backward() {
+    let dev = Default::default();
+    for strided in [false, true] {
+        let x = if strided {
+            // [c, n, h, w] memory seen as [n, c, h, w] (what apply_pointwise returns)
+            input([5, 3, 4, 2], 1).swap_dims(0, 1)
+        } else {
+            input([3, 5, 4, 2], 1)
+        };
+        let x = x.detach().require_grad();
+        let gamma = Tensor::<CpuTrain, 1>::from_data(
+            TensorData::new(vec![1.0f32, 0.5, -2.0, 1.5, 0.1], [5]),
+            &dev,
+        )
+        .require_grad();
+        let beta = Tensor::<CpuTrain, 1>::from_data(
+            TensorData::new(vec![0.0f32, 1.0, -1.0, 0.3, 2.0], [5]),
+            &dev,
+        )
+        .require_grad();
+        let weights = input([3, 5, 4, 2], 7);
+        // ours
+        let (y, mean, var) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        let grads = (y.clone() * weights.clone()).sum().backward();
+        // burn's ops
+        let [ry, rmean, rvar] = composed::batch_norm_train::<CpuTrain>(
+            unwrap(x.clone()),
+            unwrap(gamma.clone()),
+            unwrap(beta.clone()),
+            1e-5,
+        );
+        let ry: Tensor<CpuTrain, 4> = wrap(ry);
+        let rgrads = (ry.clone() * weights).sum().backward();
+        assert!(
+            max_diff(y.inner(), ry.inner()) < 1e-5,
+            "forward, strided {strided}"
+        );
+        assert!(max_diff(mean.inner(), wrap::<CpuTrain, 1>(rmean).inner()) < 1e-6);
+        assert!(max_diff(var.inner(), wrap::<CpuTrain, 1>(rvar).inner()) < 1e-5);
+        for (name, a, b) in [
+            (
+                "x",
+                x.grad(&grads).map(|g| g.reshape([-1])),
+                x.grad(&rgrads).map(|g| g.reshape([-1])),
+            ),
+            ("gamma", gamma.grad(&grads), gamma.grad(&rgrads)),
+            ("beta", beta.grad(&grads), beta.grad(&rgrads)),
+        ] {
+            let d = max_diff::<1>(a.unwrap(), b.unwrap());
+            assert!(d < 1e-4, "gradient of {name}, strided {strided}: {d}");
+        }
+    }
+}
+
+/// The fused 1×1 convolution against burn's composition: forward, ∂W and ∂x, on a contiguous
+/// input, a transposed view and a narrowed (non-flattenable) window like the predictor's.
+#[test]
+fn fused_pointwise_matches_burns_ops_forward_and_backward() {
+    for layout in ["contiguous", "transposed", "window"] {
+        let x = match layout {
+            "contiguous" => input([3, 5, 4, 2], 2),
+            "transposed" => input([5, 3, 4, 2], 2).swap_dims(0, 1),
+            _ => input([3, 5, 6, 5], 2).narrow(2, 1, 4).narrow(3, 2, 2),
+        };
+        let x = x.detach().require_grad();
+        let w = input([1, 1, 7, 5], 3)
+            .reshape([7, 5])
+            .detach()
+            .require_grad();
+        let weights = input([3, 7, 4, 2], 4);
+        let y = pointwise(w.clone(), x.clone());
+        let ry: Tensor<CpuTrain, 4> = wrap(composed::pointwise::<CpuTrain>(
+            unwrap(w.clone()),
+            unwrap(x.clone()),
+        ));
+        assert_eq!(y.dims(), [3, 7, 4, 2]);
+        let d = max_diff(y.clone().inner(), ry.clone().inner());
+        assert!(d < 1e-4, "forward, {layout}: {d}");
+        let ours = (y * weights.clone()).sum().backward();
+        let theirs = (ry * weights).sum().backward();
+        let flat = |g: &<CpuTrain as burn::tensor::backend::AutodiffBackend>::Gradients| {
+            (
+                x.grad(g).map(|t| t.reshape([-1])).expect("∂x"),
+                w.grad(g).map(|t| t.reshape([-1])).expect("∂W"),
+            )
+        };
+        let ((ax, aw), (bx, bw)) = (flat(&ours), flat(&theirs));
+        for (name, a, b) in [("x", ax, bx), ("W", aw, bw)] {
+            let d = max_diff::<1>(a, b);
+            assert!(d < 1e-3, "gradient of {name}, {layout}: {d}");
+        }
+    }
+}
