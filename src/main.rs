@@ -12,6 +12,7 @@ use qbheat_workbench::backend::Unavailable;
 use qbheat_workbench::config::ConfigError;
 
 fn main() -> ExitCode {
+    qbheat_workbench::backend::keep_freed_memory();
     let args = cli::Cli::parse();
     match cli::dispatch(args.command) {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,7 +19,7 @@ pub struct Decoder<B: Backend> {
     pub pred: Dense<B>,
 }
 
-impl<B: Backend> Decoder<B> {
+impl<B: crate::model::kernels::Kernels> Decoder<B> {
     pub fn new(
         init: &mut Init,
         cfg: &DecoderConfig,

@@ -80,6 +80,28 @@ pub trait Kernels: Backend {
     ) -> [FloatTensor<Self>; 2] {
         composed::pointwise_backward::<Self>(weight, x, grad)
     }
+
+    /// Scaled dot-product attention softmax(QKᵀ/√d)V of `q [b, h, Lq, d]`, `k [b, h, Lk, d]`
+    /// and `v [b, h, Lk, d']`: returns O `[b, h, Lq, d']` and the probabilities P
+    /// `[b, h, Lq, Lk]` (kept for the backward pass).
+    fn sdpa(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        composed::attention::<Self>(q, k, v)
+    }
+
+    /// Gradients of [`Kernels::sdpa`] for q, k and v given P and ∂O.
+    fn sdpa_backward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        probs: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 3] {
+        composed::attention_backward::<Self>(q, k, v, probs, grad)
+    }
 }
 
 /// Training-mode BatchNorm on any [`Kernels`] backend (see the module doc).
@@ -97,6 +119,13 @@ pub fn batch_norm_train<B: Kernels>(
 /// module doc for its gradients).
 pub fn pointwise<B: Kernels>(weight: Tensor<B, 2>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     wrap(B::pointwise(unwrap(weight), unwrap(x)))
+}
+
+/// softmax(QKᵀ/√d)V per batch entry and head, as one fused operation with its own backward
+/// (see the module doc).
+pub fn attention<B: Kernels>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [o, _] = B::sdpa(unwrap(q), unwrap(k), unwrap(v));
+    wrap(o)
 }
 
 #[cfg(feature = "cuda")]

@@ -6,8 +6,8 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::activation::gelu;
-use burn::tensor::module::{attention, conv2d};
-use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::batch_norm::BatchNorm2d;
@@ -178,9 +178,10 @@ pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
     x.swap_dims(1, 2).reshape([b, l, h * hd])
 }
 
-/// Scaled dot-product attention softmax(QKᵀ/√d)V per head.
-pub fn sdpa<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
-    attention(q, k, v, None, None, AttentionModuleOptions::default())
+/// Scaled dot-product attention softmax(QKᵀ/√d)V per head (Vaswani et al. 2017, Eq. 1), one
+/// fused operation with its own backward ([`super::kernels::attention`]).
+pub fn sdpa<B: Kernels>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
+    super::kernels::attention(q, k, v)
 }
 
 /// Multi-head self-attention with fused QKV projection.
@@ -191,7 +192,7 @@ pub struct SelfAttention<B: Backend> {
     pub heads: usize,
 }
 
-impl<B: Backend> SelfAttention<B> {
+impl<B: Kernels> SelfAttention<B> {
     pub fn new(init: &mut Init, dim: usize, heads: usize, device: &B::Device) -> Self {
         Self {
             qkv: Dense::new(init, dim, 3 * dim, true, device),
@@ -258,7 +259,7 @@ pub struct PreNormBlock<B: Backend> {
     pub drop: Dropout,
 }
 
-impl<B: Backend> PreNormBlock<B> {
+impl<B: Kernels> PreNormBlock<B> {
     pub fn new(
         init: &mut Init,
         dim: usize,

@@ -114,7 +114,7 @@ pub struct MobileToFormer<B: Backend> {
     pub o: Dense<B>,
 }
 
-impl<B: Backend> MobileToFormer<B> {
+impl<B: Kernels> MobileToFormer<B> {
     fn forward(&self, x: Tensor<B, 4>, z: Tensor<B, 3>) -> Tensor<B, 3> {
         let kv = pixel_heads(x);
         let q = split_heads(self.q.forward(z.clone()), BRIDGE_HEADS);
@@ -134,7 +134,7 @@ pub struct FormerToMobile<B: Backend> {
     pub v: Dense<B>,
 }
 
-impl<B: Backend> FormerToMobile<B> {
+impl<B: Kernels> FormerToMobile<B> {
     fn forward(&self, x: Tensor<B, 4>, z: Tensor<B, 3>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
         let q = pixel_heads(x.clone());
@@ -158,7 +158,7 @@ pub struct Former<B: Backend> {
     pub norm2: LayerNorm<B>,
 }
 
-impl<B: Backend> Former<B> {
+impl<B: Kernels> Former<B> {
     fn new(init: &mut Init, d: usize, ffn_ratio: usize, device: &B::Device) -> Self {
         let heads = if d.is_multiple_of(4) { 4 } else { 2 };
         Self {

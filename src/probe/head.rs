@@ -87,7 +87,7 @@ pub struct Tran1Head<B: Backend> {
     pub drop: Dropout,
 }
 
-impl<B: Backend> Tran1Head<B> {
+impl<B: crate::model::kernels::Kernels> Tran1Head<B> {
     /// `in_dim` channels per feature-map token, `global_dim` channels of token 0.
     pub fn new(
         init: &mut Init,

@@ -4,7 +4,7 @@
 
 use burn::module::AutodiffModule;
 use burn::optim::AdamWConfig;
-use burn::tensor::{backend::AutodiffBackend, backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 use std::time::Instant;
 
 use super::features::Features;
@@ -43,7 +43,7 @@ fn tokens<B: Backend>(f: &Features, idx: &[usize], device: &B::Device) -> Tensor
 
 /// Trains the tran-1 head on cached tokens; returns its result and the trained head (the
 /// fine-tuning decoder starts from it, Tab. 12).
-pub fn run<B: AutodiffBackend>(
+pub fn run<B: crate::backend::TrainBackend>(
     train: &Features,
     val: &Features,
     classes: usize,

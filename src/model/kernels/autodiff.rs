@@ -57,6 +57,31 @@ impl<B: Kernels> Backward<B, 2> for PointwiseBackward {
     }
 }
 
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl<B: Kernels> Backward<B, 3> for AttentionBackward {
+    /// q, k, v, probabilities.
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (q, k, v, probs) = ops.state;
+        let [dq, dk, dv] = B::sdpa_backward(q, k, v, probs, grad);
+        let [pq, pk, pv] = ops.parents;
+        for (parent, g) in [(pq, dq), (pk, dk), (pv, dv)] {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn batch_norm_train(
         x: FloatTensor<Self>,
@@ -96,5 +121,29 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             OpsKind::Tracked(prep) => prep.finish((weight.primitive, x.primitive), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
+    }
+
+    fn sdpa(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        let [o, probs] = B::sdpa(
+            q.primitive.clone(),
+            k.primitive.clone(),
+            v.primitive.clone(),
+        );
+        let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
+        let out = match AttentionBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish((q.primitive, k.primitive, v.primitive, probs.clone()), o)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(o),
+        };
+        [out, Self::from_inner(probs)]
     }
 }

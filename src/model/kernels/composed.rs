@@ -2,6 +2,7 @@
 //! backend). They are also the reference the fused kernels are tested against.
 
 use super::{unwrap, wrap};
+use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 
@@ -83,4 +84,34 @@ pub fn pointwise_backward<B: Backend>(
         .reshape([c, n, h, wd])
         .swap_dims(0, 1);
     [unwrap(dw), unwrap(dx)]
+}
+
+/// softmax(QKᵀ/√d)V: `[O, P]`.
+pub fn attention<B: Backend>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+) -> [FloatTensor<B>; 2] {
+    let q = wrap::<B, 4>(q);
+    let scale = 1.0 / (q.dims()[3] as f64).sqrt();
+    let p = softmax(q.matmul(wrap::<B, 4>(k).swap_dims(2, 3)) * scale, 3);
+    [unwrap(p.clone().matmul(wrap::<B, 4>(v))), unwrap(p)]
+}
+
+pub fn attention_backward<B: Backend>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    probs: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 3] {
+    let (q, k, v) = (wrap::<B, 4>(q), wrap::<B, 4>(k), wrap::<B, 4>(v));
+    let (p, g) = (wrap::<B, 4>(probs), wrap::<B, 4>(grad));
+    let scale = 1.0 / (q.dims()[3] as f64).sqrt();
+    let dv = p.clone().swap_dims(2, 3).matmul(g.clone());
+    let dp = g.matmul(v.swap_dims(2, 3));
+    let ds = p.clone() * (dp.clone() - (dp * p).sum_dim(3)) * scale;
+    let dq = ds.clone().matmul(k);
+    let dk = ds.swap_dims(2, 3).matmul(q);
+    [unwrap(dq), unwrap(dk), unwrap(dv)]
 }

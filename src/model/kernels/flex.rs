@@ -8,6 +8,7 @@ use burn::tensor::TensorData;
 
 use super::{composed, Kernels};
 
+mod attention;
 mod batch_norm;
 mod matmul;
 mod pointwise;
@@ -58,5 +59,20 @@ impl Kernels for Flex {
     fn pointwise_backward(weight: FlexTensor, x: FlexTensor, grad: FlexTensor) -> [FlexTensor; 2] {
         pointwise::backward(&weight, &x, &grad)
             .unwrap_or_else(|| composed::pointwise_backward::<Flex>(weight, x, grad))
+    }
+
+    fn sdpa(q: FlexTensor, k: FlexTensor, v: FlexTensor) -> [FlexTensor; 2] {
+        attention::forward(&q, &k, &v).unwrap_or_else(|| composed::attention::<Flex>(q, k, v))
+    }
+
+    fn sdpa_backward(
+        q: FlexTensor,
+        k: FlexTensor,
+        v: FlexTensor,
+        probs: FlexTensor,
+        grad: FlexTensor,
+    ) -> [FlexTensor; 3] {
+        attention::backward(&q, &k, &v, &probs, &grad)
+            .unwrap_or_else(|| composed::attention_backward::<Flex>(q, k, v, probs, grad))
     }
 }

@@ -118,3 +118,62 @@ fn fused_pointwise_matches_burns_ops_forward_and_backward() {
         }
     }
 }
+
+/// The fused attention against burn's composition (matmul, softmax, matmul): O and the
+/// gradients of Q, K and V, for contiguous heads, the head views of one fused `[b, L, 3·d]`
+/// projection (self-attention), channel-first pixel heads attending to 3 tokens (Former→Mobile,
+/// Lq ≠ Lk, values wider than keys) and one tensor used as both keys and values
+/// (Mobile→Former).
+#[test]
+fn fused_attention_matches_burns_ops_forward_and_backward() {
+    use crate::model::layers::split_heads;
+    let heads = |x: Tensor<CpuTrain, 4>| x.detach().require_grad();
+    for case in ["contiguous", "self", "pixels", "shared"] {
+        let (q, k, v) = match case {
+            "contiguous" => (
+                heads(input([2, 3, 5, 4], 11)),
+                heads(input([2, 3, 7, 4], 12)),
+                heads(input([2, 3, 7, 6], 13)),
+            ),
+            "self" => {
+                let qkv = input([1, 2, 5, 12], 14).reshape([2, 5, 12]);
+                let part = |i: usize| split_heads(qkv.clone().narrow(2, 4 * i, 4), 2);
+                (heads(part(0)), heads(part(1)), heads(part(2)))
+            }
+            "pixels" => {
+                // [n, c, h, w] = [2, 4, 3, 3] as [n, 2 heads, 9 pixels, 2]
+                let map = input([2, 4, 3, 3], 15)
+                    .reshape([2, 2, 2, 9])
+                    .swap_dims(2, 3);
+                (
+                    heads(map),
+                    heads(input([2, 2, 3, 2], 16)),
+                    heads(input([2, 2, 3, 5], 17)),
+                )
+            }
+            _ => {
+                let kv = heads(input([2, 2, 6, 3], 18));
+                (heads(input([2, 2, 4, 3], 19)), kv.clone(), kv)
+            }
+        };
+        let o = attention(q.clone(), k.clone(), v.clone());
+        let [ro, _] = composed::attention::<CpuTrain>(
+            unwrap(q.clone()),
+            unwrap(k.clone()),
+            unwrap(v.clone()),
+        );
+        let ro: Tensor<CpuTrain, 4> = wrap(ro);
+        assert_eq!(o.dims(), ro.dims(), "{case}");
+        let d = max_diff(o.clone().inner(), ro.clone().inner());
+        assert!(d < 1e-5, "forward, {case}: {d}");
+        let weights = input(o.dims(), 20);
+        let ours = (o * weights.clone()).sum().backward();
+        let theirs = (ro * weights).sum().backward();
+        for (name, t) in [("Q", &q), ("K", &k), ("V", &v)] {
+            let a = t.grad(&ours).expect("ours").reshape([-1]);
+            let b = t.grad(&theirs).expect("burn's").reshape([-1]);
+            let d = max_diff::<1>(a, b);
+            assert!(d < 1e-4, "gradient of {name}, {case}: {d}");
+        }
+    }
+}

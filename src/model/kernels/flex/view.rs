@@ -50,3 +50,30 @@ impl<'a> View<'a> {
         buf
     }
 }
+
+impl View<'_> {
+    /// The `[rows, cols]` matrix at index `(i, j)` of the first two dimensions, row-major into
+    /// `buf`, or its transpose `[cols, rows]` when `transpose`.
+    pub fn matrix(&self, i: usize, j: usize, transpose: bool, buf: &mut Vec<f32>) {
+        let [_, _, rows, cols] = self.shape;
+        let base = self.offset + i as isize * self.strides[0] + j as isize * self.strides[1];
+        let [_, _, sr, sc] = self.strides;
+        buf.clear();
+        if transpose {
+            for c in 0..cols {
+                let at = base + c as isize * sc;
+                buf.extend((0..rows).map(|r| self.data[(at + r as isize * sr) as usize]));
+            }
+        } else if sc == 1 {
+            for r in 0..rows {
+                let at = (base + r as isize * sr) as usize;
+                buf.extend_from_slice(&self.data[at..at + cols]);
+            }
+        } else {
+            for r in 0..rows {
+                let at = base + r as isize * sr;
+                buf.extend((0..cols).map(|c| self.data[(at + c as isize * sc) as usize]));
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Scaled dot-product attention on the host, one task per (batch entry, head), forward and
+//! backward (the formulas are in the module doc of `kernels`). Every product is written as a
+//! row update `row += a · other_row` over the longer contiguous axis, which the compiler
+//! vectorises; the softmax probabilities P are kept for the backward pass.
+//!
+//! Each output is written in the memory order of the tensor it belongs to (O and ∂Q like Q,
+//! ∂K like K, ∂V like V): when Q is a head view of a `[b, L, heads·d]` map, O comes back as
+//! that same interleaved map and merging the heads is free, where a contiguous `[b, h, L, d]`
+//! result would need a transposing copy (and its gradient another).
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::TensorData;
+use rayon::prelude::*;
+
+use super::tensor;
+use super::view::View;
+
+/// A dense buffer for a `[b, h, L, d]` result laid out in the memory order of `like`.
+struct Dense {
+    values: Vec<f32>,
+    /// The logical shape.
+    shape: [usize; 4],
+    /// Strides of the logical dimensions in `values`.
+    strides: [usize; 4],
+    /// Physical order of the logical dimensions, outermost first.
+    order: [usize; 4],
+}
+
+impl Dense {
+    /// A zeroed `shape` buffer whose dimensions are ordered in memory as those of `like`.
+    fn new(shape: [usize; 4], like: &View) -> Self {
+        let mut order = [0, 1, 2, 3];
+        order.sort_by_key(|&d| (std::cmp::Reverse(like.strides[d].unsigned_abs()), d));
+        let mut strides = [0; 4];
+        let mut s = 1;
+        for &d in order.iter().rev() {
+            strides[d] = s;
+            s *= shape[d];
+        }
+        Self {
+            values: vec![0.0; s],
+            shape,
+            strides,
+            order,
+        }
+    }
+
+    fn like(v: &View) -> Self {
+        Self::new(v.shape, v)
+    }
+
+    /// The tensor: the buffer in physical order, permuted back to the logical dimensions.
+    fn into_tensor(self) -> FlexTensor {
+        let physical: Vec<usize> = self.order.iter().map(|&d| self.shape[d]).collect();
+        let mut axes = [0; 4];
+        for (pos, &d) in self.order.iter().enumerate() {
+            axes[d] = pos;
+        }
+        FlexTensor::from_data(TensorData::new(self.values, physical)).permute(&axes)
+    }
+}
+
+/// Raw destination shared by the per-(b, h) tasks; each task writes only its own (b, h) slab.
+#[derive(Clone, Copy)]
+struct Slab {
+    ptr: *mut f32,
+    strides: [usize; 4],
+}
+
+// SAFETY: tasks write disjoint index sets (distinct (b, h) pairs) of a buffer that outlives them.
+unsafe impl Send for Slab {}
+unsafe impl Sync for Slab {}
+
+impl Slab {
+    fn of(d: &mut Dense) -> Self {
+        Self {
+            ptr: d.values.as_mut_ptr(),
+            strides: d.strides,
+        }
+    }
+
+    /// Writes the row-major `[rows, cols]` matrix `m` at `(b, h)`.
+    ///
+    /// # Safety
+    /// `(b, h)` must be within the buffer's shape and written by one task only.
+    unsafe fn write(&self, b: usize, h: usize, cols: usize, m: &[f32]) {
+        let [sb, sh, sr, sc] = self.strides;
+        let base = b * sb + h * sh;
+        for (r, row) in m.chunks(cols).enumerate() {
+            for (c, &x) in row.iter().enumerate() {
+                unsafe { *self.ptr.add(base + r * sr + c * sc) = x };
+            }
+        }
+    }
+}
+
+/// `row += a · other`.
+#[inline]
+fn axpy(row: &mut [f32], a: f32, other: &[f32]) {
+    for (r, &o) in row.iter_mut().zip(other) {
+        *r += a * o;
+    }
+}
+
+/// The attention's dimensions: batch, heads, query length, key length, key width, value width.
+struct Dims {
+    b: usize,
+    h: usize,
+    lq: usize,
+    lk: usize,
+    dk: usize,
+    dv: usize,
+}
+
+fn dims(q: &View, k: &View, v: &View) -> Option<Dims> {
+    let [b, h, lq, dk] = q.shape;
+    let [kb, kh, lk, kd] = k.shape;
+    let [vb, vh, vl, dv] = v.shape;
+    (kb == b && vb == b && kh == h && vh == h && kd == dk && vl == lk).then_some(Dims {
+        b,
+        h,
+        lq,
+        lk,
+        dk,
+        dv,
+    })
+}
+
+/// `[O, P]`: O like Q, P `[b, h, Lq, Lk]` contiguous. `None` for other element types or ranks.
+pub fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor) -> Option<[FlexTensor; 2]> {
+    let (qv, kv, vv) = (View::of(q)?, View::of(k)?, View::of(v)?);
+    let Dims {
+        b,
+        h,
+        lq,
+        lk,
+        dk,
+        dv,
+    } = dims(&qv, &kv, &vv)?;
+    let scale = 1.0 / (dk as f32).sqrt();
+    let mut out = Dense::new([b, h, lq, dv], &qv);
+    let slab = Slab::of(&mut out);
+    let mut probs = vec![0f32; b * h * lq * lk];
+    probs
+        .par_chunks_mut((lq * lk).max(1))
+        .enumerate()
+        .for_each(|(bh, p)| {
+            let (bi, hi) = (bh / h, bh % h);
+            let (mut qm, mut kt, mut vm) = (Vec::new(), Vec::new(), Vec::new());
+            qv.matrix(bi, hi, false, &mut qm);
+            kv.matrix(bi, hi, true, &mut kt);
+            vv.matrix(bi, hi, false, &mut vm);
+            let mut o = vec![0f32; lq * dv];
+            for i in 0..lq {
+                let row = &mut p[i * lk..(i + 1) * lk];
+                for d in 0..dk {
+                    axpy(row, qm[i * dk + d] * scale, &kt[d * lk..(d + 1) * lk]);
+                }
+                let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                let mut sum = 0.0;
+                for x in row.iter_mut() {
+                    *x = (*x - max).exp();
+                    sum += *x;
+                }
+                let inv = 1.0 / sum;
+                for x in row.iter_mut() {
+                    *x *= inv;
+                }
+                let orow = &mut o[i * dv..(i + 1) * dv];
+                for j in 0..lk {
+                    axpy(orow, row[j], &vm[j * dv..(j + 1) * dv]);
+                }
+            }
+            // SAFETY: one task per (bi, hi), inside the shape
+            unsafe { slab.write(bi, hi, dv, &o) };
+        });
+    Some([out.into_tensor(), tensor(probs, vec![b, h, lq, lk])])
+}
+
+/// `[∂Q, ∂K, ∂V]` given P from [`forward`] and ∂O, each like its tensor.
+pub fn backward(
+    q: &FlexTensor,
+    k: &FlexTensor,
+    v: &FlexTensor,
+    probs: &FlexTensor,
+    grad: &FlexTensor,
+) -> Option<[FlexTensor; 3]> {
+    let (qv, kv, vv, gv) = (View::of(q)?, View::of(k)?, View::of(v)?, View::of(grad)?);
+    let Dims {
+        b,
+        h,
+        lq,
+        lk,
+        dk,
+        dv,
+    } = dims(&qv, &kv, &vv)?;
+    let scale = 1.0 / (dk as f32).sqrt();
+    let probs = probs.to_contiguous();
+    let p_all = probs.storage::<f32>();
+    let (mut dq, mut dkk, mut dvv) = (Dense::like(&qv), Dense::like(&kv), Dense::like(&vv));
+    let (sq, sk, sv) = (Slab::of(&mut dq), Slab::of(&mut dkk), Slab::of(&mut dvv));
+    (0..b * h).into_par_iter().for_each(|bh| {
+        let (bi, hi) = (bh / h, bh % h);
+        let p = &p_all[bh * lq * lk..(bh + 1) * lq * lk];
+        let (mut qm, mut km, mut vt, mut go) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        qv.matrix(bi, hi, false, &mut qm);
+        kv.matrix(bi, hi, false, &mut km);
+        vv.matrix(bi, hi, true, &mut vt);
+        gv.matrix(bi, hi, false, &mut go);
+        let (mut gq, mut gk, mut gvv) = (
+            vec![0f32; lq * dk],
+            vec![0f32; lk * dk],
+            vec![0f32; lk * dv],
+        );
+        let mut ds = vec![0f32; lk];
+        for i in 0..lq {
+            let prow = &p[i * lk..(i + 1) * lk];
+            let gorow = &go[i * dv..(i + 1) * dv];
+            // ∂V += Pᵀ ∂O (row i's share)
+            for (j, &pij) in prow.iter().enumerate() {
+                axpy(&mut gvv[j * dv..(j + 1) * dv], pij, gorow);
+            }
+            // ∂P = ∂O Vᵀ, then ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled
+            ds.fill(0.0);
+            for (d, &g) in gorow.iter().enumerate() {
+                axpy(&mut ds, g, &vt[d * lk..(d + 1) * lk]);
+            }
+            let dot: f32 = ds.iter().zip(prow).map(|(a, b)| a * b).sum();
+            for (x, &pij) in ds.iter_mut().zip(prow) {
+                *x = pij * (*x - dot) * scale;
+            }
+            // ∂Q = ∂S K, ∂K += ∂Sᵀ Q
+            let qrow = &qm[i * dk..(i + 1) * dk];
+            for (j, &s) in ds.iter().enumerate() {
+                axpy(&mut gq[i * dk..(i + 1) * dk], s, &km[j * dk..(j + 1) * dk]);
+                axpy(&mut gk[j * dk..(j + 1) * dk], s, qrow);
+            }
+        }
+        // SAFETY: one task per (bi, hi), inside each shape
+        unsafe {
+            sq.write(bi, hi, dk, &gq);
+            sk.write(bi, hi, dk, &gk);
+            sv.write(bi, hi, dv, &gvv);
+        }
+    });
+    Some([dq.into_tensor(), dkk.into_tensor(), dvv.into_tensor()])
+}
