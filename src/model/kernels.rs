@@ -102,6 +102,22 @@ pub trait Kernels: Backend {
     ) -> [FloatTensor<Self>; 3] {
         composed::attention_backward::<Self>(q, k, v, probs, grad)
     }
+
+    /// Multi-head self-attention from the fused projection `qkv [b, L, 3·h·d]` (Q, K, V side
+    /// by side, each `h` heads of width d): returns O `[b, L, h·d]` (heads merged) and P.
+    fn self_attention(qkv: FloatTensor<Self>, heads: usize) -> [FloatTensor<Self>; 2] {
+        composed::self_attention::<Self>(qkv, heads)
+    }
+
+    /// Gradient of [`Kernels::self_attention`] for qkv given P and ∂O.
+    fn self_attention_backward(
+        qkv: FloatTensor<Self>,
+        heads: usize,
+        probs: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        composed::self_attention_backward::<Self>(qkv, heads, probs, grad)
+    }
 }
 
 /// Training-mode BatchNorm on any [`Kernels`] backend (see the module doc).
@@ -125,6 +141,13 @@ pub fn pointwise<B: Kernels>(weight: Tensor<B, 2>, x: Tensor<B, 4>) -> Tensor<B,
 /// (see the module doc).
 pub fn attention<B: Kernels>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
     let [o, _] = B::sdpa(unwrap(q), unwrap(k), unwrap(v));
+    wrap(o)
+}
+
+/// Multi-head self-attention of the fused projection `qkv [b, L, 3·h·d]` → `[b, L, h·d]`, one
+/// fused operation with its own backward (no slicing of Q, K, V, no head split or merge).
+pub fn self_attention<B: Kernels>(qkv: Tensor<B, 3>, heads: usize) -> Tensor<B, 3> {
+    let [o, _] = B::self_attention(unwrap(qkv), heads);
     wrap(o)
 }
 

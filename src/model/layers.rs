@@ -202,17 +202,9 @@ impl<B: Kernels> SelfAttention<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [b, l, d] = x.dims();
         let qkv = self.qkv.forward(x);
-        let q = qkv.clone().slice([0..b, 0..l, 0..d]);
-        let k = qkv.clone().slice([0..b, 0..l, d..2 * d]);
-        let v = qkv.slice([0..b, 0..l, 2 * d..3 * d]);
-        let o = sdpa(
-            split_heads(q, self.heads),
-            split_heads(k, self.heads),
-            split_heads(v, self.heads),
-        );
-        self.proj.forward(merge_heads(o))
+        self.proj
+            .forward(super::kernels::self_attention(qkv, self.heads))
     }
 
     /// Multiply-adds for `batch` sequences of length `len`.

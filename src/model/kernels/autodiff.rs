@@ -82,6 +82,24 @@ impl<B: Kernels> Backward<B, 3> for AttentionBackward {
     }
 }
 
+#[derive(Debug)]
+struct SelfAttentionBackward;
+
+impl<B: Kernels> Backward<B, 1> for SelfAttentionBackward {
+    /// qkv, heads, probabilities.
+    type State = (FloatTensor<B>, usize, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (qkv, heads, probs) = ops.state;
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let d = B::self_attention_backward(qkv, heads, probs, grad);
+            grads.register::<B>(node.id, d);
+        }
+    }
+}
+
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn batch_norm_train(
         x: FloatTensor<Self>,
@@ -142,6 +160,19 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             OpsKind::Tracked(prep) => {
                 prep.finish((q.primitive, k.primitive, v.primitive, probs.clone()), o)
             }
+            OpsKind::UnTracked(prep) => prep.finish(o),
+        };
+        [out, Self::from_inner(probs)]
+    }
+
+    fn self_attention(qkv: FloatTensor<Self>, heads: usize) -> [FloatTensor<Self>; 2] {
+        let [o, probs] = B::self_attention(qkv.primitive.clone(), heads);
+        let out = match SelfAttentionBackward
+            .prepare::<C>([qkv.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((qkv.primitive, heads, probs.clone()), o),
             OpsKind::UnTracked(prep) => prep.finish(o),
         };
         [out, Self::from_inner(probs)]

@@ -115,3 +115,43 @@ pub fn attention_backward<B: Backend>(
     let dk = ds.swap_dims(2, 3).matmul(q);
     [unwrap(dq), unwrap(dk), unwrap(dv)]
 }
+
+/// Q, K, V of the fused projection `[b, L, 3·h·d]` as `[b, h, L, d]` heads.
+fn split_qkv<B: Backend>(
+    qkv: burn::tensor::Tensor<B, 3>,
+    heads: usize,
+) -> [burn::tensor::Tensor<B, 4>; 3] {
+    let [b, l, width] = qkv.dims();
+    let d = width / 3 / heads;
+    [0, 1, 2].map(|i| {
+        qkv.clone()
+            .narrow(2, i * heads * d, heads * d)
+            .reshape([b, l, heads, d])
+            .swap_dims(1, 2)
+    })
+}
+
+pub fn self_attention<B: Backend>(qkv: FloatTensor<B>, heads: usize) -> [FloatTensor<B>; 2] {
+    let [q, k, v] = split_qkv(wrap::<B, 3>(qkv), heads);
+    let [b, h, l, d] = q.dims();
+    let [o, p] = attention::<B>(unwrap(q), unwrap(k), unwrap(v));
+    let o = wrap::<B, 4>(o).swap_dims(1, 2).reshape([b, l, h * d]);
+    [unwrap(o), p]
+}
+
+pub fn self_attention_backward<B: Backend>(
+    qkv: FloatTensor<B>,
+    heads: usize,
+    probs: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let [q, k, v] = split_qkv(wrap::<B, 3>(qkv), heads);
+    let [b, h, l, d] = q.dims();
+    let g = wrap::<B, 3>(grad).reshape([b, l, h, d]).swap_dims(1, 2);
+    let grads = attention_backward::<B>(unwrap(q), unwrap(k), unwrap(v), probs, unwrap(g));
+    let merged = grads
+        .into_iter()
+        .map(|t| wrap::<B, 4>(t).swap_dims(1, 2).reshape([b, l, h * d]))
+        .collect();
+    unwrap(burn::tensor::Tensor::cat(merged, 2))
+}

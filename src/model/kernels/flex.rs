@@ -75,4 +75,19 @@ impl Kernels for Flex {
         attention::backward(&q, &k, &v, &probs, &grad)
             .unwrap_or_else(|| composed::attention_backward::<Flex>(q, k, v, probs, grad))
     }
+
+    fn self_attention(qkv: FlexTensor, heads: usize) -> [FlexTensor; 2] {
+        attention::self_forward(&qkv, heads)
+            .unwrap_or_else(|| composed::self_attention::<Flex>(qkv, heads))
+    }
+
+    fn self_attention_backward(
+        qkv: FlexTensor,
+        heads: usize,
+        probs: FlexTensor,
+        grad: FlexTensor,
+    ) -> FlexTensor {
+        attention::self_backward(&qkv, heads, &probs, &grad)
+            .unwrap_or_else(|| composed::self_attention_backward::<Flex>(qkv, heads, probs, grad))
+    }
 }

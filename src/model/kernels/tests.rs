@@ -177,3 +177,31 @@ fn fused_attention_matches_burns_ops_forward_and_backward() {
         }
     }
 }
+
+/// Self-attention from a fused `[b, L, 3·h·d]` projection against burn's composition (slice,
+/// split heads, attention, merge heads): O and ∂qkv, on a contiguous projection and on a
+/// transposed view of one.
+#[test]
+fn fused_self_attention_matches_burns_ops_forward_and_backward() {
+    for transposed in [false, true] {
+        let qkv = if transposed {
+            input([1, 2, 12, 5], 21).reshape([2, 12, 5]).swap_dims(1, 2)
+        } else {
+            input([1, 2, 5, 12], 21).reshape([2, 5, 12])
+        };
+        let qkv = qkv.detach().require_grad();
+        let o = self_attention(qkv.clone(), 2);
+        let [ro, _] = composed::self_attention::<CpuTrain>(unwrap(qkv.clone()), 2);
+        let ro: Tensor<CpuTrain, 3> = wrap(ro);
+        assert_eq!(o.dims(), [2, 5, 4]);
+        let d = max_diff(o.clone().inner(), ro.clone().inner());
+        assert!(d < 1e-5, "forward, transposed {transposed}: {d}");
+        let weights = input([1, 2, 5, 4], 22).reshape([2, 5, 4]);
+        let ours = (o * weights.clone()).sum().backward();
+        let theirs = (ro * weights).sum().backward();
+        let a = qkv.grad(&ours).expect("ours").reshape([-1]);
+        let b = qkv.grad(&theirs).expect("burn's").reshape([-1]);
+        let d = max_diff::<1>(a, b);
+        assert!(d < 1e-4, "gradient, transposed {transposed}: {d}");
+    }
+}

@@ -13,7 +13,7 @@ use burn::tensor::TensorData;
 use rayon::prelude::*;
 
 use super::tensor;
-use super::view::View;
+use super::view::{View, View3};
 
 /// A dense buffer for a `[b, h, L, d]` result laid out in the memory order of `like`.
 struct Dense {
@@ -79,6 +79,17 @@ impl Slab {
         }
     }
 
+    /// Head `part` of a contiguous `[b, L, parts·h·d]` buffer seen as `[b, h, L, d]`.
+    fn part(buf: &mut [f32], [_, h, l, d]: [usize; 4], parts: usize, part: usize) -> Self {
+        let width = parts * h * d;
+        assert!(buf.len() % width.max(1) == 0 && (part + 1) * h * d <= width);
+        Self {
+            // SAFETY: the offset is within the buffer (asserted above)
+            ptr: unsafe { buf.as_mut_ptr().add(part * h * d) },
+            strides: [l * width, d, width, 1],
+        }
+    }
+
     /// Writes the row-major `[rows, cols]` matrix `m` at `(b, h)`.
     ///
     /// # Safety
@@ -126,21 +137,13 @@ fn dims(q: &View, k: &View, v: &View) -> Option<Dims> {
     })
 }
 
-/// `[O, P]`: O like Q, P `[b, h, Lq, Lk]` contiguous. `None` for other element types or ranks.
-pub fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor) -> Option<[FlexTensor; 2]> {
-    let (qv, kv, vv) = (View::of(q)?, View::of(k)?, View::of(v)?);
-    let Dims {
-        b,
-        h,
-        lq,
-        lk,
-        dk,
-        dv,
-    } = dims(&qv, &kv, &vv)?;
+/// softmax(QKᵀ·s)V for every (batch entry, head), O into `out`; returns P `[b, h, Lq, Lk]`.
+fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<f32> {
+    let &Dims {
+        h, lq, lk, dk, dv, ..
+    } = dims;
     let scale = 1.0 / (dk as f32).sqrt();
-    let mut out = Dense::new([b, h, lq, dv], &qv);
-    let slab = Slab::of(&mut out);
-    let mut probs = vec![0f32; b * h * lq * lk];
+    let mut probs = vec![0f32; dims.b * h * lq * lk];
     probs
         .par_chunks_mut((lq * lk).max(1))
         .enumerate()
@@ -172,33 +175,28 @@ pub fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor) -> Option<[FlexTe
                 }
             }
             // SAFETY: one task per (bi, hi), inside the shape
-            unsafe { slab.write(bi, hi, dv, &o) };
+            unsafe { out.write(bi, hi, dv, &o) };
         });
-    Some([out.into_tensor(), tensor(probs, vec![b, h, lq, lk])])
+    probs
 }
 
-/// `[∂Q, ∂K, ∂V]` given P from [`forward`] and ∂O, each like its tensor.
-pub fn backward(
-    q: &FlexTensor,
-    k: &FlexTensor,
-    v: &FlexTensor,
-    probs: &FlexTensor,
-    grad: &FlexTensor,
-) -> Option<[FlexTensor; 3]> {
-    let (qv, kv, vv, gv) = (View::of(q)?, View::of(k)?, View::of(v)?, View::of(grad)?);
-    let Dims {
+/// ∂Q, ∂K, ∂V for every (batch entry, head) given P and ∂O, into `[dq, dk, dv]`.
+fn backward_core(
+    [qv, kv, vv]: [&View; 3],
+    p_all: &[f32],
+    gv: &View,
+    dims: &Dims,
+    [sq, sk, sv]: [Slab; 3],
+) {
+    let &Dims {
         b,
         h,
         lq,
         lk,
         dk,
         dv,
-    } = dims(&qv, &kv, &vv)?;
+    } = dims;
     let scale = 1.0 / (dk as f32).sqrt();
-    let probs = probs.to_contiguous();
-    let p_all = probs.storage::<f32>();
-    let (mut dq, mut dkk, mut dvv) = (Dense::like(&qv), Dense::like(&kv), Dense::like(&vv));
-    let (sq, sk, sv) = (Slab::of(&mut dq), Slab::of(&mut dkk), Slab::of(&mut dvv));
     (0..b * h).into_par_iter().for_each(|bh| {
         let (bi, hi) = (bh / h, bh % h);
         let p = &p_all[bh * lq * lk..(bh + 1) * lq * lk];
@@ -243,5 +241,83 @@ pub fn backward(
             sv.write(bi, hi, dv, &gvv);
         }
     });
-    Some([dq.into_tensor(), dkk.into_tensor(), dvv.into_tensor()])
+}
+
+/// `[O, P]`: O like Q, P `[b, h, Lq, Lk]` contiguous. `None` for other element types or ranks.
+pub fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor) -> Option<[FlexTensor; 2]> {
+    let (qv, kv, vv) = (View::of(q)?, View::of(k)?, View::of(v)?);
+    let d = dims(&qv, &kv, &vv)?;
+    let mut out = Dense::new([d.b, d.h, d.lq, d.dv], &qv);
+    let probs = forward_core(&qv, &kv, &vv, &d, Slab::of(&mut out));
+    Some([out.into_tensor(), tensor(probs, vec![d.b, d.h, d.lq, d.lk])])
+}
+
+/// `[∂Q, ∂K, ∂V]` given P from [`forward`] and ∂O, each like its tensor.
+pub fn backward(
+    q: &FlexTensor,
+    k: &FlexTensor,
+    v: &FlexTensor,
+    probs: &FlexTensor,
+    grad: &FlexTensor,
+) -> Option<[FlexTensor; 3]> {
+    let (qv, kv, vv, gv) = (View::of(q)?, View::of(k)?, View::of(v)?, View::of(grad)?);
+    let d = dims(&qv, &kv, &vv)?;
+    let probs = probs.to_contiguous();
+    let (mut dq, mut dk, mut dv) = (Dense::like(&qv), Dense::like(&kv), Dense::like(&vv));
+    let slabs = [Slab::of(&mut dq), Slab::of(&mut dk), Slab::of(&mut dv)];
+    backward_core([&qv, &kv, &vv], probs.storage::<f32>(), &gv, &d, slabs);
+    Some([dq.into_tensor(), dk.into_tensor(), dv.into_tensor()])
+}
+
+/// Views of Q, K and V as `[b, heads, L, d]` heads of the fused projection `qkv [b, L, 3·heads·d]`.
+fn qkv_views(qkv: &FlexTensor, heads: usize) -> Option<[View<'_>; 3]> {
+    let whole = View3::of(qkv)?;
+    let [b, l, width] = whole.shape;
+    let d = width / 3 / heads.max(1);
+    if heads == 0 || width != 3 * heads * d {
+        return None;
+    }
+    let [sb, sl, sw] = whole.strides;
+    Some([0, 1, 2].map(|part| View {
+        data: whole.data,
+        offset: whole.offset + (part * heads * d) as isize * sw,
+        strides: [sb, d as isize * sw, sl, sw],
+        shape: [b, heads, l, d],
+    }))
+}
+
+/// Self-attention from the fused projection `qkv [b, L, 3·h·d]`: `[O [b, L, h·d], P]`.
+pub fn self_forward(qkv: &FlexTensor, heads: usize) -> Option<[FlexTensor; 2]> {
+    let [qv, kv, vv] = qkv_views(qkv, heads)?;
+    let d = dims(&qv, &kv, &vv)?;
+    let mut out = vec![0f32; d.b * d.lq * d.h * d.dv];
+    let probs = forward_core(&qv, &kv, &vv, &d, Slab::part(&mut out, qv.shape, 1, 0));
+    Some([
+        tensor(out, vec![d.b, d.lq, d.h * d.dv]),
+        tensor(probs, vec![d.b, d.h, d.lq, d.lk]),
+    ])
+}
+
+/// ∂qkv `[b, L, 3·h·d]` given P and ∂O `[b, L, h·d]`.
+pub fn self_backward(
+    qkv: &FlexTensor,
+    heads: usize,
+    probs: &FlexTensor,
+    grad: &FlexTensor,
+) -> Option<FlexTensor> {
+    let [qv, kv, vv] = qkv_views(qkv, heads)?;
+    let d = dims(&qv, &kv, &vv)?;
+    let g = View3::of(grad)?;
+    let [gb, gl, gw] = g.strides;
+    let gv = View {
+        data: g.data,
+        offset: g.offset,
+        strides: [gb, d.dv as isize * gw, gl, gw],
+        shape: [d.b, d.h, d.lq, d.dv],
+    };
+    let probs = probs.to_contiguous();
+    let mut out = vec![0f32; d.b * d.lq * 3 * d.h * d.dk];
+    let slabs = [0, 1, 2].map(|part| Slab::part(&mut out, qv.shape, 3, part));
+    backward_core([&qv, &kv, &vv], probs.storage::<f32>(), &gv, &d, slabs);
+    Some(tensor(out, vec![d.b, d.lq, 3 * d.h * d.dk]))
 }

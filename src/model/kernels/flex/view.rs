@@ -77,3 +77,32 @@ impl View<'_> {
         }
     }
 }
+
+/// A read-only `[b, L, d]` f32 view (sequences of token vectors) in whatever layout it has.
+pub struct View3<'a> {
+    pub data: &'a [f32],
+    pub offset: isize,
+    pub strides: [isize; 3],
+    pub shape: [usize; 3],
+}
+
+impl<'a> View3<'a> {
+    /// The view of `t`; `None` for other element types or ranks.
+    pub fn of(t: &'a FlexTensor) -> Option<View3<'a>> {
+        if t.dtype() != DType::F32 {
+            return None;
+        }
+        let l = t.layout();
+        let dims: Vec<usize> = l.shape().iter().copied().collect();
+        let st = l.strides();
+        if dims.len() != 3 || st.len() != 3 {
+            return None;
+        }
+        Some(View3 {
+            data: t.storage::<f32>(),
+            offset: l.start_offset() as isize,
+            strides: [st[0], st[1], st[2]],
+            shape: [dims[0], dims[1], dims[2]],
+        })
+    }
+}
