@@ -3,8 +3,8 @@
 //! Linear to the decoder width, fixed 2-D sin-cos position embeddings, L pre-norm blocks,
 //! LayerNorm (eps 1e-6), linear to an s×s×C pixel patch per grid cell.
 
+use super::layer_norm::LayerNorm;
 use burn::module::Module;
-use burn::nn::LayerNorm;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use super::init::Init;

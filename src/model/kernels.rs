@@ -15,6 +15,13 @@
 //!   μ = Σx / m,  σ² = Σ(x − μ)² / m,  x̂ = (x − μ)/√(σ² + ε),  y = γ x̂ + β
 //!   ∂β = Σ ∂y,   ∂γ = Σ ∂y·x̂,         ∂x = γ/√(σ² + ε) · (∂y − ∂β/m − x̂·∂γ/m)
 //!   ```
+//! - LayerNorm over the last dimension (d values per row, Ba et al. 2016, Eq. 4), with
+//!   r = 1/√(σ² + ε) per row:
+//!
+//!   ```text
+//!   x̂ = (x − μ)·r,  y = γ x̂ + β,  ∂β = Σ_rows ∂y,  ∂γ = Σ_rows ∂y·x̂,
+//!   ∂x = r · (γ∂y − mean(γ∂y) − x̂ · mean(γ∂y · x̂))
+//!   ```
 //! - the 1×1 convolution `y[n, :, p] = W x[n, :, p]` for `W [c', c]`:
 //!   `∂W = Σₙ,ₚ ∂y[n, :, p] x[n, :, p]ᵀ`, `∂x[n, :, p] = Wᵀ ∂y[n, :, p]`;
 //! - scaled dot-product attention per batch entry and head, `S = QKᵀ·s`, `P = softmax(S)`,
@@ -65,6 +72,28 @@ pub trait Kernels: Backend {
         grad: FloatTensor<Self>,
     ) -> [FloatTensor<Self>; 3] {
         composed::batch_norm_backward::<Self>(x, gamma, mean, var, eps, grad)
+    }
+
+    /// LayerNorm of the rows of `x [rows, d]` with `gamma`, `beta` `[d]`: returns y and the
+    /// per-row mean and reciprocal standard deviation `[rows]`.
+    fn layer_norm_rows(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        composed::layer_norm_rows::<Self>(x, gamma, beta, eps)
+    }
+
+    /// Gradients of [`Kernels::layer_norm_rows`] for x, gamma and beta given ∂y.
+    fn layer_norm_rows_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        rstd: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 3] {
+        composed::layer_norm_rows_backward::<Self>(x, gamma, mean, rstd, grad)
     }
 
     /// 1×1 convolution of `x [n, c, h, w]` by `weight [c', c]`: `[n, c', h, w]`.
@@ -129,6 +158,20 @@ pub fn batch_norm_train<B: Kernels>(
 ) -> (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>) {
     let [y, mean, var] = B::batch_norm_train(unwrap(x), unwrap(gamma), unwrap(beta), eps);
     (wrap(y), wrap(mean), wrap(var))
+}
+
+/// LayerNorm over the last dimension of `x` (see the module doc), one fused operation with its
+/// own backward.
+pub fn layer_norm<B: Kernels, const D: usize>(
+    x: Tensor<B, D>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    eps: f64,
+) -> Tensor<B, D> {
+    let dims = x.dims();
+    let rows = x.reshape([-1, dims[D - 1] as i32]);
+    let [y, _, _] = B::layer_norm_rows(unwrap(rows), unwrap(gamma), unwrap(beta), eps);
+    wrap::<B, 2>(y).reshape(dims)
 }
 
 /// `y[n, :, p] = W x[n, :, p]` for every position p: a 1×1 convolution without bias (see the

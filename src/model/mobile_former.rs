@@ -10,14 +10,14 @@
 //! 4. Former→Mobile: pixels attend to the tokens, residual into the feature map.
 
 use burn::module::{Module, Param};
-use burn::nn::LayerNorm;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::init::Init;
 use super::kernels::Kernels;
 use super::layers::{
-    layer_norm, merge_heads, sdpa, split_heads, ConvBn, Dense, Mlp, PointwiseBn, SelfAttention,
+    layer_norm, merge_heads, sdpa, split_heads, ConvBn, Dense, LayerNorm, Mlp, PointwiseBn,
+    SelfAttention,
 };
 use crate::spec::{BlockSpec, PresetSpec};
 

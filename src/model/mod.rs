@@ -4,6 +4,7 @@ pub mod batch_norm;
 pub mod decoder;
 pub mod init;
 pub mod kernels;
+pub mod layer_norm;
 pub mod layers;
 pub mod mobile_former;
 pub mod predictor;

@@ -1,7 +1,8 @@
 //! Classifier heads and the loss/accuracy shared by the probes.
 
+use crate::model::layer_norm::LayerNorm;
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, LayerNorm};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 

@@ -38,6 +38,31 @@ impl<B: Kernels> Backward<B, 3> for BatchNormBackward {
 }
 
 #[derive(Debug)]
+struct LayerNormBackward;
+
+impl<B: Kernels> Backward<B, 3> for LayerNormBackward {
+    /// x, gamma, row means, row reciprocal standard deviations.
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, gamma, mean, rstd) = ops.state;
+        let [dx, dgamma, dbeta] = B::layer_norm_rows_backward(x, gamma, mean, rstd, grad);
+        let [px, pgamma, pbeta] = ops.parents;
+        for (parent, g) in [(px, dx), (pgamma, dgamma), (pbeta, dbeta)] {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 struct PointwiseBackward;
 
 impl<B: Kernels> Backward<B, 2> for PointwiseBackward {
@@ -176,5 +201,32 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => prep.finish(o),
         };
         [out, Self::from_inner(probs)]
+    }
+
+    fn layer_norm_rows(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        let [y, mean, rstd] = B::layer_norm_rows(
+            x.primitive.clone(),
+            gamma.primitive.clone(),
+            beta.primitive.clone(),
+            eps,
+        );
+        let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
+        let out = match LayerNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                (x.primitive, gamma.primitive, mean.clone(), rstd.clone()),
+                y,
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        [out, Self::from_inner(mean), Self::from_inner(rstd)]
     }
 }

@@ -155,3 +155,46 @@ pub fn self_attention_backward<B: Backend>(
         .collect();
     unwrap(burn::tensor::Tensor::cat(merged, 2))
 }
+
+pub fn layer_norm_rows<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    eps: f64,
+) -> [FloatTensor<B>; 3] {
+    let x = wrap::<B, 2>(x);
+    let rows = x.dims()[0];
+    let mean = x.clone().mean_dim(1);
+    let centred = x - mean.clone();
+    let rstd = (centred.clone() * centred.clone())
+        .mean_dim(1)
+        .add_scalar(eps)
+        .sqrt()
+        .recip();
+    let y = centred * rstd.clone() * wrap::<B, 1>(gamma).unsqueeze::<2>()
+        + wrap::<B, 1>(beta).unsqueeze::<2>();
+    [
+        unwrap(y),
+        unwrap(mean.reshape([rows])),
+        unwrap(rstd.reshape([rows])),
+    ]
+}
+
+pub fn layer_norm_rows_backward<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    rstd: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 3] {
+    let x = wrap::<B, 2>(x);
+    let g = wrap::<B, 2>(grad);
+    let [rows, _] = x.dims();
+    let rstd = wrap::<B, 1>(rstd).reshape([rows, 1]);
+    let xhat = (x - wrap::<B, 1>(mean).reshape([rows, 1])) * rstd.clone();
+    let d_beta = g.clone().sum_dim(0).reshape([-1]);
+    let d_gamma = (g.clone() * xhat.clone()).sum_dim(0).reshape([-1]);
+    let gg = g * wrap::<B, 1>(gamma).unsqueeze::<2>();
+    let dx = rstd * (gg.clone() - gg.clone().mean_dim(1) - xhat.clone() * (gg * xhat).mean_dim(1));
+    [unwrap(dx), unwrap(d_gamma), unwrap(d_beta)]
+}

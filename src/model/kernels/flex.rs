@@ -10,6 +10,7 @@ use super::{composed, Kernels};
 
 mod attention;
 mod batch_norm;
+mod layer_norm;
 mod matmul;
 mod pointwise;
 mod view;
@@ -89,5 +90,27 @@ impl Kernels for Flex {
     ) -> FlexTensor {
         attention::self_backward(&qkv, heads, &probs, &grad)
             .unwrap_or_else(|| composed::self_attention_backward::<Flex>(qkv, heads, probs, grad))
+    }
+
+    fn layer_norm_rows(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        eps: f64,
+    ) -> [FlexTensor; 3] {
+        layer_norm::forward(&x, &gamma, &beta, eps)
+            .unwrap_or_else(|| composed::layer_norm_rows::<Flex>(x, gamma, beta, eps))
+    }
+
+    fn layer_norm_rows_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        rstd: FlexTensor,
+        grad: FlexTensor,
+    ) -> [FlexTensor; 3] {
+        layer_norm::backward(&x, &gamma, &mean, &rstd, &grad).unwrap_or_else(|| {
+            composed::layer_norm_rows_backward::<Flex>(x, gamma, mean, rstd, grad)
+        })
     }
 }

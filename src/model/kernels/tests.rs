@@ -205,3 +205,64 @@ fn fused_self_attention_matches_burns_ops_forward_and_backward() {
         assert!(d < 1e-4, "gradient, transposed {transposed}: {d}");
     }
 }
+
+/// The fused LayerNorm against burn's composition: y, ∂x, ∂γ, ∂β over 150 rows (more than one
+/// block of the parameter-gradient sums) and on a transposed input.
+#[test]
+fn fused_layer_norm_matches_burns_ops_forward_and_backward() {
+    for transposed in [false, true] {
+        let x = if transposed {
+            input([1, 1, 6, 150], 31).reshape([6, 150]).swap_dims(0, 1)
+        } else {
+            input([1, 1, 150, 6], 31).reshape([150, 6])
+        };
+        let x = x.detach().require_grad();
+        let param = |seed| {
+            input([1, 1, 1, 6], seed)
+                .reshape([6])
+                .detach()
+                .require_grad()
+        };
+        let (gamma, beta) = (param(32), param(33));
+        let y = layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-6);
+        let [ry, _, _] = composed::layer_norm_rows::<CpuTrain>(
+            unwrap(x.clone()),
+            unwrap(gamma.clone()),
+            unwrap(beta.clone()),
+            1e-6,
+        );
+        let ry: Tensor<CpuTrain, 2> = wrap(ry);
+        let d = max_diff(y.clone().inner(), ry.clone().inner());
+        assert!(d < 1e-5, "forward, transposed {transposed}: {d}");
+        let weights = input([1, 1, 150, 6], 34).reshape([150, 6]);
+        let ours = (y * weights.clone()).sum().backward();
+        let theirs = (ry * weights).sum().backward();
+        let flat = |t: &Tensor<CpuTrain, 2>, g| t.grad(g).map(|t| t.reshape([-1]));
+        let d = max_diff::<1>(flat(&x, &ours).unwrap(), flat(&x, &theirs).unwrap());
+        assert!(d < 1e-4, "gradient of x, transposed {transposed}: {d}");
+        for (name, p) in [("gamma", &gamma), ("beta", &beta)] {
+            let d = max_diff::<1>(p.grad(&ours).unwrap(), p.grad(&theirs).unwrap());
+            assert!(d < 1e-3, "gradient of {name}, transposed {transposed}: {d}");
+        }
+    }
+}
+
+/// Our LayerNorm module computes what burn's `LayerNorm` computes (eps 1e-6, γ and β set).
+#[test]
+fn layer_norm_module_matches_burns() {
+    use burn::module::Param;
+    let dev = Default::default();
+    let x = input([1, 2, 7, 10], 35).reshape([2, 7, 10]).inner();
+    let g = input([1, 1, 1, 10], 36).reshape([10]).inner();
+    let b = input([1, 1, 1, 10], 37).reshape([10]).inner();
+    let mut ours = crate::model::layer_norm::LayerNorm::<Cpu>::new(10, 1e-6, &dev);
+    ours.gamma = Param::from_tensor(g.clone());
+    ours.beta = Some(Param::from_tensor(b.clone()));
+    let mut theirs = burn::nn::LayerNormConfig::new(10)
+        .with_epsilon(1e-6)
+        .init::<Cpu>(&dev);
+    theirs.gamma = Param::from_tensor(g);
+    theirs.beta = Some(Param::from_tensor(b));
+    let d = max_diff(ours.forward(x.clone()), theirs.forward(x));
+    assert!(d < 1e-5, "{d}");
+}

@@ -1,0 +1,111 @@
+//! LayerNorm over the rows of `[rows, d]` on the host: rows in parallel; the parameter
+//! gradients are summed over fixed blocks of rows and then across blocks in order, so the
+//! result does not depend on the number of threads.
+
+use burn::backend::flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::matmul::contiguous;
+use super::{tensor, vector};
+
+/// Rows per block of the parameter-gradient sums.
+const BLOCK: usize = 64;
+
+/// `[y, mean, rstd]`; `None` for other element types or ranks.
+pub fn forward(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    eps: f64,
+) -> Option<[FlexTensor; 3]> {
+    let x = contiguous(x)?;
+    let &[rows, d] = x.layout().shape().iter().collect::<Vec<_>>().as_slice() else {
+        return None;
+    };
+    let (rows, d) = (*rows, *d);
+    let xs = x.storage::<f32>();
+    let (g, b) = (vector(gamma), vector(beta));
+    let mut y = vec![0f32; rows * d];
+    let mut stats = vec![(0f32, 0f32); rows];
+    if d > 0 {
+        y.par_chunks_mut(d)
+            .zip(stats.par_iter_mut())
+            .enumerate()
+            .for_each(|(r, (out, stat))| {
+                let row = &xs[r * d..(r + 1) * d];
+                let mean = row.iter().sum::<f32>() / d as f32;
+                let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+                let rstd = 1.0 / (var + eps as f32).sqrt();
+                for (((o, &v), &gm), &bt) in out.iter_mut().zip(row).zip(&g).zip(&b) {
+                    *o = (v - mean) * rstd * gm + bt;
+                }
+                *stat = (mean, rstd);
+            });
+    }
+    let (means, rstds): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
+    Some([
+        tensor(y, vec![rows, d]),
+        tensor(means, vec![rows]),
+        tensor(rstds, vec![rows]),
+    ])
+}
+
+/// `[∂x, ∂γ, ∂β]` given the forward's row statistics and ∂y.
+pub fn backward(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    mean: &FlexTensor,
+    rstd: &FlexTensor,
+    grad: &FlexTensor,
+) -> Option<[FlexTensor; 3]> {
+    let (x, grad) = (contiguous(x)?, contiguous(grad)?);
+    let &[rows, d] = x.layout().shape().iter().collect::<Vec<_>>().as_slice() else {
+        return None;
+    };
+    let (rows, d) = (*rows, *d);
+    let (xs, gs) = (x.storage::<f32>(), grad.storage::<f32>());
+    let (g, mu, rs) = (vector(gamma), vector(mean), vector(rstd));
+    let mut dx = vec![0f32; rows * d];
+    let mut partial = vec![0f32; rows.div_ceil(BLOCK) * 2 * d];
+    if d > 0 {
+        dx.par_chunks_mut(BLOCK * d)
+            .zip(partial.par_chunks_mut(2 * d))
+            .enumerate()
+            .for_each(|(blk, (dx_blk, part))| {
+                let (dgamma, dbeta) = part.split_at_mut(d);
+                let mut gg = vec![0f32; d];
+                for (k, out) in dx_blk.chunks_mut(d).enumerate() {
+                    let r = blk * BLOCK + k;
+                    let (row, grow) = (&xs[r * d..(r + 1) * d], &gs[r * d..(r + 1) * d]);
+                    let (m, s) = (mu[r], rs[r]);
+                    let (mut sum_gg, mut sum_ggx) = (0f32, 0f32);
+                    for j in 0..d {
+                        let xhat = (row[j] - m) * s;
+                        dgamma[j] += grow[j] * xhat;
+                        dbeta[j] += grow[j];
+                        gg[j] = grow[j] * g[j];
+                        sum_gg += gg[j];
+                        sum_ggx += gg[j] * xhat;
+                    }
+                    let (mean_gg, mean_ggx) = (sum_gg / d as f32, sum_ggx / d as f32);
+                    for j in 0..d {
+                        let xhat = (row[j] - m) * s;
+                        out[j] = s * (gg[j] - mean_gg - xhat * mean_ggx);
+                    }
+                }
+            });
+    }
+    let mut dgamma = vec![0f32; d];
+    let mut dbeta = vec![0f32; d];
+    for part in partial.chunks(2 * d.max(1)) {
+        for j in 0..d {
+            dgamma[j] += part[j];
+            dbeta[j] += part[d + j];
+        }
+    }
+    Some([
+        tensor(dx, vec![rows, d]),
+        tensor(dgamma, vec![d]),
+        tensor(dbeta, vec![d]),
+    ])
+}
