@@ -82,7 +82,7 @@ impl Slab {
     /// Head `part` of a contiguous `[b, L, parts·h·d]` buffer seen as `[b, h, L, d]`.
     fn part(buf: &mut [f32], [_, h, l, d]: [usize; 4], parts: usize, part: usize) -> Self {
         let width = parts * h * d;
-        assert!(buf.len() % width.max(1) == 0 && (part + 1) * h * d <= width);
+        assert!(buf.len().is_multiple_of(width.max(1)) && (part + 1) * h * d <= width);
         Self {
             // SAFETY: the offset is within the buffer (asserted above)
             ptr: unsafe { buf.as_mut_ptr().add(part * h * d) },
