@@ -22,6 +22,8 @@
 //!   x̂ = (x − μ)·r,  y = γ x̂ + β,  ∂β = Σ_rows ∂y,  ∂γ = Σ_rows ∂y·x̂,
 //!   ∂x = r · (γ∂y − mean(γ∂y) − x̂ · mean(γ∂y · x̂))
 //!   ```
+//! - the exact GELU y = x·Φ(x) = ½x(1 + erf(x/√2)) (Hendrycks & Gimpel 2016), with
+//!   ∂x = ∂y·(Φ(x) + x·φ(x)), φ(x) = e^(−x²/2)/√(2π);
 //! - the 1×1 convolution `y[n, :, p] = W x[n, :, p]` for `W [c', c]`:
 //!   `∂W = Σₙ,ₚ ∂y[n, :, p] x[n, :, p]ᵀ`, `∂x[n, :, p] = Wᵀ ∂y[n, :, p]`;
 //! - scaled dot-product attention per batch entry and head, `S = QKᵀ·s`, `P = softmax(S)`,
@@ -94,6 +96,16 @@ pub trait Kernels: Backend {
         grad: FloatTensor<Self>,
     ) -> [FloatTensor<Self>; 3] {
         composed::layer_norm_rows_backward::<Self>(x, gamma, mean, rstd, grad)
+    }
+
+    /// The exact (erf) GELU of every element.
+    fn gelu_exact(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        <Self as burn::tensor::ops::ActivationOps<Self>>::gelu(x)
+    }
+
+    /// Gradient of [`Kernels::gelu_exact`] given ∂y.
+    fn gelu_exact_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        <Self as burn::tensor::ops::ActivationOps<Self>>::gelu_backward(x, grad)
     }
 
     /// 1×1 convolution of `x [n, c, h, w]` by `weight [c', c]`: `[n, c', h, w]`.
@@ -172,6 +184,11 @@ pub fn layer_norm<B: Kernels, const D: usize>(
     let rows = x.reshape([-1, dims[D - 1] as i32]);
     let [y, _, _] = B::layer_norm_rows(unwrap(rows), unwrap(gamma), unwrap(beta), eps);
     wrap::<B, 2>(y).reshape(dims)
+}
+
+/// The exact GELU (see the module doc), one fused operation with its own backward.
+pub fn gelu<B: Kernels, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    wrap(B::gelu_exact(unwrap(x)))
 }
 
 /// `y[n, :, p] = W x[n, :, p]` for every position p: a 1×1 convolution without bias (see the

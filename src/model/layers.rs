@@ -5,7 +5,6 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{backend::Backend, Tensor};
@@ -231,9 +230,11 @@ impl<B: Backend> Mlp<B> {
             fc2: Dense::new(init, hidden, dim, true, device),
         }
     }
+}
 
+impl<B: Kernels> Mlp<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+        self.fc2.forward(super::kernels::gelu(self.fc1.forward(x)))
     }
 
     pub fn macs(&self, rows: usize) -> u64 {

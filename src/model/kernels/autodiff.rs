@@ -63,6 +63,22 @@ impl<B: Kernels> Backward<B, 3> for LayerNormBackward {
 }
 
 #[derive(Debug)]
+struct GeluBackward;
+
+impl<B: Kernels> Backward<B, 1> for GeluBackward {
+    /// x.
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            grads.register::<B>(node.id, B::gelu_exact_backward(ops.state, grad));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct PointwiseBackward;
 
 impl<B: Kernels> Backward<B, 2> for PointwiseBackward {
@@ -228,5 +244,17 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
         [out, Self::from_inner(mean), Self::from_inner(rstd)]
+    }
+
+    fn gelu_exact(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let y = B::gelu_exact(x.primitive.clone());
+        match GeluBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(x.primitive, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
     }
 }

@@ -10,6 +10,7 @@ use super::{composed, Kernels};
 
 mod attention;
 mod batch_norm;
+mod gelu;
 mod layer_norm;
 mod matmul;
 mod pointwise;
@@ -111,6 +112,17 @@ impl Kernels for Flex {
     ) -> [FlexTensor; 3] {
         layer_norm::backward(&x, &gamma, &mean, &rstd, &grad).unwrap_or_else(|| {
             composed::layer_norm_rows_backward::<Flex>(x, gamma, mean, rstd, grad)
+        })
+    }
+
+    fn gelu_exact(x: FlexTensor) -> FlexTensor {
+        gelu::forward(&x)
+            .unwrap_or_else(|| <Flex as burn::tensor::ops::ActivationOps<Flex>>::gelu(x))
+    }
+
+    fn gelu_exact_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        gelu::backward(&x, &grad).unwrap_or_else(|| {
+            <Flex as burn::tensor::ops::ActivationOps<Flex>>::gelu_backward(x, grad)
         })
     }
 }

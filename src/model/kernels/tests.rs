@@ -266,3 +266,30 @@ fn layer_norm_module_matches_burns() {
     let d = max_diff(ours.forward(x.clone()), theirs.forward(x));
     assert!(d < 1e-5, "{d}");
 }
+
+/// The parallel GELU against burn's: y and ∂x, over more elements than one parallel chunk and
+/// on a transposed input.
+#[test]
+fn fused_gelu_matches_burns_forward_and_backward() {
+    for transposed in [false, true] {
+        let x = if transposed {
+            input([1, 1, 300, 70], 41)
+                .reshape([300, 70])
+                .swap_dims(0, 1)
+        } else {
+            input([1, 1, 70, 300], 41).reshape([70, 300])
+        };
+        let x = x.detach().require_grad();
+        let y = gelu(x.clone());
+        let ry = burn::tensor::activation::gelu(x.clone());
+        let d = max_diff(y.clone().inner(), ry.clone().inner());
+        assert!(d < 1e-6, "forward, transposed {transposed}: {d}");
+        let weights = input([1, 1, 70, 300], 42).reshape([70, 300]);
+        let ours = (y * weights.clone()).sum().backward();
+        let theirs = (ry * weights).sum().backward();
+        let a = x.grad(&ours).unwrap().reshape([-1]);
+        let b = x.grad(&theirs).unwrap().reshape([-1]);
+        let d = max_diff::<1>(a, b);
+        assert!(d < 1e-5, "gradient, transposed {transposed}: {d}");
+    }
+}
