@@ -24,6 +24,8 @@
 //!   ```
 //! - the exact GELU y = x·Φ(x) = ½x(1 + erf(x/√2)) (Hendrycks & Gimpel 2016), with
 //!   ∂x = ∂y·(Φ(x) + x·φ(x)), φ(x) = e^(−x²/2)/√(2π);
+//! - the fully connected layer y = xW + b on the last dimension of `x [n, L, d]`:
+//!   `∂x = ∂y Wᵀ`, `∂W = Σ xᵀ∂y`, `∂b = Σ_rows ∂y`;
 //! - the 1×1 convolution `y[n, :, p] = W x[n, :, p]` for `W [c', c]`:
 //!   `∂W = Σₙ,ₚ ∂y[n, :, p] x[n, :, p]ᵀ`, `∂x[n, :, p] = Wᵀ ∂y[n, :, p]`;
 //! - scaled dot-product attention per batch entry and head, `S = QKᵀ·s`, `P = softmax(S)`,
@@ -108,6 +110,24 @@ pub trait Kernels: Backend {
         <Self as burn::tensor::ops::ActivationOps<Self>>::gelu_backward(x, grad)
     }
 
+    /// `x [n, L, d] · weight [d, out] + bias [out]` → `[n, L, out]`.
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        composed::dense::<Self>(x, weight, bias)
+    }
+
+    /// Gradients of [`Kernels::dense`] for x, weight and bias given ∂y.
+    fn dense_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 3] {
+        composed::dense_backward::<Self>(x, weight, grad)
+    }
+
     /// 1×1 convolution of `x [n, c, h, w]` by `weight [c', c]`: `[n, c', h, w]`.
     fn pointwise(weight: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
         composed::pointwise::<Self>(weight, x)
@@ -184,6 +204,16 @@ pub fn layer_norm<B: Kernels, const D: usize>(
     let rows = x.reshape([-1, dims[D - 1] as i32]);
     let [y, _, _] = B::layer_norm_rows(unwrap(rows), unwrap(gamma), unwrap(beta), eps);
     wrap::<B, 2>(y).reshape(dims)
+}
+
+/// `y = x W + b` on the last dimension of `x [n, L, d]` (see the module doc), one fused
+/// operation with its own backward.
+pub fn dense<B: Kernels>(
+    x: Tensor<B, 3>,
+    weight: Tensor<B, 2>,
+    bias: Tensor<B, 1>,
+) -> Tensor<B, 3> {
+    wrap(B::dense(unwrap(x), unwrap(weight), unwrap(bias)))
 }
 
 /// The exact GELU (see the module doc), one fused operation with its own backward.

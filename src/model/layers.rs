@@ -29,28 +29,34 @@ impl<B: Backend> Dense<B> {
         }
     }
 
-    /// Applies the layer to the last dimension. The leading dimensions are flattened into one
-    /// so that the product is a single 2-D GEMM: its weight gradient is then one GEMM too,
-    /// instead of a gradient per batch entry summed afterwards (what a broadcast batched
-    /// matmul costs in backward).
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let dims = x.dims();
-        let [d_in, d_out] = self.weight.dims();
-        let rows = dims[..D - 1].iter().product::<usize>();
-        let y = x.reshape([rows, d_in]).matmul(self.weight.val());
-        let y = match &self.bias {
-            Some(b) => y + b.val().unsqueeze::<2>(),
-            None => y,
-        };
-        let mut out = dims;
-        out[D - 1] = d_out;
-        y.reshape(out)
-    }
-
     /// Multiply-adds for `rows` input vectors.
     pub fn macs(&self, rows: usize) -> u64 {
         let [i, o] = self.weight.dims();
         (rows * i * o) as u64
+    }
+}
+
+impl<B: Kernels> Dense<B> {
+    /// Applies the layer to the last dimension, as one fused operation with its own backward
+    /// ([`super::kernels::dense`]): one GEMM each way when the rows are evenly spaced in memory,
+    /// one per leading index otherwise (no copy of a transposed input into row order).
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dims = x.dims();
+        let [d_in, d_out] = self.weight.dims();
+        let x3: Tensor<B, 3> = match D {
+            1 => x.reshape([1, 1, d_in]),
+            2 => x.reshape([1, dims[0], d_in]),
+            3 => x.reshape([dims[0], dims[1], d_in]),
+            _ => x.reshape([-1, dims[D - 2] as i32, d_in as i32]),
+        };
+        let bias = match &self.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([d_out], &self.weight.device()),
+        };
+        let y = super::kernels::dense(x3, self.weight.val(), bias);
+        let mut out = dims;
+        out[D - 1] = d_out;
+        y.reshape(out)
     }
 }
 

@@ -57,7 +57,7 @@ pub struct DynamicRelu<B: Backend> {
     pub channels: usize,
 }
 
-impl<B: Backend> DynamicRelu<B> {
+impl<B: Kernels> DynamicRelu<B> {
     fn new(
         init: &mut Init,
         token_dim: usize,

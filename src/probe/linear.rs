@@ -3,7 +3,7 @@
 
 use burn::module::AutodiffModule;
 use burn::optim::{decay::WeightDecayConfig, momentum::MomentumConfig, SgdConfig};
-use burn::tensor::{backend::AutodiffBackend, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use std::time::Instant;
 
 use super::features::Features;
@@ -53,7 +53,7 @@ fn rows<B: burn::tensor::backend::Backend>(
 }
 
 /// Trains and evaluates the linear probe.
-pub fn run<B: AutodiffBackend>(
+pub fn run<B: crate::backend::TrainBackend>(
     train: &Features,
     val: &Features,
     classes: usize,
@@ -93,7 +93,7 @@ pub fn run<B: AutodiffBackend>(
     fit.result(ProbeKind::Lin, &fitted, train.img_per_s, started)
 }
 
-fn evaluate<B: burn::tensor::backend::Backend>(
+fn evaluate<B: crate::model::kernels::Kernels>(
     head: &Dense<B>,
     x: &[f32],
     dim: usize,

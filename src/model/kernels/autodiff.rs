@@ -63,6 +63,26 @@ impl<B: Kernels> Backward<B, 3> for LayerNormBackward {
 }
 
 #[derive(Debug)]
+struct DenseBackward;
+
+impl<B: Kernels> Backward<B, 3> for DenseBackward {
+    /// x, weight.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight) = ops.state;
+        let [dx, dw, db] = B::dense_backward(x, weight, grad);
+        let [px, pw, pb] = ops.parents;
+        for (parent, g) in [(px, dx), (pw, dw), (pb, db)] {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 struct GeluBackward;
 
 impl<B: Kernels> Backward<B, 1> for GeluBackward {
@@ -254,6 +274,23 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => prep.finish(x.primitive, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let y = B::dense(
+            x.primitive.clone(),
+            weight.primitive.clone(),
+            bias.primitive.clone(),
+        );
+        let nodes = [x.node.clone(), weight.node.clone(), bias.node.clone()];
+        match DenseBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
     }

@@ -198,3 +198,30 @@ pub fn layer_norm_rows_backward<B: Backend>(
     let dx = rstd * (gg.clone() - gg.clone().mean_dim(1) - xhat.clone() * (gg * xhat).mean_dim(1));
     [unwrap(dx), unwrap(d_gamma), unwrap(d_beta)]
 }
+
+pub fn dense<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let x = wrap::<B, 3>(x);
+    let y = x.matmul(wrap::<B, 2>(weight).unsqueeze::<3>());
+    unwrap(y + wrap::<B, 1>(bias).unsqueeze::<3>())
+}
+
+pub fn dense_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 3] {
+    let x = wrap::<B, 3>(x);
+    let [n, l, d] = x.dims();
+    let w = wrap::<B, 2>(weight);
+    let g = wrap::<B, 3>(grad);
+    let out = g.dims()[2];
+    let dx = g.clone().matmul(w.transpose().unsqueeze::<3>());
+    let g2 = g.reshape([n * l, out]);
+    let dw = x.reshape([n * l, d]).transpose().matmul(g2.clone());
+    let db = g2.sum_dim(0).reshape([out]);
+    [unwrap(dx), unwrap(dw), unwrap(db)]
+}

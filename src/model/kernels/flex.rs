@@ -10,6 +10,7 @@ use super::{composed, Kernels};
 
 mod attention;
 mod batch_norm;
+mod dense;
 mod gelu;
 mod layer_norm;
 mod matmul;
@@ -124,5 +125,15 @@ impl Kernels for Flex {
         gelu::backward(&x, &grad).unwrap_or_else(|| {
             <Flex as burn::tensor::ops::ActivationOps<Flex>>::gelu_backward(x, grad)
         })
+    }
+
+    fn dense(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        dense::forward(&x, &weight, &bias)
+            .unwrap_or_else(|| composed::dense::<Flex>(x, weight, bias))
+    }
+
+    fn dense_backward(x: FlexTensor, weight: FlexTensor, grad: FlexTensor) -> [FlexTensor; 3] {
+        dense::backward(&x, &weight, &grad)
+            .unwrap_or_else(|| composed::dense_backward::<Flex>(x, weight, grad))
     }
 }

@@ -293,3 +293,44 @@ fn fused_gelu_matches_burns_forward_and_backward() {
         assert!(d < 1e-5, "gradient, transposed {transposed}: {d}");
     }
 }
+
+/// The fused fully connected layer against burn's composition (matmul + bias): y, ∂x, ∂W, ∂b
+/// for a contiguous input, the decoder's case (tokens read off a channel-first grid, rows not
+/// evenly spaced) and a single row.
+#[test]
+fn fused_dense_matches_burns_ops_forward_and_backward() {
+    for case in ["contiguous", "grid", "single"] {
+        let x = match case {
+            "contiguous" => input([1, 3, 5, 6], 51).reshape([3, 5, 6]),
+            // [n, c, h·w] feature grid seen as [n, h·w tokens, c]
+            "grid" => input([3, 6, 5, 1], 51).reshape([3, 6, 5]).swap_dims(1, 2),
+            _ => input([1, 1, 1, 6], 51).reshape([1, 1, 6]),
+        };
+        let x = x.detach().require_grad();
+        let rows = x.dims()[0] * x.dims()[1];
+        let w = input([1, 1, 6, 4], 52)
+            .reshape([6, 4])
+            .detach()
+            .require_grad();
+        let b = input([1, 1, 1, 4], 53).reshape([4]).detach().require_grad();
+        let y = dense(x.clone(), w.clone(), b.clone());
+        let ry: Tensor<CpuTrain, 3> = wrap(composed::dense::<CpuTrain>(
+            unwrap(x.clone()),
+            unwrap(w.clone()),
+            unwrap(b.clone()),
+        ));
+        let d = max_diff(y.clone().inner(), ry.clone().inner());
+        assert!(d < 1e-5, "forward, {case}: {d}");
+        let weights = input([1, 1, rows, 4], 54).reshape(y.dims());
+        let ours = (y * weights.clone()).sum().backward();
+        let theirs = (ry * weights).sum().backward();
+        let gx = |g| x.grad(g).unwrap().reshape([-1]);
+        let d = max_diff::<1>(gx(&ours), gx(&theirs));
+        assert!(d < 1e-4, "gradient of x, {case}: {d}");
+        let gw = |g| w.grad(g).unwrap().reshape([-1]);
+        let d = max_diff::<1>(gw(&ours), gw(&theirs));
+        assert!(d < 1e-4, "gradient of W, {case}: {d}");
+        let d = max_diff::<1>(b.grad(&ours).unwrap(), b.grad(&theirs).unwrap());
+        assert!(d < 1e-4, "gradient of b, {case}: {d}");
+    }
+}

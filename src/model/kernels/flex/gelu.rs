@@ -43,7 +43,8 @@ fn cdf_pdf(x: f32) -> (f32, f32) {
     let z = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let poly = t
-        * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
     let erf = (1.0 - poly * e).copysign(x);
     (0.5 * (1.0 + erf), FRAC_1_SQRT_2PI * e)
 }
@@ -87,7 +88,7 @@ mod tests {
     use super::*;
 
     /// The branch-free exponential and Φ, φ against libm (f64) over [−10, 10] (and exp to −100):
-/// Φ within 5·10⁻⁷ (A&S 7.1.26 plus f32 rounding), φ within 10⁻⁷, e^x within 4·10⁻⁷ relative.
+    /// Φ within 5·10⁻⁷ (A&S 7.1.26 plus f32 rounding), φ within 10⁻⁷, e^x within 4·10⁻⁷ relative.
     #[test]
     fn exp_cdf_pdf_match_libm() {
         for i in 0..=20_000 {
@@ -95,13 +96,22 @@ mod tests {
             let (cdf, pdf) = cdf_pdf(x);
             let want_cdf = 0.5 * (1.0 + libm::erf(x as f64 / std::f64::consts::SQRT_2));
             let want_pdf = (-0.5 * (x as f64).powi(2)).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            assert!((cdf as f64 - want_cdf).abs() < 5e-7, "Φ({x}) = {cdf} vs {want_cdf}");
-            assert!((pdf as f64 - want_pdf).abs() < 1e-7, "φ({x}) = {pdf} vs {want_pdf}");
+            assert!(
+                (cdf as f64 - want_cdf).abs() < 5e-7,
+                "Φ({x}) = {cdf} vs {want_cdf}"
+            );
+            assert!(
+                (pdf as f64 - want_pdf).abs() < 1e-7,
+                "φ({x}) = {pdf} vs {want_pdf}"
+            );
             let y = x * 10.0 - 0.5;
             if y <= 0.0 {
                 let want = (y as f64).exp();
                 let got = exp_nonpositive(y) as f64;
-                assert!((got - want).abs() <= 4e-7 * want + 1e-37, "exp({y}) = {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= 4e-7 * want + 1e-37,
+                    "exp({y}) = {got} vs {want}"
+                );
             }
         }
     }

@@ -25,6 +25,15 @@ impl<'a> Operand<'a> {
         }
     }
 
+    /// This matrix transposed (strides swapped, nothing copied).
+    pub fn t(self) -> Self {
+        Self {
+            data: self.data,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
     /// The transpose of a row-major matrix with `cols` columns.
     pub fn transposed(data: &'a [f32], cols: usize) -> Self {
         Self {
@@ -35,47 +44,95 @@ impl<'a> Operand<'a> {
     }
 }
 
+/// A destination matrix: storage, row stride, column stride.
+pub struct Strided<'a> {
+    pub data: &'a mut [f32],
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> Strided<'a> {
+    /// A row-major destination with `cols` columns.
+    pub fn rows(data: &'a mut [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+}
+
 /// `dst (m × n, row-major) = [dst +] lhs (m × k) · rhs (k × n)`; `accumulate` adds to dst.
 /// `parallel` lets the product itself use every core (callers already inside a parallel loop
 /// pass false).
 pub fn matmul(
     dst: &mut [f32],
+    mnk: [usize; 3],
+    lhs: Operand,
+    rhs: Operand,
+    accumulate: bool,
+    parallel: bool,
+) {
+    let cols = mnk[1];
+    matmul_strided(
+        Strided::rows(dst, cols),
+        mnk,
+        lhs,
+        rhs,
+        accumulate,
+        parallel,
+    )
+}
+
+/// [`matmul`] into a destination with any (non-negative) strides.
+pub fn matmul_strided(
+    dst: Strided,
     [m, n, k]: [usize; 3],
     lhs: Operand,
     rhs: Operand,
     accumulate: bool,
     parallel: bool,
 ) {
-    assert!(dst.len() >= m * n, "gemm destination too small");
-    let last = |o: &Operand, r: usize, c: usize| {
-        (r.saturating_sub(1)) * o.row_stride + (c.saturating_sub(1)) * o.col_stride
-    };
     if m == 0 || n == 0 {
         return;
     }
+    let last = |rs: usize, cs: usize, r: usize, c: usize| (r - 1) * rs + (c - 1) * cs;
+    assert!(
+        last(dst.row_stride, dst.col_stride, m, n) < dst.data.len(),
+        "gemm destination out of range"
+    );
     if k == 0 {
         if !accumulate {
-            dst[..m * n].fill(0.0);
+            for r in 0..m {
+                for c in 0..n {
+                    dst.data[r * dst.row_stride + c * dst.col_stride] = 0.0;
+                }
+            }
         }
         return;
     }
-    assert!(last(&lhs, m, k) < lhs.data.len(), "gemm lhs out of range");
-    assert!(last(&rhs, k, n) < rhs.data.len(), "gemm rhs out of range");
+    assert!(
+        last(lhs.row_stride, lhs.col_stride, m, k) < lhs.data.len(),
+        "gemm lhs out of range"
+    );
+    assert!(
+        last(rhs.row_stride, rhs.col_stride, k, n) < rhs.data.len(),
+        "gemm rhs out of range"
+    );
     let parallelism = if parallel && m * n * k >= PARALLEL_MACS {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above keep every index the product reads inside the slices, and dst
-    // holds m × n row-major values.
+    // SAFETY: the asserts above keep every index the product touches inside the slices.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
+            dst.data.as_mut_ptr(),
+            dst.col_stride as isize,
+            dst.row_stride as isize,
             accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
