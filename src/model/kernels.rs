@@ -26,6 +26,9 @@
 //!   ∂x = ∂y·(Φ(x) + x·φ(x)), φ(x) = e^(−x²/2)/√(2π);
 //! - the fully connected layer y = xW + b on the last dimension of `x [n, L, d]`:
 //!   `∂x = ∂y Wᵀ`, `∂W = Σ xᵀ∂y`, `∂b = Σ_rows ∂y`;
+//! - the depthwise k×k convolution (zero padding k/2, stride s, m output channels per input
+//!   channel) `y[n, o, i, j] = Σ_{a,b} w[o, a, b] · x[n, o/m, i·s + a − k/2, j·s + b − k/2]`,
+//!   whose gradients are the same sums with ∂y in place of y;
 //! - the 1×1 convolution `y[n, :, p] = W x[n, :, p]` for `W [c', c]`:
 //!   `∂W = Σₙ,ₚ ∂y[n, :, p] x[n, :, p]ᵀ`, `∂x[n, :, p] = Wᵀ ∂y[n, :, p]`;
 //! - scaled dot-product attention per batch entry and head, `S = QKᵀ·s`, `P = softmax(S)`,
@@ -128,6 +131,26 @@ pub trait Kernels: Backend {
         composed::dense_backward::<Self>(x, weight, grad)
     }
 
+    /// Depthwise convolution of `x [n, c, h, w]` by `weight [m·c, 1, k, k]` (see the module
+    /// doc): `[n, m·c, ⌈h/s⌉, ⌈w/s⌉]`.
+    fn depthwise(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+    ) -> FloatTensor<Self> {
+        composed::depthwise::<Self>(x, weight, stride)
+    }
+
+    /// Gradients of [`Kernels::depthwise`] for x and weight given ∂y.
+    fn depthwise_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        composed::depthwise_backward::<Self>(x, weight, stride, grad)
+    }
+
     /// 1×1 convolution of `x [n, c, h, w]` by `weight [c', c]`: `[n, c', h, w]`.
     fn pointwise(weight: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
         composed::pointwise::<Self>(weight, x)
@@ -214,6 +237,11 @@ pub fn dense<B: Kernels>(
     bias: Tensor<B, 1>,
 ) -> Tensor<B, 3> {
     wrap(B::dense(unwrap(x), unwrap(weight), unwrap(bias)))
+}
+
+/// Depthwise convolution (see the module doc), one fused operation with its own backward.
+pub fn depthwise<B: Kernels>(x: Tensor<B, 4>, weight: Tensor<B, 4>, stride: usize) -> Tensor<B, 4> {
+    wrap(B::depthwise(unwrap(x), unwrap(weight), stride))
 }
 
 /// The exact GELU (see the module doc), one fused operation with its own backward.

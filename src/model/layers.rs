@@ -120,6 +120,10 @@ impl<B: Kernels> ConvBn<B> {
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let k = self.weight.dims()[2];
+        if self.groups > 1 && self.groups == x.dims()[1] && self.weight.dims()[1] == 1 {
+            let y = super::kernels::depthwise(x, self.weight.val(), self.stride);
+            return self.bn.forward(y);
+        }
         let opts = ConvOptions::new(
             [self.stride, self.stride],
             [k / 2, k / 2],

@@ -83,6 +83,26 @@ impl<B: Kernels> Backward<B, 3> for DenseBackward {
 }
 
 #[derive(Debug)]
+struct DepthwiseBackward;
+
+impl<B: Kernels> Backward<B, 2> for DepthwiseBackward {
+    /// x, weight, stride.
+    type State = (FloatTensor<B>, FloatTensor<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, stride) = ops.state;
+        let [dx, dw] = B::depthwise_backward(x, weight, stride, grad);
+        let [px, pw] = ops.parents;
+        for (parent, g) in [(px, dx), (pw, dw)] {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 struct GeluBackward;
 
 impl<B: Kernels> Backward<B, 1> for GeluBackward {
@@ -291,6 +311,23 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         let nodes = [x.node.clone(), weight.node.clone(), bias.node.clone()];
         match DenseBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn depthwise(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+    ) -> FloatTensor<Self> {
+        let y = B::depthwise(x.primitive.clone(), weight.primitive.clone(), stride);
+        let nodes = [x.node.clone(), weight.node.clone()];
+        match DepthwiseBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive, stride), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
     }

@@ -4,6 +4,8 @@
 use super::{unwrap, wrap};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::ops::FloatTensor;
 
 pub fn batch_norm_train<B: Backend>(
@@ -224,4 +226,36 @@ pub fn dense_backward<B: Backend>(
     let dw = x.reshape([n * l, d]).transpose().matmul(g2.clone());
     let db = g2.sum_dim(0).reshape([out]);
     [unwrap(dx), unwrap(dw), unwrap(db)]
+}
+
+fn depthwise_options(c_in: usize, k: usize, stride: usize) -> ConvOptions<2> {
+    ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], c_in)
+}
+
+/// burn's grouped convolution.
+pub fn depthwise<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    stride: usize,
+) -> FloatTensor<B> {
+    let x = wrap::<B, 4>(x);
+    let w = wrap::<B, 4>(weight);
+    let opts = depthwise_options(x.dims()[1], w.dims()[2], stride);
+    unwrap(conv2d(x, w, None, opts))
+}
+
+/// burn's own backward of its grouped convolution.
+pub fn depthwise_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    stride: usize,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 2] {
+    use burn::tensor::TensorMetadata;
+    let c_in = x.shape().dims::<4>()[1];
+    let k = weight.shape().dims::<4>()[2];
+    let opts = depthwise_options(c_in, k, stride);
+    let dx = B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), opts.clone());
+    let dw = B::conv2d_weight_backward(x, weight, grad, opts);
+    [dx, dw]
 }

@@ -11,6 +11,7 @@ use super::{composed, Kernels};
 mod attention;
 mod batch_norm;
 mod dense;
+mod depthwise;
 mod gelu;
 mod layer_norm;
 mod matmul;
@@ -135,5 +136,20 @@ impl Kernels for Flex {
     fn dense_backward(x: FlexTensor, weight: FlexTensor, grad: FlexTensor) -> [FlexTensor; 3] {
         dense::backward(&x, &weight, &grad)
             .unwrap_or_else(|| composed::dense_backward::<Flex>(x, weight, grad))
+    }
+
+    fn depthwise(x: FlexTensor, weight: FlexTensor, stride: usize) -> FlexTensor {
+        depthwise::forward(&x, &weight, stride)
+            .unwrap_or_else(|| composed::depthwise::<Flex>(x, weight, stride))
+    }
+
+    fn depthwise_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: usize,
+        grad: FlexTensor,
+    ) -> [FlexTensor; 2] {
+        depthwise::backward(&x, &weight, stride, &grad)
+            .unwrap_or_else(|| composed::depthwise_backward::<Flex>(x, weight, stride, grad))
     }
 }

@@ -334,3 +334,60 @@ fn fused_dense_matches_burns_ops_forward_and_backward() {
         assert!(d < 1e-4, "gradient of b, {case}: {d}");
     }
 }
+
+/// The fused depthwise convolution against burn's grouped `conv2d` (and its autodiff): y, ∂x
+/// and ∂w for stride 1 and 2, one and two output channels per input channel, odd map sizes,
+/// 3×3 and 5×5 kernels and a transposed input.
+#[test]
+fn fused_depthwise_matches_burns_conv2d_forward_and_backward() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    for (stride, mult, k, transposed) in [
+        (1, 1, 3, false),
+        (2, 1, 3, false),
+        (2, 2, 3, true),
+        (1, 2, 5, false),
+        (2, 1, 5, true),
+    ] {
+        let x = if transposed {
+            input([3, 2, 5, 7], 61).swap_dims(0, 1)
+        } else {
+            input([2, 3, 5, 7], 61)
+        };
+        let x = x.detach().require_grad();
+        let w = input([3 * mult, 1, k, k], 62).detach().require_grad();
+        let y = depthwise(x.clone(), w.clone(), stride);
+        let opts = ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], 3);
+        let ry = conv2d(x.clone(), w.clone(), None, opts);
+        let case = format!("stride {stride}, ×{mult}, {k}×{k}, transposed {transposed}");
+        assert_eq!(y.dims(), ry.dims(), "{case}");
+        let d = max_diff(y.clone().inner(), ry.clone().inner());
+        assert!(d < 1e-4, "forward, {case}: {d}");
+        let weights = input(y.dims(), 63);
+        // the composed default (what the GPU backend runs) from burn's conv backward ops
+        let [cdx, cdw] = composed::depthwise_backward::<Cpu>(
+            unwrap(x.clone().inner()),
+            unwrap(w.clone().inner()),
+            stride,
+            unwrap(weights.clone().inner()),
+        );
+        let ours = (y * weights.clone()).sum().backward();
+        let theirs = (ry * weights).sum().backward();
+        let d = max_diff::<1>(
+            wrap::<Cpu, 4>(cdx).reshape([-1]),
+            x.grad(&theirs).unwrap().reshape([-1]),
+        );
+        assert!(d < 1e-3, "composed gradient of x, {case}: {d}");
+        let d = max_diff::<1>(
+            wrap::<Cpu, 4>(cdw).reshape([-1]),
+            w.grad(&theirs).unwrap().reshape([-1]),
+        );
+        assert!(d < 1e-3, "composed gradient of w, {case}: {d}");
+        for (name, t) in [("x", &x), ("w", &w)] {
+            let a = t.grad(&ours).unwrap().reshape([-1]);
+            let b = t.grad(&theirs).unwrap().reshape([-1]);
+            let d = max_diff::<1>(a, b);
+            assert!(d < 1e-3, "gradient of {name}, {case}: {d}");
+        }
+    }
+}
