@@ -46,7 +46,8 @@ impl<B: Kernels> Dense<B> {
         let x3: Tensor<B, 3> = match D {
             1 => x.reshape([1, 1, d_in]),
             2 => x.reshape([1, dims[0], d_in]),
-            3 => x.reshape([dims[0], dims[1], d_in]),
+            // the same tensor: a reshape would copy a transposed view
+            3 => Tensor::from_primitive(x.into_primitive()),
             _ => x.reshape([-1, dims[D - 2] as i32, d_in as i32]),
         };
         let bias = match &self.bias {
