@@ -29,6 +29,10 @@
 //! - the depthwise k×k convolution (zero padding k/2, stride s, m output channels per input
 //!   channel) `y[n, o, i, j] = Σ_{a,b} w[o, a, b] · x[n, o/m, i·s + a − k/2, j·s + b − k/2]`,
 //!   whose gradients are the same sums with ∂y in place of y;
+//! - the dynamic ReLU (DY-ReLU-B, Chen et al. 2020) `y = max(a₁x + b₁, a₂x + b₂)` with
+//!   a₁ = 1 + Δa₁, b₁ = ½Δb₁, a₂ = Δa₂, b₂ = ½Δb₂ per sample and channel from `coef [n, 8c]`
+//!   (two sets of four c-wide blocks): ∂x = ∂y·a of the winning line, ∂Δa = Σ ∂y·x and
+//!   ∂Δb = ½Σ ∂y over the positions where that line wins;
 //! - the 1×1 convolution `y[n, :, p] = W x[n, :, p]` for `W [c', c]`:
 //!   `∂W = Σₙ,ₚ ∂y[n, :, p] x[n, :, p]ᵀ`, `∂x[n, :, p] = Wᵀ ∂y[n, :, p]`;
 //! - scaled dot-product attention per batch entry and head, `S = QKᵀ·s`, `P = softmax(S)`,
@@ -151,6 +155,25 @@ pub trait Kernels: Backend {
         composed::depthwise_backward::<Self>(x, weight, stride, grad)
     }
 
+    /// Dynamic ReLU of `x [n, c, h, w]` with coefficient set `set` (0 or 1) of `coef [n, 8c]`.
+    fn dynamic_relu(
+        x: FloatTensor<Self>,
+        coef: FloatTensor<Self>,
+        set: usize,
+    ) -> FloatTensor<Self> {
+        composed::dynamic_relu::<Self>(x, coef, set)
+    }
+
+    /// Gradients of [`Kernels::dynamic_relu`] for x and coef given ∂y.
+    fn dynamic_relu_backward(
+        x: FloatTensor<Self>,
+        coef: FloatTensor<Self>,
+        set: usize,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        composed::dynamic_relu_backward::<Self>(x, coef, set, grad)
+    }
+
     /// 1×1 convolution of `x [n, c, h, w]` by `weight [c', c]`: `[n, c', h, w]`.
     fn pointwise(weight: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
         composed::pointwise::<Self>(weight, x)
@@ -242,6 +265,11 @@ pub fn dense<B: Kernels>(
 /// Depthwise convolution (see the module doc), one fused operation with its own backward.
 pub fn depthwise<B: Kernels>(x: Tensor<B, 4>, weight: Tensor<B, 4>, stride: usize) -> Tensor<B, 4> {
     wrap(B::depthwise(unwrap(x), unwrap(weight), stride))
+}
+
+/// The dynamic ReLU (see the module doc), one fused operation with its own backward.
+pub fn dynamic_relu<B: Kernels>(x: Tensor<B, 4>, coef: Tensor<B, 2>, set: usize) -> Tensor<B, 4> {
+    wrap(B::dynamic_relu(unwrap(x), unwrap(coef), set))
 }
 
 /// The exact GELU (see the module doc), one fused operation with its own backward.

@@ -78,19 +78,10 @@ impl<B: Kernels> DynamicRelu<B> {
         sigmoid(self.fc2.forward(relu(self.fc1.forward(token0)))) * 2.0 - 1.0
     }
 
-    /// y = max(a₁x + b₁, a₂x + b₂), a₁ = 1 + Δa₁, b₁ = ½Δb₁, a₂ = Δa₂, b₂ = ½Δb₂ (DY-ReLU-B).
+    /// y = max(a₁x + b₁, a₂x + b₂), a₁ = 1 + Δa₁, b₁ = ½Δb₁, a₂ = Δa₂, b₂ = ½Δb₂ (DY-ReLU-B),
+    /// one fused operation with its own backward ([`super::kernels::dynamic_relu`]).
     fn apply(x: Tensor<B, 4>, coef: Tensor<B, 2>, set: usize) -> Tensor<B, 4> {
-        let [n, c, _, _] = x.dims();
-        let part = |k: usize| {
-            coef.clone()
-                .narrow(1, (set * 4 + k) * c, c)
-                .reshape([n, c, 1, 1])
-        };
-        let a1 = part(0) + 1.0;
-        let b1 = part(1) * 0.5;
-        let a2 = part(2);
-        let b2 = part(3) * 0.5;
-        (x.clone() * a1 + b1).max_pair(x * a2 + b2)
+        super::kernels::dynamic_relu(x, coef, set)
     }
 
     fn macs(&self, n: usize) -> u64 {

@@ -103,6 +103,26 @@ impl<B: Kernels> Backward<B, 2> for DepthwiseBackward {
 }
 
 #[derive(Debug)]
+struct DynamicReluBackward;
+
+impl<B: Kernels> Backward<B, 2> for DynamicReluBackward {
+    /// x, coef, set.
+    type State = (FloatTensor<B>, FloatTensor<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, coef, set) = ops.state;
+        let [dx, dcoef] = B::dynamic_relu_backward(x, coef, set, grad);
+        let [px, pc] = ops.parents;
+        for (parent, g) in [(px, dx), (pc, dcoef)] {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 struct GeluBackward;
 
 impl<B: Kernels> Backward<B, 1> for GeluBackward {
@@ -328,6 +348,23 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive, stride), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn dynamic_relu(
+        x: FloatTensor<Self>,
+        coef: FloatTensor<Self>,
+        set: usize,
+    ) -> FloatTensor<Self> {
+        let y = B::dynamic_relu(x.primitive.clone(), coef.primitive.clone(), set);
+        let nodes = [x.node.clone(), coef.node.clone()];
+        match DynamicReluBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x.primitive, coef.primitive, set), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
     }

@@ -259,3 +259,60 @@ pub fn depthwise_backward<B: Backend>(
     let dw = B::conv2d_weight_backward(x, weight, grad, opts);
     [dx, dw]
 }
+
+/// The four `[n, c, 1, 1]` coefficient maps (a₁, b₁, a₂, b₂) of `set`.
+fn dynamic_relu_lines<B: Backend>(
+    coef: burn::tensor::Tensor<B, 2>,
+    c: usize,
+    set: usize,
+) -> [burn::tensor::Tensor<B, 4>; 4] {
+    let n = coef.dims()[0];
+    let part = |k: usize| {
+        coef.clone()
+            .narrow(1, (set * 4 + k) * c, c)
+            .reshape([n, c, 1, 1])
+    };
+    [part(0) + 1.0, part(1) * 0.5, part(2), part(3) * 0.5]
+}
+
+pub fn dynamic_relu<B: Backend>(
+    x: FloatTensor<B>,
+    coef: FloatTensor<B>,
+    set: usize,
+) -> FloatTensor<B> {
+    let x = wrap::<B, 4>(x);
+    let [a1, b1, a2, b2] = dynamic_relu_lines(wrap::<B, 2>(coef), x.dims()[1], set);
+    unwrap((x.clone() * a1 + b1).max_pair(x * a2 + b2))
+}
+
+pub fn dynamic_relu_backward<B: Backend>(
+    x: FloatTensor<B>,
+    coef: FloatTensor<B>,
+    set: usize,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 2] {
+    let x = wrap::<B, 4>(x);
+    let g = wrap::<B, 4>(grad);
+    let [n, c, _, _] = x.dims();
+    let [a1, b1, a2, b2] = dynamic_relu_lines(wrap::<B, 2>(coef), c, set);
+    let first = (x.clone() * a1.clone() + b1)
+        .greater_equal(x.clone() * a2.clone() + b2)
+        .float();
+    let second = first.clone().neg() + 1.0;
+    let dx = g.clone() * (first.clone() * a1 + second.clone() * a2);
+    let sum = |t: burn::tensor::Tensor<B, 4>| t.sum_dims(&[2, 3]).reshape([n, c]);
+    let blocks = [
+        sum(g.clone() * x.clone() * first.clone()),
+        sum(g.clone() * first) * 0.5,
+        sum(g.clone() * x * second.clone()),
+        sum(g * second) * 0.5,
+    ];
+    let zeros = || burn::tensor::Tensor::<B, 2>::zeros([n, 4 * c], &blocks[0].device());
+    let own = burn::tensor::Tensor::cat(blocks.to_vec(), 1);
+    let dcoef = if set == 0 {
+        burn::tensor::Tensor::cat(vec![own, zeros()], 1)
+    } else {
+        burn::tensor::Tensor::cat(vec![zeros(), own], 1)
+    };
+    [unwrap(dx), unwrap(dcoef)]
+}

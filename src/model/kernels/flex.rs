@@ -12,6 +12,7 @@ mod attention;
 mod batch_norm;
 mod dense;
 mod depthwise;
+mod dyrelu;
 mod gelu;
 mod layer_norm;
 mod matmul;
@@ -151,5 +152,20 @@ impl Kernels for Flex {
     ) -> [FlexTensor; 2] {
         depthwise::backward(&x, &weight, stride, &grad)
             .unwrap_or_else(|| composed::depthwise_backward::<Flex>(x, weight, stride, grad))
+    }
+
+    fn dynamic_relu(x: FlexTensor, coef: FlexTensor, set: usize) -> FlexTensor {
+        dyrelu::forward(&x, &coef, set)
+            .unwrap_or_else(|| composed::dynamic_relu::<Flex>(x, coef, set))
+    }
+
+    fn dynamic_relu_backward(
+        x: FlexTensor,
+        coef: FlexTensor,
+        set: usize,
+        grad: FlexTensor,
+    ) -> [FlexTensor; 2] {
+        dyrelu::backward(&x, &coef, set, &grad)
+            .unwrap_or_else(|| composed::dynamic_relu_backward::<Flex>(x, coef, set, grad))
     }
 }

@@ -391,3 +391,65 @@ fn fused_depthwise_matches_burns_conv2d_forward_and_backward() {
         }
     }
 }
+
+/// The fused dynamic ReLU against burn's composition (narrow, scale, shift, max_pair and their
+/// autodiff): y, ∂x and ∂coef for both coefficient sets and a transposed input; the composed
+/// backward (the GPU's default) against the same autodiff.
+#[test]
+fn fused_dynamic_relu_matches_burns_ops_forward_and_backward() {
+    for (set, transposed) in [(0, false), (1, true)] {
+        let x = if transposed {
+            input([3, 2, 4, 5], 71).swap_dims(0, 1)
+        } else {
+            input([2, 3, 4, 5], 71)
+        };
+        let x = x.detach().require_grad();
+        let coef = (input([1, 1, 2, 24], 72).reshape([2, 24]) * 0.3)
+            .detach()
+            .require_grad();
+        let y = dynamic_relu(x.clone(), coef.clone(), set);
+        let ry: Tensor<CpuTrain, 4> = wrap(composed::dynamic_relu::<CpuTrain>(
+            unwrap(x.clone()),
+            unwrap(coef.clone()),
+            set,
+        ));
+        let case = format!("set {set}, transposed {transposed}");
+        let d = max_diff(y.clone().inner(), ry.clone().inner());
+        assert!(d < 1e-5, "forward, {case}: {d}");
+        let weights = input([2, 3, 4, 5], 73);
+        let [cdx, cdc] = composed::dynamic_relu_backward::<Cpu>(
+            unwrap(x.clone().inner()),
+            unwrap(coef.clone().inner()),
+            set,
+            unwrap(weights.clone().inner()),
+        );
+        let ours = (y * weights.clone()).sum().backward();
+        let theirs = (ry * weights).sum().backward();
+        let flat = |t: Tensor<Cpu, 4>| t.reshape([-1]);
+        for (name, a, b) in [
+            (
+                "x",
+                flat(x.grad(&ours).unwrap()),
+                flat(x.grad(&theirs).unwrap()),
+            ),
+            (
+                "x composed",
+                flat(wrap(cdx)),
+                flat(x.grad(&theirs).unwrap()),
+            ),
+            (
+                "coef",
+                coef.grad(&ours).unwrap().reshape([-1]),
+                coef.grad(&theirs).unwrap().reshape([-1]),
+            ),
+            (
+                "coef composed",
+                wrap::<Cpu, 2>(cdc).reshape([-1]),
+                coef.grad(&theirs).unwrap().reshape([-1]),
+            ),
+        ] {
+            let d = max_diff::<1>(a, b);
+            assert!(d < 1e-4, "gradient of {name}, {case}: {d}");
+        }
+    }
+}
