@@ -219,10 +219,11 @@ impl<B: crate::model::kernels::Kernels> Predictor<B> {
         let gens = self.generators(q);
         let scale = q.scale();
         let moves = masking::moves(q, h, w);
+        let [n, d, _, _] = z_q.dims();
+        // one slice per block (its backward is one write into the gradient, not two)
         let cut = |r: masking::Rect| {
             z_q.clone()
-                .narrow(2, r.row, r.rows)
-                .narrow(3, r.col, r.cols)
+                .slice([0..n, 0..d, r.row..r.row + r.rows, r.col..r.col + r.cols])
         };
         let rows: Vec<Tensor<B, 4>> = masking::mosaic(q, h, w)
             .into_iter()
