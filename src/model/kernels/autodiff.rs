@@ -6,10 +6,42 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::FloatTensor;
 
 use super::Kernels;
+
+type Ad<B, C> = Autodiff<B, C>;
+
+/// Registers the gradients `f(state, ∂out)` with the parents that track one.
+fn propagate<B: Backend, S, const N: usize>(
+    ops: Ops<S, N>,
+    grads: &mut Gradients,
+    f: impl FnOnce(S, FloatTensor<B>) -> [FloatTensor<B>; N],
+) {
+    let grad = grads.consume::<B>(&ops.node);
+    let Ops { parents, state, .. } = ops;
+    for (parent, g) in parents.into_iter().zip(f(state, grad)) {
+        if let Some(node) = parent {
+            grads.register::<B>(node.id, g);
+        }
+    }
+}
+
+/// The output `out` of the fused operation `op` on `inputs`, recorded with its backward state
+/// when any input is tracked.
+fn record<B: Kernels, C: CheckpointStrategy, T: Backward<B, N>, const N: usize>(
+    op: T,
+    inputs: [&FloatTensor<Ad<B, C>>; N],
+    state: impl FnOnce() -> T::State,
+    out: FloatTensor<B>,
+) -> FloatTensor<Ad<B, C>> {
+    let nodes = inputs.map(|t| t.node.clone());
+    match op.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state(), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
 
 #[derive(Debug)]
 struct BatchNormBackward;
@@ -25,15 +57,9 @@ impl<B: Kernels> Backward<B, 3> for BatchNormBackward {
     );
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (x, gamma, mean, var, eps) = ops.state;
-        let [dx, dgamma, dbeta] = B::batch_norm_backward(x, gamma, mean, var, eps, grad);
-        let [px, pgamma, pbeta] = ops.parents;
-        for (parent, g) in [(px, dx), (pgamma, dgamma), (pbeta, dbeta)] {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, g);
-            }
-        }
+        propagate::<B, _, _>(ops, grads, |(x, gamma, mean, var, eps), g| {
+            B::batch_norm_backward(x, gamma, mean, var, eps, g)
+        });
     }
 }
 
@@ -50,15 +76,9 @@ impl<B: Kernels> Backward<B, 3> for LayerNormBackward {
     );
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (x, gamma, mean, rstd) = ops.state;
-        let [dx, dgamma, dbeta] = B::layer_norm_rows_backward(x, gamma, mean, rstd, grad);
-        let [px, pgamma, pbeta] = ops.parents;
-        for (parent, g) in [(px, dx), (pgamma, dgamma), (pbeta, dbeta)] {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, g);
-            }
-        }
+        propagate::<B, _, _>(ops, grads, |(x, gamma, mean, rstd), g| {
+            B::layer_norm_rows_backward(x, gamma, mean, rstd, g)
+        });
     }
 }
 
@@ -70,71 +90,7 @@ impl<B: Kernels> Backward<B, 3> for DenseBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (x, weight) = ops.state;
-        let [dx, dw, db] = B::dense_backward(x, weight, grad);
-        let [px, pw, pb] = ops.parents;
-        for (parent, g) in [(px, dx), (pw, dw), (pb, db)] {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, g);
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-struct DepthwiseBackward;
-
-impl<B: Kernels> Backward<B, 2> for DepthwiseBackward {
-    /// x, weight, stride.
-    type State = (FloatTensor<B>, FloatTensor<B>, usize);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (x, weight, stride) = ops.state;
-        let [dx, dw] = B::depthwise_backward(x, weight, stride, grad);
-        let [px, pw] = ops.parents;
-        for (parent, g) in [(px, dx), (pw, dw)] {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, g);
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-struct DynamicReluBackward;
-
-impl<B: Kernels> Backward<B, 2> for DynamicReluBackward {
-    /// x, coef, set.
-    type State = (FloatTensor<B>, FloatTensor<B>, usize);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (x, coef, set) = ops.state;
-        let [dx, dcoef] = B::dynamic_relu_backward(x, coef, set, grad);
-        let [px, pc] = ops.parents;
-        for (parent, g) in [(px, dx), (pc, dcoef)] {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, g);
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-struct GeluBackward;
-
-impl<B: Kernels> Backward<B, 1> for GeluBackward {
-    /// x.
-    type State = FloatTensor<B>;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let [parent] = ops.parents;
-        if let Some(node) = parent {
-            grads.register::<B>(node.id, B::gelu_exact_backward(ops.state, grad));
-        }
+        propagate::<B, _, _>(ops, grads, |(x, w), g| B::dense_backward(x, w, g));
     }
 }
 
@@ -146,15 +102,45 @@ impl<B: Kernels> Backward<B, 2> for PointwiseBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (weight, x) = ops.state;
-        let [dw, dx] = B::pointwise_backward(weight, x, grad);
-        let [pw, px] = ops.parents;
-        for (parent, g) in [(pw, dw), (px, dx)] {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, g);
-            }
-        }
+        propagate::<B, _, _>(ops, grads, |(w, x), g| B::pointwise_backward(w, x, g));
+    }
+}
+
+#[derive(Debug)]
+struct DepthwiseBackward;
+
+impl<B: Kernels> Backward<B, 2> for DepthwiseBackward {
+    /// x, weight, stride.
+    type State = (FloatTensor<B>, FloatTensor<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        propagate::<B, _, _>(ops, grads, |(x, w, s), g| B::depthwise_backward(x, w, s, g));
+    }
+}
+
+#[derive(Debug)]
+struct DynamicReluBackward;
+
+impl<B: Kernels> Backward<B, 2> for DynamicReluBackward {
+    /// x, coef, set.
+    type State = (FloatTensor<B>, FloatTensor<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        propagate::<B, _, _>(ops, grads, |(x, c, set), g| {
+            B::dynamic_relu_backward(x, c, set, g)
+        });
+    }
+}
+
+#[derive(Debug)]
+struct GeluBackward;
+
+impl<B: Kernels> Backward<B, 1> for GeluBackward {
+    /// x.
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        propagate::<B, _, _>(ops, grads, |x, g| [B::gelu_exact_backward(x, g)]);
     }
 }
 
@@ -171,15 +157,9 @@ impl<B: Kernels> Backward<B, 3> for AttentionBackward {
     );
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (q, k, v, probs) = ops.state;
-        let [dq, dk, dv] = B::sdpa_backward(q, k, v, probs, grad);
-        let [pq, pk, pv] = ops.parents;
-        for (parent, g) in [(pq, dq), (pk, dk), (pv, dv)] {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, g);
-            }
-        }
+        propagate::<B, _, _>(ops, grads, |(q, k, v, p), g| {
+            B::sdpa_backward(q, k, v, p, g)
+        });
     }
 }
 
@@ -191,13 +171,9 @@ impl<B: Kernels> Backward<B, 1> for SelfAttentionBackward {
     type State = (FloatTensor<B>, usize, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (qkv, heads, probs) = ops.state;
-        let [parent] = ops.parents;
-        if let Some(node) = parent {
-            let d = B::self_attention_backward(qkv, heads, probs, grad);
-            grads.register::<B>(node.id, d);
-        }
+        propagate::<B, _, _>(ops, grads, |(qkv, heads, p), g| {
+            [B::self_attention_backward(qkv, heads, p, g)]
+        });
     }
 }
 
@@ -214,69 +190,13 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             beta.primitive.clone(),
             eps,
         );
-        let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
-        let out = match BatchNormBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(
-                (x.primitive, gamma.primitive, mean.clone(), var.clone(), eps),
-                y,
-            ),
-            OpsKind::UnTracked(prep) => prep.finish(y),
+        let state = || {
+            let (m, v) = (mean.clone(), var.clone());
+            (x.primitive.clone(), gamma.primitive.clone(), m, v, eps)
         };
+        let out = record::<B, C, _, _>(BatchNormBackward, [&x, &gamma, &beta], state, y);
         // the statistics feed the running averages only: no gradient flows through them
         [out, Self::from_inner(mean), Self::from_inner(var)]
-    }
-
-    fn pointwise(weight: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let y = B::pointwise(weight.primitive.clone(), x.primitive.clone());
-        match PointwiseBackward
-            .prepare::<C>([weight.node.clone(), x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((weight.primitive, x.primitive), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
-    }
-
-    fn sdpa(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-    ) -> [FloatTensor<Self>; 2] {
-        let [o, probs] = B::sdpa(
-            q.primitive.clone(),
-            k.primitive.clone(),
-            v.primitive.clone(),
-        );
-        let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
-        let out = match AttentionBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                prep.finish((q.primitive, k.primitive, v.primitive, probs.clone()), o)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(o),
-        };
-        [out, Self::from_inner(probs)]
-    }
-
-    fn self_attention(qkv: FloatTensor<Self>, heads: usize) -> [FloatTensor<Self>; 2] {
-        let [o, probs] = B::self_attention(qkv.primitive.clone(), heads);
-        let out = match SelfAttentionBackward
-            .prepare::<C>([qkv.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((qkv.primitive, heads, probs.clone()), o),
-            OpsKind::UnTracked(prep) => prep.finish(o),
-        };
-        [out, Self::from_inner(probs)]
     }
 
     fn layer_norm_rows(
@@ -291,31 +211,12 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             beta.primitive.clone(),
             eps,
         );
-        let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
-        let out = match LayerNormBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(
-                (x.primitive, gamma.primitive, mean.clone(), rstd.clone()),
-                y,
-            ),
-            OpsKind::UnTracked(prep) => prep.finish(y),
+        let state = || {
+            let (m, r) = (mean.clone(), rstd.clone());
+            (x.primitive.clone(), gamma.primitive.clone(), m, r)
         };
+        let out = record::<B, C, _, _>(LayerNormBackward, [&x, &gamma, &beta], state, y);
         [out, Self::from_inner(mean), Self::from_inner(rstd)]
-    }
-
-    fn gelu_exact(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let y = B::gelu_exact(x.primitive.clone());
-        match GeluBackward
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(x.primitive, y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
     }
 
     fn dense(
@@ -323,16 +224,15 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let y = B::dense(
-            x.primitive.clone(),
-            weight.primitive.clone(),
-            bias.primitive.clone(),
-        );
-        let nodes = [x.node.clone(), weight.node.clone(), bias.node.clone()];
-        match DenseBackward.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
+        let (xp, wp) = (x.primitive.clone(), weight.primitive.clone());
+        let y = B::dense(xp.clone(), wp.clone(), bias.primitive.clone());
+        record::<B, C, _, _>(DenseBackward, [&x, &weight, &bias], || (xp, wp), y)
+    }
+
+    fn pointwise(weight: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (wp, xp) = (weight.primitive.clone(), x.primitive.clone());
+        let y = B::pointwise(wp.clone(), xp.clone());
+        record::<B, C, _, _>(PointwiseBackward, [&weight, &x], || (wp, xp), y)
     }
 
     fn depthwise(
@@ -340,16 +240,9 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         weight: FloatTensor<Self>,
         stride: usize,
     ) -> FloatTensor<Self> {
-        let y = B::depthwise(x.primitive.clone(), weight.primitive.clone(), stride);
-        let nodes = [x.node.clone(), weight.node.clone()];
-        match DepthwiseBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive, stride), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
+        let (xp, wp) = (x.primitive.clone(), weight.primitive.clone());
+        let y = B::depthwise(xp.clone(), wp.clone(), stride);
+        record::<B, C, _, _>(DepthwiseBackward, [&x, &weight], || (xp, wp, stride), y)
     }
 
     fn dynamic_relu(
@@ -357,15 +250,38 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         coef: FloatTensor<Self>,
         set: usize,
     ) -> FloatTensor<Self> {
-        let y = B::dynamic_relu(x.primitive.clone(), coef.primitive.clone(), set);
-        let nodes = [x.node.clone(), coef.node.clone()];
-        match DynamicReluBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((x.primitive, coef.primitive, set), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
+        let (xp, cp) = (x.primitive.clone(), coef.primitive.clone());
+        let y = B::dynamic_relu(xp.clone(), cp.clone(), set);
+        record::<B, C, _, _>(DynamicReluBackward, [&x, &coef], || (xp, cp, set), y)
+    }
+
+    fn gelu_exact(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let xp = x.primitive.clone();
+        let y = B::gelu_exact(xp.clone());
+        record::<B, C, _, _>(GeluBackward, [&x], || xp, y)
+    }
+
+    fn sdpa(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        let (qp, kp, vp) = (
+            q.primitive.clone(),
+            k.primitive.clone(),
+            v.primitive.clone(),
+        );
+        let [o, probs] = B::sdpa(qp.clone(), kp.clone(), vp.clone());
+        let p = probs.clone();
+        let out = record::<B, C, _, _>(AttentionBackward, [&q, &k, &v], || (qp, kp, vp, p), o);
+        [out, Self::from_inner(probs)]
+    }
+
+    fn self_attention(qkv: FloatTensor<Self>, heads: usize) -> [FloatTensor<Self>; 2] {
+        let qp = qkv.primitive.clone();
+        let [o, probs] = B::self_attention(qp.clone(), heads);
+        let p = probs.clone();
+        let out = record::<B, C, _, _>(SelfAttentionBackward, [&qkv], || (qp, heads, p), o);
+        [out, Self::from_inner(probs)]
     }
 }
