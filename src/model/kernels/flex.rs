@@ -16,6 +16,7 @@ mod dyrelu;
 mod gelu;
 mod layer_norm;
 mod matmul;
+mod ordered;
 mod pointwise;
 mod view;
 
@@ -34,7 +35,7 @@ impl Kernels for Flex {
         beta: FlexTensor,
         eps: f64,
     ) -> [FlexTensor; 3] {
-        batch_norm::forward(x.clone(), gamma.clone(), beta.clone(), eps)
+        batch_norm::forward(&x, &gamma, &beta, eps)
             .unwrap_or_else(|| composed::batch_norm_train::<Flex>(x, gamma, beta, eps))
     }
 
@@ -46,15 +47,9 @@ impl Kernels for Flex {
         eps: f64,
         grad: FlexTensor,
     ) -> [FlexTensor; 3] {
-        batch_norm::backward(
-            x.clone(),
-            gamma.clone(),
-            mean.clone(),
-            var.clone(),
-            eps,
-            grad.clone(),
-        )
-        .unwrap_or_else(|| composed::batch_norm_backward::<Flex>(x, gamma, mean, var, eps, grad))
+        batch_norm::backward(&x, &gamma, &mean, &var, eps, &grad).unwrap_or_else(|| {
+            composed::batch_norm_backward::<Flex>(x, gamma, mean, var, eps, grad)
+        })
     }
 
     fn pointwise(weight: FlexTensor, x: FlexTensor) -> FlexTensor {

@@ -9,56 +9,11 @@
 //! result would need a transposing copy (and its gradient another).
 
 use burn::backend::flex::FlexTensor;
-use burn::tensor::TensorData;
 use rayon::prelude::*;
 
+use super::ordered::Ordered;
 use super::tensor;
 use super::view::{View, View3};
-
-/// A dense buffer for a `[b, h, L, d]` result laid out in the memory order of `like`.
-struct Dense {
-    values: Vec<f32>,
-    /// The logical shape.
-    shape: [usize; 4],
-    /// Strides of the logical dimensions in `values`.
-    strides: [usize; 4],
-    /// Physical order of the logical dimensions, outermost first.
-    order: [usize; 4],
-}
-
-impl Dense {
-    /// A zeroed `shape` buffer whose dimensions are ordered in memory as those of `like`.
-    fn new(shape: [usize; 4], like: &View) -> Self {
-        let mut order = [0, 1, 2, 3];
-        order.sort_by_key(|&d| (std::cmp::Reverse(like.strides[d].unsigned_abs()), d));
-        let mut strides = [0; 4];
-        let mut s = 1;
-        for &d in order.iter().rev() {
-            strides[d] = s;
-            s *= shape[d];
-        }
-        Self {
-            values: vec![0.0; s],
-            shape,
-            strides,
-            order,
-        }
-    }
-
-    fn like(v: &View) -> Self {
-        Self::new(v.shape, v)
-    }
-
-    /// The tensor: the buffer in physical order, permuted back to the logical dimensions.
-    fn into_tensor(self) -> FlexTensor {
-        let physical: Vec<usize> = self.order.iter().map(|&d| self.shape[d]).collect();
-        let mut axes = [0; 4];
-        for (pos, &d) in self.order.iter().enumerate() {
-            axes[d] = pos;
-        }
-        FlexTensor::from_data(TensorData::new(self.values, physical)).permute(&axes)
-    }
-}
 
 /// Raw destination shared by the per-(b, h) tasks; each task writes only its own (b, h) slab.
 #[derive(Clone, Copy)]
@@ -72,7 +27,7 @@ unsafe impl Send for Slab {}
 unsafe impl Sync for Slab {}
 
 impl Slab {
-    fn of(d: &mut Dense) -> Self {
+    fn of(d: &mut Ordered<4>) -> Self {
         Self {
             ptr: d.values.as_mut_ptr(),
             strides: d.strides,
@@ -103,6 +58,15 @@ impl Slab {
             }
         }
     }
+}
+
+/// Four per-thread buffers reused across (batch entry, head) tasks.
+type Scratch = [Vec<f32>; 4];
+
+/// `buf` as `len` zeros (keeping its allocation).
+fn zeroed(buf: &mut Vec<f32>, len: usize) {
+    buf.clear();
+    buf.resize(len, 0.0);
 }
 
 /// `row += a · other`.
@@ -147,13 +111,12 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
     probs
         .par_chunks_mut((lq * lk).max(1))
         .enumerate()
-        .for_each(|(bh, p)| {
+        .for_each_init(Scratch::default, |[qm, kt, vm, o], (bh, p)| {
             let (bi, hi) = (bh / h, bh % h);
-            let (mut qm, mut kt, mut vm) = (Vec::new(), Vec::new(), Vec::new());
-            qv.matrix(bi, hi, false, &mut qm);
-            kv.matrix(bi, hi, true, &mut kt);
-            vv.matrix(bi, hi, false, &mut vm);
-            let mut o = vec![0f32; lq * dv];
+            qv.matrix(bi, hi, false, qm);
+            kv.matrix(bi, hi, true, kt);
+            vv.matrix(bi, hi, false, vm);
+            zeroed(o, lq * dv);
             for i in 0..lq {
                 let row = &mut p[i * lk..(i + 1) * lk];
                 for d in 0..dk {
@@ -175,7 +138,7 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
                 }
             }
             // SAFETY: one task per (bi, hi), inside the shape
-            unsafe { out.write(bi, hi, dv, &o) };
+            unsafe { out.write(bi, hi, dv, o) };
         });
     probs
 }
@@ -197,57 +160,59 @@ fn backward_core(
         dv,
     } = dims;
     let scale = 1.0 / (dk as f32).sqrt();
-    (0..b * h).into_par_iter().for_each(|bh| {
-        let (bi, hi) = (bh / h, bh % h);
-        let p = &p_all[bh * lq * lk..(bh + 1) * lq * lk];
-        let (mut qm, mut km, mut vt, mut go) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        qv.matrix(bi, hi, false, &mut qm);
-        kv.matrix(bi, hi, false, &mut km);
-        vv.matrix(bi, hi, true, &mut vt);
-        gv.matrix(bi, hi, false, &mut go);
-        let (mut gq, mut gk, mut gvv) = (
-            vec![0f32; lq * dk],
-            vec![0f32; lk * dk],
-            vec![0f32; lk * dv],
-        );
-        let mut ds = vec![0f32; lk];
-        for i in 0..lq {
-            let prow = &p[i * lk..(i + 1) * lk];
-            let gorow = &go[i * dv..(i + 1) * dv];
-            // ∂V += Pᵀ ∂O (row i's share)
-            for (j, &pij) in prow.iter().enumerate() {
-                axpy(&mut gvv[j * dv..(j + 1) * dv], pij, gorow);
+    let init = || (Scratch::default(), Scratch::default());
+    (0..b * h)
+        .into_par_iter()
+        .for_each_init(init, |(inputs, grads), bh| {
+            let (bi, hi) = (bh / h, bh % h);
+            let p = &p_all[bh * lq * lk..(bh + 1) * lq * lk];
+            let [qm, km, vt, go] = inputs;
+            qv.matrix(bi, hi, false, qm);
+            kv.matrix(bi, hi, false, km);
+            vv.matrix(bi, hi, true, vt);
+            gv.matrix(bi, hi, false, go);
+            let [gq, gk, gvv, ds] = grads;
+            zeroed(gq, lq * dk);
+            zeroed(gk, lk * dk);
+            zeroed(gvv, lk * dv);
+            zeroed(ds, lk);
+            for i in 0..lq {
+                let prow = &p[i * lk..(i + 1) * lk];
+                let gorow = &go[i * dv..(i + 1) * dv];
+                // ∂V += Pᵀ ∂O (row i's share)
+                for (j, &pij) in prow.iter().enumerate() {
+                    axpy(&mut gvv[j * dv..(j + 1) * dv], pij, gorow);
+                }
+                // ∂P = ∂O Vᵀ, then ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled
+                ds.fill(0.0);
+                for (d, &g) in gorow.iter().enumerate() {
+                    axpy(ds, g, &vt[d * lk..(d + 1) * lk]);
+                }
+                let dot: f32 = ds.iter().zip(prow).map(|(a, b)| a * b).sum();
+                for (x, &pij) in ds.iter_mut().zip(prow) {
+                    *x = pij * (*x - dot) * scale;
+                }
+                // ∂Q = ∂S K, ∂K += ∂Sᵀ Q
+                let qrow = &qm[i * dk..(i + 1) * dk];
+                for (j, &s) in ds.iter().enumerate() {
+                    axpy(&mut gq[i * dk..(i + 1) * dk], s, &km[j * dk..(j + 1) * dk]);
+                    axpy(&mut gk[j * dk..(j + 1) * dk], s, qrow);
+                }
             }
-            // ∂P = ∂O Vᵀ, then ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled
-            ds.fill(0.0);
-            for (d, &g) in gorow.iter().enumerate() {
-                axpy(&mut ds, g, &vt[d * lk..(d + 1) * lk]);
+            // SAFETY: one task per (bi, hi), inside each shape
+            unsafe {
+                sq.write(bi, hi, dk, gq);
+                sk.write(bi, hi, dk, gk);
+                sv.write(bi, hi, dv, gvv);
             }
-            let dot: f32 = ds.iter().zip(prow).map(|(a, b)| a * b).sum();
-            for (x, &pij) in ds.iter_mut().zip(prow) {
-                *x = pij * (*x - dot) * scale;
-            }
-            // ∂Q = ∂S K, ∂K += ∂Sᵀ Q
-            let qrow = &qm[i * dk..(i + 1) * dk];
-            for (j, &s) in ds.iter().enumerate() {
-                axpy(&mut gq[i * dk..(i + 1) * dk], s, &km[j * dk..(j + 1) * dk]);
-                axpy(&mut gk[j * dk..(j + 1) * dk], s, qrow);
-            }
-        }
-        // SAFETY: one task per (bi, hi), inside each shape
-        unsafe {
-            sq.write(bi, hi, dk, &gq);
-            sk.write(bi, hi, dk, &gk);
-            sv.write(bi, hi, dv, &gvv);
-        }
-    });
+        });
 }
 
 /// `[O, P]`: O like Q, P `[b, h, Lq, Lk]` contiguous. `None` for other element types or ranks.
 pub fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor) -> Option<[FlexTensor; 2]> {
     let (qv, kv, vv) = (View::of(q)?, View::of(k)?, View::of(v)?);
     let d = dims(&qv, &kv, &vv)?;
-    let mut out = Dense::new([d.b, d.h, d.lq, d.dv], &qv);
+    let mut out = Ordered::new([d.b, d.h, d.lq, d.dv], qv.strides);
     let probs = forward_core(&qv, &kv, &vv, &d, Slab::of(&mut out));
     Some([out.into_tensor(), tensor(probs, vec![d.b, d.h, d.lq, d.lk])])
 }
@@ -263,7 +228,8 @@ pub fn backward(
     let (qv, kv, vv, gv) = (View::of(q)?, View::of(k)?, View::of(v)?, View::of(grad)?);
     let d = dims(&qv, &kv, &vv)?;
     let probs = probs.to_contiguous();
-    let (mut dq, mut dk, mut dv) = (Dense::like(&qv), Dense::like(&kv), Dense::like(&vv));
+    let like = |v: &View| Ordered::new(v.shape, v.strides);
+    let (mut dq, mut dk, mut dv) = (like(&qv), like(&kv), like(&vv));
     let slabs = [Slab::of(&mut dq), Slab::of(&mut dk), Slab::of(&mut dv)];
     backward_core([&qv, &kv, &vv], probs.storage::<f32>(), &gv, &d, slabs);
     Some([dq.into_tensor(), dk.into_tensor(), dv.into_tensor()])

@@ -41,16 +41,16 @@ fn channel_stats(x: &View) -> Vec<(f32, f32)> {
 /// statistics, one parallel pass over the planes for y. `None` for element types or ranks
 /// the loops do not handle.
 pub fn forward(
-    x: FlexTensor,
-    gamma: FlexTensor,
-    beta: FlexTensor,
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
     eps: f64,
 ) -> Option<[FlexTensor; 3]> {
-    let v = View::of(&x)?;
+    let v = View::of(x)?;
     let [n, c, h, w] = v.shape;
     let hw = h * w;
     let stats = channel_stats(&v);
-    let (g, b) = (vector(&gamma), vector(&beta));
+    let (g, b) = (vector(gamma), vector(beta));
     // y = x·k + o per channel: k = γ/√(σ² + ε), o = β − μ·k
     let ko: Vec<(f32, f32)> = stats
         .iter()
@@ -79,18 +79,18 @@ pub fn forward(
 
 /// Its backward: per channel ∂β = Σ∂y and ∂γ = Σ∂y·x̂, then ∂x plane by plane.
 pub fn backward(
-    x: FlexTensor,
-    gamma: FlexTensor,
-    mean: FlexTensor,
-    var: FlexTensor,
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    mean: &FlexTensor,
+    var: &FlexTensor,
     eps: f64,
-    grad: FlexTensor,
+    grad: &FlexTensor,
 ) -> Option<[FlexTensor; 3]> {
-    let (v, gv) = (View::of(&x)?, View::of(&grad)?);
+    let (v, gv) = (View::of(x)?, View::of(grad)?);
     let [n, c, h, w] = v.shape;
     let hw = h * w;
     let m = (n * hw) as f32;
-    let (g, mu, va) = (vector(&gamma), vector(&mean), vector(&var));
+    let (g, mu, va) = (vector(gamma), vector(mean), vector(var));
     let inv: Vec<f32> = va.iter().map(|v| 1.0 / (v + eps as f32).sqrt()).collect();
     // per channel: ∂β = Σ∂y, ∂γ = Σ∂y·x̂
     let sums: Vec<(f32, f32)> = (0..c)

@@ -6,10 +6,10 @@
 //! the view's own backward is free as well.
 
 use burn::backend::flex::FlexTensor;
-use burn::tensor::TensorData;
 use rayon::prelude::*;
 
 use super::matmul::{contiguous, matmul_strided, Operand, Strided};
+use super::ordered::Ordered;
 use super::tensor;
 use super::view::View3;
 
@@ -124,19 +124,21 @@ pub fn backward(x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor) -> Optio
         }
     }
     // ∂x = ∂y Wᵀ, in the memory order of x
-    let (mut dx, strides, order) = like(&xv);
+    let mut dx = Ordered::new(xv.shape, xv.strides);
+    let (strides, order) = (dx.strides, dx.order);
     let wt = Operand::rows(w, out).t();
     let x_rows_merged = n <= 1 || strides[0] == strides[1] * l;
     if x_rows_merged && merged(&gv) {
         let dst = Strided {
-            data: &mut dx,
+            data: &mut dx.values,
             row_stride: strides[1],
             col_stride: strides[2],
         };
         matmul_strided(dst, [n * l, d, out], sample(&gv, 0), wt, false, true);
     } else if order[0] == 0 {
         // samples are the outermost dimension: each owns one contiguous chunk
-        dx.par_chunks_mut(strides[0].max(1))
+        dx.values
+            .par_chunks_mut(strides[0].max(1))
             .enumerate()
             .for_each(|(i, chunk)| {
                 let dst = Strided {
@@ -149,32 +151,16 @@ pub fn backward(x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor) -> Optio
     } else {
         for i in 0..n {
             let dst = Strided {
-                data: &mut dx[i * strides[0]..],
+                data: &mut dx.values[i * strides[0]..],
                 row_stride: strides[1],
                 col_stride: strides[2],
             };
             matmul_strided(dst, [l, d, out], sample(&gv, i), wt, false, true);
         }
     }
-    let physical: Vec<usize> = order.iter().map(|&k| xv.shape[k]).collect();
-    let mut axes = [0; 3];
-    for (pos, &k) in order.iter().enumerate() {
-        axes[k] = pos;
-    }
-    let dx = FlexTensor::from_data(TensorData::new(dx, physical)).permute(&axes);
-    Some([dx, tensor(dw, vec![d, out]), tensor(db, vec![out])])
-}
-
-/// A zeroed buffer for a tensor of `v`'s shape with its dimensions in `v`'s memory order:
-/// (values, strides of the logical dimensions, physical order outermost first).
-fn like(v: &View3) -> (Vec<f32>, [usize; 3], [usize; 3]) {
-    let mut order = [0, 1, 2];
-    order.sort_by_key(|&k| (std::cmp::Reverse(v.strides[k].unsigned_abs()), k));
-    let mut strides = [0; 3];
-    let mut s = 1;
-    for &k in order.iter().rev() {
-        strides[k] = s;
-        s *= v.shape[k];
-    }
-    (vec![0f32; s], strides, order)
+    Some([
+        dx.into_tensor(),
+        tensor(dw, vec![d, out]),
+        tensor(db, vec![out]),
+    ])
 }

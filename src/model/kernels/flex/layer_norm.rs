@@ -11,6 +11,14 @@ use super::{tensor, vector};
 /// Rows per block of the parameter-gradient sums.
 const BLOCK: usize = 64;
 
+/// `[rows, d]` of a rank-2 tensor.
+fn matrix_dims(t: &FlexTensor) -> Option<[usize; 2]> {
+    match t.layout().shape().iter().copied().collect::<Vec<_>>()[..] {
+        [rows, d] => Some([rows, d]),
+        _ => None,
+    }
+}
+
 /// `[y, mean, rstd]`; `None` for other element types or ranks.
 pub fn forward(
     x: &FlexTensor,
@@ -19,10 +27,7 @@ pub fn forward(
     eps: f64,
 ) -> Option<[FlexTensor; 3]> {
     let x = contiguous(x)?;
-    let &[rows, d] = x.layout().shape().iter().collect::<Vec<_>>().as_slice() else {
-        return None;
-    };
-    let (rows, d) = (*rows, *d);
+    let [rows, d] = matrix_dims(&x)?;
     let xs = x.storage::<f32>();
     let (g, b) = (vector(gamma), vector(beta));
     let mut y = vec![0f32; rows * d];
@@ -59,10 +64,7 @@ pub fn backward(
     grad: &FlexTensor,
 ) -> Option<[FlexTensor; 3]> {
     let (x, grad) = (contiguous(x)?, contiguous(grad)?);
-    let &[rows, d] = x.layout().shape().iter().collect::<Vec<_>>().as_slice() else {
-        return None;
-    };
-    let (rows, d) = (*rows, *d);
+    let [rows, d] = matrix_dims(&x)?;
     let (xs, gs) = (x.storage::<f32>(), grad.storage::<f32>());
     let (g, mu, rs) = (vector(gamma), vector(mean), vector(rstd));
     let mut dx = vec![0f32; rows * d];

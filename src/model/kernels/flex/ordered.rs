@@ -1,0 +1,46 @@
+//! A result buffer laid out in the memory order of another tensor, so that a gradient (or an
+//! output) has its input's layout and the views around it stay free.
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::TensorData;
+
+/// A zeroed dense buffer for a tensor of logical `shape` whose dimensions lie in memory in
+/// the order of `like` strides (largest outermost).
+pub struct Ordered<const N: usize> {
+    pub values: Vec<f32>,
+    /// The logical shape.
+    pub shape: [usize; N],
+    /// Strides of the logical dimensions in `values`.
+    pub strides: [usize; N],
+    /// Physical order of the logical dimensions, outermost first.
+    pub order: [usize; N],
+}
+
+impl<const N: usize> Ordered<N> {
+    pub fn new(shape: [usize; N], like: [isize; N]) -> Self {
+        let mut order: [usize; N] = std::array::from_fn(|d| d);
+        order.sort_by_key(|&d| (std::cmp::Reverse(like[d].unsigned_abs()), d));
+        let mut strides = [0; N];
+        let mut s = 1;
+        for &d in order.iter().rev() {
+            strides[d] = s;
+            s *= shape[d];
+        }
+        Self {
+            values: vec![0.0; s],
+            shape,
+            strides,
+            order,
+        }
+    }
+
+    /// The tensor: the buffer in physical order, permuted back to the logical dimensions.
+    pub fn into_tensor(self) -> FlexTensor {
+        let physical: Vec<usize> = self.order.iter().map(|&d| self.shape[d]).collect();
+        let mut axes = [0; N];
+        for (pos, &d) in self.order.iter().enumerate() {
+            axes[d] = pos;
+        }
+        FlexTensor::from_data(TensorData::new(self.values, physical)).permute(&axes)
+    }
+}
