@@ -41,6 +41,11 @@
 //!   ```text
 //!   ∂V = Pᵀ∂O,  ∂P = ∂O Vᵀ,  ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)),  ∂Q = s·∂S K,  ∂K = s·∂Sᵀ Q
 //!   ```
+//! - the heat-equation prediction of a batch (paper Eq. 5, [`heat::HeatPlan`]): every token of
+//!   the full grid is a kept cell of z_q or `M_k z_q[src]`, so with the source rows of matrix
+//!   k stacked in X_k, `Y_k = X_k M_kᵀ`, `∂X_k = ∂Y_k M_k`, `∂M_k = ∂Y_kᵀ X_k`.
+
+use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
@@ -49,6 +54,7 @@ use burn::tensor::{Tensor, TensorPrimitive};
 pub mod autodiff;
 pub mod composed;
 pub mod flex;
+pub mod heat;
 #[cfg(test)]
 mod tests;
 
@@ -225,6 +231,26 @@ pub trait Kernels: Backend {
     ) -> FloatTensor<Self> {
         composed::self_attention_backward::<Self>(qkv, heads, probs, grad)
     }
+
+    /// The predicted grids as tokens `[n, h·w, D]` from the encoded quarters
+    /// `z [n, D, h/2, w/2]` and the matrices `mats [K, D, D]` of `plan`.
+    fn heat_predict(
+        z: FloatTensor<Self>,
+        mats: FloatTensor<Self>,
+        plan: Arc<heat::HeatPlan>,
+    ) -> FloatTensor<Self> {
+        composed::heat_predict::<Self>(z, mats, &plan)
+    }
+
+    /// Gradients of [`Kernels::heat_predict`] for z and mats given ∂tokens.
+    fn heat_predict_backward(
+        z: FloatTensor<Self>,
+        mats: FloatTensor<Self>,
+        plan: Arc<heat::HeatPlan>,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        composed::heat_predict_backward::<Self>(z, mats, &plan, grad)
+    }
 }
 
 /// Training-mode BatchNorm on any [`Kernels`] backend (see the module doc).
@@ -295,6 +321,16 @@ pub fn attention<B: Kernels>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) 
 pub fn self_attention<B: Kernels>(qkv: Tensor<B, 3>, heads: usize) -> Tensor<B, 3> {
     let [o, _] = B::self_attention(unwrap(qkv), heads);
     wrap(o)
+}
+
+/// The heat-equation predictions of a batch as the full grids' tokens `[n, h·w, D]` (see
+/// [`heat::HeatPlan`]), one fused operation with its own backward.
+pub fn heat_predict<B: Kernels>(
+    z: Tensor<B, 4>,
+    mats: Tensor<B, 3>,
+    plan: heat::HeatPlan,
+) -> Tensor<B, 3> {
+    wrap(B::heat_predict(unwrap(z), unwrap(mats), Arc::new(plan)))
 }
 
 #[cfg(feature = "cuda")]

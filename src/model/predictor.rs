@@ -19,6 +19,7 @@ use nalgebra::DMatrix;
 use crate::spec::Models;
 
 use super::init::{param, Init};
+use super::kernels::{self, heat::HeatPlan};
 use super::layers::apply_pointwise;
 use crate::masking::{self, BlockSource, Quarter};
 
@@ -243,6 +244,62 @@ impl<B: crate::model::kernels::Kernels> Predictor<B> {
             })
             .collect();
         Tensor::cat(rows, 2)
+    }
+
+    /// The full grids of a batch as tokens `[n, h·w, D]` (row-major cells), from the encoded
+    /// quarters `z_q [n, D, h/2, w/2]` of samples grouped by the quarter they keep
+    /// (`(quarter, first sample, count)`): kept cells copied, masked cells predicted by
+    /// M(sx, sy) (Eq. 5), all in one fused operation ([`kernels::heat_predict`]). The same
+    /// grids as [`Self::assemble`], token-major.
+    pub fn predict_tokens(
+        &self,
+        groups: &[(Quarter, usize, usize)],
+        z_q: Tensor<B, 4>,
+        h: usize,
+        w: usize,
+    ) -> Tensor<B, 3> {
+        let (hq, wq) = (h / 2, w / 2);
+        let mut cache = MatrixCache::default();
+        let mut keys: Vec<(usize, i32, i32)> = Vec::new();
+        let mut mats = Vec::new();
+        let mut plan = HeatPlan {
+            grid_cells: h * w,
+            kept: Vec::new(),
+            moved: Vec::new(),
+        };
+        let cells = |r: masking::Rect| {
+            (0..r.rows).flat_map(move |y| (0..r.cols).map(move |x| (r.row + y, r.col + x)))
+        };
+        for &(q, start, len) in groups {
+            let kept = q.kept(h, w);
+            let quarter = masking::Rect {
+                row: 0,
+                col: 0,
+                rows: hq,
+                cols: wq,
+            };
+            for i in start..start + len {
+                for (y, x) in cells(quarter) {
+                    let dst = i * h * w + (kept.row + y) * w + kept.col + x;
+                    plan.kept.push((i * hq * wq + y * wq + x, dst));
+                }
+            }
+            for mv in masking::moves(q, h, w) {
+                let key = (q.scale(), mv.sx, mv.sy);
+                let k = keys.iter().position(|&k| k == key).unwrap_or_else(|| {
+                    keys.push(key);
+                    mats.push(cache.get(self.generators(q), q.scale(), mv.sx, mv.sy));
+                    plan.moved.push(Vec::new());
+                    keys.len() - 1
+                });
+                for i in start..start + len {
+                    for ((y, x), (ty, tx)) in cells(mv.src).zip(cells(mv.dst)) {
+                        plan.moved[k].push((i * hq * wq + y * wq + x, i * h * w + ty * w + tx));
+                    }
+                }
+            }
+        }
+        kernels::heat_predict(z_q, Tensor::stack(mats, 0), plan)
     }
 
     /// The learned scaled generators of every scale as host matrices (for the spectrum
@@ -471,6 +528,56 @@ mod tests {
                         assert_eq!(at(0, mv.dst.row + r, mv.dst.col + col), src, "{mv:?}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The fused prediction of a batch equals the block-by-block mosaic of [`Predictor::assemble`]
+    /// (slices, 1×1 products, concatenations): forward, ∂z_q and ∂ of every generator, for
+    /// 2, 4 and 8 models and a batch mixing the four corners and the centre.
+    #[test]
+    fn fused_batch_prediction_equals_the_mosaic() {
+        type Train = burn::backend::Autodiff<Cpu>;
+        let dev = Default::default();
+        let (d, h, w) = (4, 8, 8);
+        let groups = [
+            (Quarter::Corner { row: 0, col: 0 }, 0, 2),
+            (Quarter::Center, 2, 1),
+            (Quarter::Corner { row: 1, col: 0 }, 3, 1),
+            (Quarter::Corner { row: 0, col: 1 }, 4, 1),
+            (Quarter::Center, 5, 2),
+            (Quarter::Corner { row: 1, col: 1 }, 7, 1),
+        ];
+        let n = 8;
+        for models in [Models::Two, Models::Four, Models::Eight] {
+            let mut init = Init::new(3);
+            let p = Predictor::<Train>::new(&mut init, d, models, 0.4, &[0, 1], &dev);
+            let vals = init.normal_vec(n * d * (h / 2) * (w / 2), 1.0);
+            let z =
+                Tensor::<Train, 4>::from_data(TensorData::new(vals, [n, d, h / 2, w / 2]), &dev)
+                    .require_grad();
+            let weights = Tensor::<Train, 3>::from_data(
+                TensorData::new(init.normal_vec(n * h * w * d, 1.0), [n, h * w, d]),
+                &dev,
+            );
+            let fused = p.predict_tokens(&groups, z.clone(), h, w);
+            let grids: Vec<Tensor<Train, 4>> = groups
+                .iter()
+                .map(|&(q, start, len)| p.assemble(q, z.clone().narrow(0, start, len), h, w))
+                .collect();
+            let mosaic = Tensor::cat(grids, 0).reshape([n, d, h * w]).swap_dims(1, 2);
+            let diff: f32 = (fused.clone() - mosaic.clone()).abs().max().into_scalar();
+            assert!(diff < 1e-5, "{models:?} forward: {diff}");
+            let a = (fused * weights.clone()).sum().backward();
+            let b = (mosaic * weights).sum().backward();
+            let (za, zb) = (z.grad(&a).expect("∂z"), z.grad(&b).expect("∂z"));
+            let diff: f32 = (za - zb).abs().max().into_scalar();
+            assert!(diff < 1e-4, "{models:?} gradient of z_q: {diff}");
+            let params = p.scales.iter().flat_map(|g| g.mats.iter().map(|m| m.val()));
+            for (i, t) in params.enumerate() {
+                let (ga, gb) = (t.grad(&a).expect("grad"), t.grad(&b).expect("grad"));
+                let diff: f32 = (ga - gb).abs().max().into_scalar();
+                assert!(diff < 1e-4, "{models:?} gradient {i}: {diff}");
             }
         }
     }

@@ -10,7 +10,7 @@ use super::init::Init;
 use super::kernels::Kernels;
 use super::layers::Pointwise;
 use super::mobile_former::MobileFormer;
-use super::predictor::{MatrixCache, Predictor};
+use super::predictor::Predictor;
 use crate::config::RunConfig;
 use crate::data::batch::PretrainBatch;
 use crate::masking::Quarter;
@@ -76,26 +76,9 @@ impl<B: Kernels> QbHeat<B> {
     /// predictions z(x + sxΔx, y + syΔy) = M(sx, sy) z(x, y); the full grid as tokens
     /// `[n, h·w, D]` in row-major order.
     pub fn predict(&self, batch: &PretrainBatch, features: Tensor<B, 4>) -> Tensor<B, 3> {
-        let n = batch.len();
         let (h, w) = batch.grid;
         let z_q = self.projector.forward(features);
-        let mut cache = MatrixCache::default();
-        let grids: Vec<Tensor<B, 4>> = batch
-            .groups()
-            .into_iter()
-            .map(|(q, start, len)| {
-                self.predictor.assemble_cached(
-                    q,
-                    z_q.clone().narrow(0, start, len),
-                    h,
-                    w,
-                    &mut cache,
-                )
-            })
-            .collect();
-        let grid = Tensor::cat(grids, 0);
-        let d = grid.dims()[1];
-        grid.reshape([n, d, h * w]).swap_dims(1, 2)
+        self.predictor.predict_tokens(&batch.groups(), z_q, h, w)
     }
 
     /// Step 3: the decoder's pixel patches `[n, h·w, s·s·C]`.

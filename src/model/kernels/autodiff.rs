@@ -9,6 +9,9 @@ use burn::backend::autodiff::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::FloatTensor;
 
+use std::sync::Arc;
+
+use super::heat::HeatPlan;
 use super::Kernels;
 
 type Ad<B, C> = Autodiff<B, C>;
@@ -177,6 +180,20 @@ impl<B: Kernels> Backward<B, 1> for SelfAttentionBackward {
     }
 }
 
+#[derive(Debug)]
+struct HeatPredictBackward;
+
+impl<B: Kernels> Backward<B, 2> for HeatPredictBackward {
+    /// z, mats, plan.
+    type State = (FloatTensor<B>, FloatTensor<B>, Arc<HeatPlan>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        propagate::<B, _, _>(ops, grads, |(z, m, plan), g| {
+            B::heat_predict_backward(z, m, plan, g)
+        });
+    }
+}
+
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn batch_norm_train(
         x: FloatTensor<Self>,
@@ -283,5 +300,15 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         let p = probs.clone();
         let out = record::<B, C, _, _>(SelfAttentionBackward, [&qkv], || (qp, heads, p), o);
         [out, Self::from_inner(probs)]
+    }
+
+    fn heat_predict(
+        z: FloatTensor<Self>,
+        mats: FloatTensor<Self>,
+        plan: Arc<HeatPlan>,
+    ) -> FloatTensor<Self> {
+        let (zp, mp) = (z.primitive.clone(), mats.primitive.clone());
+        let y = B::heat_predict(zp.clone(), mp.clone(), plan.clone());
+        record::<B, C, _, _>(HeatPredictBackward, [&z, &mats], || (zp, mp, plan), y)
     }
 }

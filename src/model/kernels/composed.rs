@@ -1,12 +1,14 @@
 //! The default implementations of [`super::Kernels`], from burn's tensor operations (any
 //! backend). They are also the reference the fused kernels are tested against.
 
+use super::heat::{destination as dst, source as src, HeatPlan};
 use super::{unwrap, wrap};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::ops::FloatTensor;
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
 pub fn batch_norm_train<B: Backend>(
     x: FloatTensor<B>,
@@ -315,4 +317,92 @@ pub fn dynamic_relu_backward<B: Backend>(
         burn::tensor::Tensor::cat(vec![zeros(), own], 1)
     };
     [unwrap(dx), unwrap(dcoef)]
+}
+
+/// Row indices as an integer tensor.
+fn rows<B: Backend>(
+    pairs: &[(usize, usize)],
+    pick: fn(&(usize, usize)) -> usize,
+    device: &B::Device,
+) -> Tensor<B, 1, Int> {
+    let idx: Vec<i64> = pairs.iter().map(|p| pick(p) as i64).collect();
+    Tensor::from_data(TensorData::new(idx, [pairs.len()]), device)
+}
+
+/// z_q `[n, d, h, w]` as token rows `[n·h·w, d]`.
+fn token_rows<B: Backend>(z: FloatTensor<B>) -> (Tensor<B, 2>, [usize; 4]) {
+    let z = wrap::<B, 4>(z);
+    let [n, d, h, w] = z.dims();
+    (
+        z.reshape([n, d, h * w])
+            .swap_dims(1, 2)
+            .reshape([n * h * w, d]),
+        [n, d, h, w],
+    )
+}
+
+/// The heat-equation prediction of a batch as row selections, products and indexed adds.
+pub fn heat_predict<B: Backend>(
+    z: FloatTensor<B>,
+    mats: FloatTensor<B>,
+    plan: &HeatPlan,
+) -> FloatTensor<B> {
+    let (zt, [n, d, _, _]) = token_rows::<B>(z);
+    let mats = wrap::<B, 3>(mats);
+    let device = zt.device();
+    let mut out = Tensor::<B, 2>::zeros([n * plan.grid_cells, d], &device);
+    let kept = zt.clone().select(0, rows::<B>(&plan.kept, src, &device));
+    out = out.select_assign(
+        0,
+        rows::<B>(&plan.kept, dst, &device),
+        kept,
+        IndexingUpdateOp::Add,
+    );
+    for (k, pairs) in plan.moved.iter().enumerate() {
+        let m = mats.clone().narrow(0, k, 1).reshape([d, d]);
+        let y = zt
+            .clone()
+            .select(0, rows::<B>(pairs, src, &device))
+            .matmul(m.transpose());
+        out = out.select_assign(0, rows::<B>(pairs, dst, &device), y, IndexingUpdateOp::Add);
+    }
+    unwrap(out.reshape([n, plan.grid_cells, d]))
+}
+
+pub fn heat_predict_backward<B: Backend>(
+    z: FloatTensor<B>,
+    mats: FloatTensor<B>,
+    plan: &HeatPlan,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 2] {
+    let (zt, [n, d, h, w]) = token_rows::<B>(z);
+    let mats = wrap::<B, 3>(mats);
+    let device = zt.device();
+    let g = wrap::<B, 3>(grad).reshape([n * plan.grid_cells, d]);
+    let mut dz = Tensor::<B, 2>::zeros([n * h * w, d], &device);
+    let kept = g.clone().select(0, rows::<B>(&plan.kept, dst, &device));
+    dz = dz.select_assign(
+        0,
+        rows::<B>(&plan.kept, src, &device),
+        kept,
+        IndexingUpdateOp::Add,
+    );
+    let mut dm = Vec::with_capacity(plan.moved.len());
+    for (k, pairs) in plan.moved.iter().enumerate() {
+        let m = mats.clone().narrow(0, k, 1).reshape([d, d]);
+        let gk = g.clone().select(0, rows::<B>(pairs, dst, &device));
+        let xk = zt.clone().select(0, rows::<B>(pairs, src, &device));
+        dm.push(gk.clone().transpose().matmul(xk));
+        dz = dz.select_assign(
+            0,
+            rows::<B>(pairs, src, &device),
+            gk.matmul(m),
+            IndexingUpdateOp::Add,
+        );
+    }
+    let dz = dz
+        .reshape([n, h * w, d])
+        .swap_dims(1, 2)
+        .reshape([n, d, h, w]);
+    [unwrap(dz), unwrap(Tensor::stack::<3>(dm, 0))]
 }

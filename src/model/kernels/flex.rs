@@ -6,6 +6,9 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
 use burn::tensor::TensorData;
 
+use std::sync::Arc;
+
+use super::heat::HeatPlan;
 use super::{composed, Kernels};
 
 mod attention;
@@ -14,6 +17,7 @@ mod dense;
 mod depthwise;
 mod dyrelu;
 mod gelu;
+mod heat;
 mod layer_norm;
 mod matmul;
 mod ordered;
@@ -50,6 +54,21 @@ impl Kernels for Flex {
         batch_norm::backward(&x, &gamma, &mean, &var, eps, &grad).unwrap_or_else(|| {
             composed::batch_norm_backward::<Flex>(x, gamma, mean, var, eps, grad)
         })
+    }
+
+    fn heat_predict(z: FlexTensor, mats: FlexTensor, plan: Arc<HeatPlan>) -> FlexTensor {
+        heat::forward(&z, &mats, &plan)
+            .unwrap_or_else(|| composed::heat_predict::<Flex>(z, mats, &plan))
+    }
+
+    fn heat_predict_backward(
+        z: FlexTensor,
+        mats: FlexTensor,
+        plan: Arc<HeatPlan>,
+        grad: FlexTensor,
+    ) -> [FlexTensor; 2] {
+        heat::backward(&z, &mats, &plan, &grad)
+            .unwrap_or_else(|| composed::heat_predict_backward::<Flex>(z, mats, &plan, grad))
     }
 
     fn pointwise(weight: FlexTensor, x: FlexTensor) -> FlexTensor {

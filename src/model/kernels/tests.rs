@@ -453,3 +453,63 @@ fn fused_dynamic_relu_matches_burns_ops_forward_and_backward() {
         }
     }
 }
+
+/// The fused heat-equation prediction against burn's row selections, products and indexed
+/// adds: forward, ∂z and ∂M on a random plan (sources read by several moves, three matrices),
+/// with z contiguous and as a transposed view.
+#[test]
+fn fused_heat_predict_matches_burns_ops_forward_and_backward() {
+    let (n, d, hq, wq, cells, k) = (3, 5, 2, 3, 10, 3);
+    let mut plan = heat::HeatPlan {
+        grid_cells: cells,
+        kept: Vec::new(),
+        moved: vec![Vec::new(); k],
+    };
+    let mut rng = Init::new(21);
+    for i in 0..n {
+        for c in 0..cells {
+            let r = rng.normal_vec(2, 1.0);
+            let src = i * hq * wq + (r[0].abs() * 7.0) as usize % (hq * wq);
+            match (r[1].abs() * 5.0) as usize % (k + 1) {
+                0 => plan.kept.push((src, i * cells + c)),
+                m => plan.moved[m - 1].push((src, i * cells + c)),
+            }
+        }
+    }
+    assert!(plan.covers(n, hq * wq));
+    for strided in [false, true] {
+        let z = if strided {
+            input([d, n, hq, wq], 5).swap_dims(0, 1)
+        } else {
+            input([n, d, hq, wq], 5)
+        };
+        let z = z.detach().require_grad();
+        let mats = input([1, k, d, d], 6)
+            .reshape([k, d, d])
+            .detach()
+            .require_grad();
+        let weights = input([1, n, cells, d], 7).reshape([n, cells, d]);
+        let y = heat_predict(z.clone(), mats.clone(), plan.clone());
+        let ry: Tensor<CpuTrain, 3> = wrap(composed::heat_predict::<CpuTrain>(
+            unwrap(z.clone()),
+            unwrap(mats.clone()),
+            &plan,
+        ));
+        assert_eq!(y.dims(), [n, cells, d]);
+        let diff = max_diff(y.clone().inner(), ry.clone().inner());
+        assert!(diff < 1e-5, "forward, strided {strided}: {diff}");
+        let ours = (y * weights.clone()).sum().backward();
+        let theirs = (ry * weights).sum().backward();
+        let flat = |g: &<CpuTrain as burn::tensor::backend::AutodiffBackend>::Gradients| {
+            (
+                z.grad(g).map(|t| t.reshape([-1])).expect("∂z"),
+                mats.grad(g).map(|t| t.reshape([-1])).expect("∂M"),
+            )
+        };
+        let ((az, am), (bz, bm)) = (flat(&ours), flat(&theirs));
+        for (name, a, b) in [("z", az, bz), ("M", am, bm)] {
+            let diff = max_diff::<1>(a, b);
+            assert!(diff < 1e-4, "gradient of {name}, strided {strided}: {diff}");
+        }
+    }
+}
