@@ -41,6 +41,9 @@
 //!   ```text
 //!   ∂V = Pᵀ∂O,  ∂P = ∂O Vᵀ,  ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)),  ∂Q = s·∂S K,  ∂K = s·∂Sᵀ Q
 //!   ```
+//! - the masked reconstruction loss (paper Sec. 3: MSE on the masked quarters) over
+//!   predictions and targets `[n, L, p]` with a mask `[n, L]` and M masked cells,
+//!   `loss = Σ mask·mean_p (x − t)² / M`, `∂x = ∂loss · mask · 2(x − t) / (p·M)`;
 //! - the heat-equation prediction of a batch (paper Eq. 5, [`heat::HeatPlan`]): every token of
 //!   the full grid is a kept cell of z_q or `M_k z_q[src]`, so with the source rows of matrix
 //!   k stacked in X_k, `Y_k = X_k M_kᵀ`, `∂X_k = ∂Y_k M_k`, `∂M_k = ∂Y_kᵀ X_k`.
@@ -232,6 +235,28 @@ pub trait Kernels: Backend {
         composed::self_attention_backward::<Self>(qkv, heads, probs, grad)
     }
 
+    /// The masked mean squared error `[1]` of `pred` against `target` `[n, L, p]` under
+    /// `mask [n, L]` (1 where a cell is masked) over `masked` masked cells.
+    fn masked_mse(
+        pred: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        masked: usize,
+    ) -> FloatTensor<Self> {
+        composed::masked_mse::<Self>(pred, target, mask, masked)
+    }
+
+    /// Gradient of [`Kernels::masked_mse`] for pred given ∂loss.
+    fn masked_mse_backward(
+        pred: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        masked: usize,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        composed::masked_mse_backward::<Self>(pred, target, mask, masked, grad)
+    }
+
     /// The predicted grids as tokens `[n, h·w, D]` from the encoded quarters
     /// `z [n, D, h/2, w/2]` and the matrices `mats [K, D, D]` of `plan`.
     fn heat_predict(
@@ -321,6 +346,22 @@ pub fn attention<B: Kernels>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) 
 pub fn self_attention<B: Kernels>(qkv: Tensor<B, 3>, heads: usize) -> Tensor<B, 3> {
     let [o, _] = B::self_attention(unwrap(qkv), heads);
     wrap(o)
+}
+
+/// The masked reconstruction loss (see the module doc), one fused operation with its own
+/// backward; `target` and `mask` receive no gradient.
+pub fn masked_mse<B: Kernels>(
+    pred: Tensor<B, 3>,
+    target: Tensor<B, 3>,
+    mask: Tensor<B, 2>,
+    masked: usize,
+) -> Tensor<B, 1> {
+    wrap(B::masked_mse(
+        unwrap(pred),
+        unwrap(target),
+        unwrap(mask),
+        masked,
+    ))
 }
 
 /// The heat-equation predictions of a batch as the full grids' tokens `[n, h·w, D]` (see

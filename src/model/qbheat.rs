@@ -7,7 +7,7 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use super::decoder::Decoder;
 use super::init::Init;
-use super::kernels::Kernels;
+use super::kernels::{self, Kernels};
 use super::layers::Pointwise;
 use super::mobile_former::MobileFormer;
 use super::predictor::Predictor;
@@ -99,9 +99,8 @@ impl<B: Kernels> QbHeat<B> {
         let target =
             Tensor::<B, 3>::from_data(TensorData::new(batch.targets.clone(), [n, l, p]), device);
         let mask = Tensor::<B, 2>::from_data(TensorData::new(batch.mask.clone(), [n, l]), device);
-        let per_patch = (pred - target).square().mean_dim(2).reshape([n, l]);
-        let masked = batch.mask.iter().filter(|&&m| m > 0.0).count().max(1);
-        (per_patch * mask).sum() / masked as f32
+        let masked = batch.mask.iter().filter(|&&m| m > 0.0).count();
+        kernels::masked_mse(pred, target, mask, masked)
     }
 
     /// Predicted pixel patches `[n, h·w, s·s·C]` for a batch of quarter crops.

@@ -181,6 +181,20 @@ impl<B: Kernels> Backward<B, 1> for SelfAttentionBackward {
 }
 
 #[derive(Debug)]
+struct MaskedMseBackward;
+
+impl<B: Kernels> Backward<B, 1> for MaskedMseBackward {
+    /// pred, target, mask, masked cells.
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        propagate::<B, _, _>(ops, grads, |(x, t, m, masked), g| {
+            [B::masked_mse_backward(x, t, m, masked, g)]
+        });
+    }
+}
+
+#[derive(Debug)]
 struct HeatPredictBackward;
 
 impl<B: Kernels> Backward<B, 2> for HeatPredictBackward {
@@ -300,6 +314,17 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         let p = probs.clone();
         let out = record::<B, C, _, _>(SelfAttentionBackward, [&qkv], || (qp, heads, p), o);
         [out, Self::from_inner(probs)]
+    }
+
+    fn masked_mse(
+        pred: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        masked: usize,
+    ) -> FloatTensor<Self> {
+        let (xp, tp, mp) = (pred.primitive.clone(), target.primitive, mask.primitive);
+        let y = B::masked_mse(xp.clone(), tp.clone(), mp.clone(), masked);
+        record::<B, C, _, _>(MaskedMseBackward, [&pred], || (xp, tp, mp, masked), y)
     }
 
     fn heat_predict(

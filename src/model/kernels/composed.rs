@@ -406,3 +406,33 @@ pub fn heat_predict_backward<B: Backend>(
         .reshape([n, d, h, w]);
     [unwrap(dz), unwrap(Tensor::stack::<3>(dm, 0))]
 }
+
+/// The masked MSE as burn's difference, square, mean, masked product and sum.
+pub fn masked_mse<B: Backend>(
+    pred: FloatTensor<B>,
+    target: FloatTensor<B>,
+    mask: FloatTensor<B>,
+    masked: usize,
+) -> FloatTensor<B> {
+    let pred = wrap::<B, 3>(pred);
+    let [n, l, _] = pred.dims();
+    let per_patch = (pred - wrap::<B, 3>(target))
+        .square()
+        .mean_dim(2)
+        .reshape([n, l]);
+    unwrap((per_patch * wrap::<B, 2>(mask)).sum() / masked.max(1) as f32)
+}
+
+pub fn masked_mse_backward<B: Backend>(
+    pred: FloatTensor<B>,
+    target: FloatTensor<B>,
+    mask: FloatTensor<B>,
+    masked: usize,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let pred = wrap::<B, 3>(pred);
+    let [n, l, p] = pred.dims();
+    let scale = wrap::<B, 1>(grad).reshape([1, 1, 1]) * (2.0 / (p * masked.max(1)) as f32);
+    let weights = wrap::<B, 2>(mask).reshape([n, l, 1]) * scale;
+    unwrap((pred - wrap::<B, 3>(target)) * weights)
+}

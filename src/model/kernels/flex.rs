@@ -19,6 +19,7 @@ mod dyrelu;
 mod gelu;
 mod heat;
 mod layer_norm;
+mod masked_mse;
 mod matmul;
 mod ordered;
 mod pointwise;
@@ -53,6 +54,28 @@ impl Kernels for Flex {
     ) -> [FlexTensor; 3] {
         batch_norm::backward(&x, &gamma, &mean, &var, eps, &grad).unwrap_or_else(|| {
             composed::batch_norm_backward::<Flex>(x, gamma, mean, var, eps, grad)
+        })
+    }
+
+    fn masked_mse(
+        pred: FlexTensor,
+        target: FlexTensor,
+        mask: FlexTensor,
+        masked: usize,
+    ) -> FlexTensor {
+        masked_mse::forward(&pred, &target, &mask, masked)
+            .unwrap_or_else(|| composed::masked_mse::<Flex>(pred, target, mask, masked))
+    }
+
+    fn masked_mse_backward(
+        pred: FlexTensor,
+        target: FlexTensor,
+        mask: FlexTensor,
+        masked: usize,
+        grad: FlexTensor,
+    ) -> FlexTensor {
+        masked_mse::backward(&pred, &target, &mask, masked, &grad).unwrap_or_else(|| {
+            composed::masked_mse_backward::<Flex>(pred, target, mask, masked, grad)
         })
     }
 

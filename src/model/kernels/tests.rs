@@ -513,3 +513,44 @@ fn fused_heat_predict_matches_burns_ops_forward_and_backward() {
         }
     }
 }
+
+/// The fused masked MSE against burn's composition: the loss and ∂pred, with a mask that
+/// keeps about half of 150 patches (more rows than one summation block), pred contiguous and
+/// as a transposed view.
+#[test]
+fn fused_masked_mse_matches_burns_ops_forward_and_backward() {
+    let (n, l, p) = (3, 50, 12);
+    let dev = Default::default();
+    let signs = Init::new(8).normal_vec(n * l, 1.0);
+    let mask: Vec<f32> = signs.iter().map(|&s| if s > 0.0 { 1.0 } else { 0.0 }).collect();
+    let masked = mask.iter().filter(|&&m| m > 0.0).count();
+    let mask = Tensor::<CpuTrain, 2>::from_data(TensorData::new(mask, [n, l]), &dev);
+    let target = input([1, n, l, p], 9).reshape([n, l, p]);
+    for strided in [false, true] {
+        let pred = if strided {
+            input([1, n, p, l], 10).reshape([n, p, l]).swap_dims(1, 2)
+        } else {
+            input([1, n, l, p], 10).reshape([n, l, p])
+        };
+        let pred = pred.detach().require_grad();
+        let loss = masked_mse(pred.clone(), target.clone(), mask.clone(), masked);
+        let reference: Tensor<CpuTrain, 1> = wrap(composed::masked_mse::<CpuTrain>(
+            unwrap(pred.clone()),
+            unwrap(target.clone()),
+            unwrap(mask.clone()),
+            masked,
+        ));
+        let (a, b): (f32, f32) = (
+            loss.clone().into_scalar(),
+            reference.clone().into_scalar(),
+        );
+        assert!((a - b).abs() < 1e-5 * b.abs(), "loss, strided {strided}: {a} vs {b}");
+        let ours = (loss * 3.0).backward();
+        let theirs = (reference * 3.0).backward();
+        let diff = max_diff(
+            pred.grad(&ours).expect("∂pred"),
+            pred.grad(&theirs).expect("∂pred"),
+        );
+        assert!(diff < 1e-6, "∂pred, strided {strided}: {diff}");
+    }
+}
