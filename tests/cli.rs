@@ -138,6 +138,30 @@ fn model_prints_parameters() {
     assert!(out.contains("parameters"), "{out}");
 }
 
+/// A reader that stops early (`workbench model | head -1`) ends the output quietly: no panic
+/// message, no error line.
+#[test]
+fn output_into_a_closed_pipe_is_not_a_panic() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["model", "--preset", "mf-tiny"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
 #[test]
 fn truncated_idx_names_the_file_and_byte() {
     let dir = tempfile::tempdir().unwrap();

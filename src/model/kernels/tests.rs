@@ -522,7 +522,10 @@ fn fused_masked_mse_matches_burns_ops_forward_and_backward() {
     let (n, l, p) = (3, 50, 12);
     let dev = Default::default();
     let signs = Init::new(8).normal_vec(n * l, 1.0);
-    let mask: Vec<f32> = signs.iter().map(|&s| if s > 0.0 { 1.0 } else { 0.0 }).collect();
+    let mask: Vec<f32> = signs
+        .iter()
+        .map(|&s| if s > 0.0 { 1.0 } else { 0.0 })
+        .collect();
     let masked = mask.iter().filter(|&&m| m > 0.0).count();
     let mask = Tensor::<CpuTrain, 2>::from_data(TensorData::new(mask, [n, l]), &dev);
     let target = input([1, n, l, p], 9).reshape([n, l, p]);
@@ -540,11 +543,11 @@ fn fused_masked_mse_matches_burns_ops_forward_and_backward() {
             unwrap(mask.clone()),
             masked,
         ));
-        let (a, b): (f32, f32) = (
-            loss.clone().into_scalar(),
-            reference.clone().into_scalar(),
+        let (a, b): (f32, f32) = (loss.clone().into_scalar(), reference.clone().into_scalar());
+        assert!(
+            (a - b).abs() < 1e-5 * b.abs(),
+            "loss, strided {strided}: {a} vs {b}"
         );
-        assert!((a - b).abs() < 1e-5 * b.abs(), "loss, strided {strided}: {a} vs {b}");
         let ours = (loss * 3.0).backward();
         let theirs = (reference * 3.0).backward();
         let diff = max_diff(
