@@ -202,21 +202,12 @@ impl<B: crate::model::kernels::Kernels> Predictor<B> {
         &self.scales[self.scale_slot[q.scale()]]
     }
 
-    /// Builds the full `h × w` feature grid of samples that all keep quarter `q`:
-    /// z_q `[n, D, h/2, w/2]` → `[n, D, h, w]`, masked blocks predicted by M(sx, sy).
+    /// Builds the full `h × w` feature grid of samples that all keep quarter `q`, block by
+    /// block (slices, 1×1 products, concatenations): z_q `[n, D, h/2, w/2]` → `[n, D, h, w]`,
+    /// masked blocks predicted by M(sx, sy). The readable reference of
+    /// [`Self::predict_tokens`], which training uses.
     pub fn assemble(&self, q: Quarter, z_q: Tensor<B, 4>, h: usize, w: usize) -> Tensor<B, 4> {
-        self.assemble_cached(q, z_q, h, w, &mut MatrixCache::default())
-    }
-
-    /// [`Self::assemble`] sharing the matrices M(sx, sy) of one forward pass through `cache`.
-    pub fn assemble_cached(
-        &self,
-        q: Quarter,
-        z_q: Tensor<B, 4>,
-        h: usize,
-        w: usize,
-        cache: &mut MatrixCache<B>,
-    ) -> Tensor<B, 4> {
+        let mut cache = MatrixCache::default();
         let gens = self.generators(q);
         let scale = q.scale();
         let moves = masking::moves(q, h, w);
@@ -299,6 +290,10 @@ impl<B: crate::model::kernels::Kernels> Predictor<B> {
                 }
             }
         }
+        debug_assert!(
+            plan.covers(z_q.dims()[0], hq * wq),
+            "every grid cell written once"
+        );
         kernels::heat_predict(z_q, Tensor::stack(mats, 0), plan)
     }
 
