@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use super::init::Init;
+use super::kernels::{add, Kernels};
 use super::layers::{layer_norm, Dense, PreNormBlock};
 use crate::config::DecoderConfig;
 
@@ -19,7 +20,7 @@ pub struct Decoder<B: Backend> {
     pub pred: Dense<B>,
 }
 
-impl<B: crate::model::kernels::Kernels> Decoder<B> {
+impl<B: Kernels> Decoder<B> {
     pub fn new(
         init: &mut Init,
         cfg: &DecoderConfig,
@@ -44,7 +45,7 @@ impl<B: crate::model::kernels::Kernels> Decoder<B> {
             TensorData::new(sincos_2d(dim, h, w), [h * w, dim]),
             &tokens.device(),
         );
-        let mut x = self.embed.forward(tokens) + pos.unsqueeze::<3>();
+        let mut x = add(self.embed.forward(tokens), pos);
         for block in &self.blocks {
             x = block.forward(x);
         }

@@ -30,9 +30,10 @@
 //!   channel) `y[n, o, i, j] = Σ_{a,b} w[o, a, b] · x[n, o/m, i·s + a − k/2, j·s + b − k/2]`,
 //!   whose gradients are the same sums with ∂y in place of y;
 //! - the dynamic ReLU (DY-ReLU-B, Chen et al. 2020) `y = max(a₁x + b₁, a₂x + b₂)` with
-//!   a₁ = 1 + Δa₁, b₁ = ½Δb₁, a₂ = Δa₂, b₂ = ½Δb₂ per sample and channel from `coef [n, 8c]`
-//!   (two sets of four c-wide blocks): ∂x = ∂y·a of the winning line, ∂Δa = Σ ∂y·x and
-//!   ∂Δb = ½Σ ∂y over the positions where that line wins;
+//!   a₁ = 1 + Δa₁, b₁ = ½Δb₁, a₂ = Δa₂, b₂ = ½Δb₂ per sample and channel, each Δ = 2σ(ℓ) − 1
+//!   = tanh(ℓ/2) ∈ (−1, 1) of a logit ℓ in `coef [n, 8c]` (two sets of four c-wide blocks):
+//!   ∂x = ∂y·a of the winning line, ∂Δa = Σ ∂y·x and ∂Δb = ½Σ ∂y over the positions where
+//!   that line wins, and ∂ℓ = ∂Δ · ½(1 − Δ²);
 //! - the 1×1 convolution `y[n, :, p] = W x[n, :, p]` for `W [c', c]`:
 //!   `∂W = Σₙ,ₚ ∂y[n, :, p] x[n, :, p]ᵀ`, `∂x[n, :, p] = Wᵀ ∂y[n, :, p]`;
 //! - scaled dot-product attention per batch entry and head, `S = QKᵀ·s`, `P = softmax(S)`,
@@ -44,6 +45,9 @@
 //! - the masked reconstruction loss (paper Sec. 3: MSE on the masked quarters) over
 //!   predictions and targets `[n, L, p]` with a mask `[n, L]` and M masked cells,
 //!   `loss = Σ mask·mean_p (x − t)² / M`, `∂x = ∂loss · mask · 2(x − t) / (p·M)`;
+//! - the sum `y = lhs + rhs` where rhs is lhs's shape in any layout, or one tile of t trailing
+//!   values repeated over the leading dimensions, `y[r·t + j] = lhs[r·t + j] + rhs[j]`:
+//!   `∂lhs = ∂y`, `∂rhs[j] = Σ_r ∂y[r·t + j]`;
 //! - the heat-equation prediction of a batch (paper Eq. 5, [`heat::HeatPlan`]): every token of
 //!   the full grid is a kept cell of z_q or `M_k z_q[src]`, so with the source rows of matrix
 //!   k stacked in X_k, `Y_k = X_k M_kᵀ`, `∂X_k = ∂Y_k M_k`, `∂M_k = ∂Y_kᵀ X_k`.
@@ -52,7 +56,7 @@ use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{Shape, Tensor, TensorPrimitive};
 
 pub mod autodiff;
 pub mod composed;
@@ -164,7 +168,8 @@ pub trait Kernels: Backend {
         composed::depthwise_backward::<Self>(x, weight, stride, grad)
     }
 
-    /// Dynamic ReLU of `x [n, c, h, w]` with coefficient set `set` (0 or 1) of `coef [n, 8c]`.
+    /// Dynamic ReLU of `x [n, c, h, w]` with coefficient set `set` (0 or 1) of the logits
+    /// `coef [n, 8c]`.
     fn dynamic_relu(
         x: FloatTensor<Self>,
         coef: FloatTensor<Self>,
@@ -255,6 +260,17 @@ pub trait Kernels: Backend {
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         composed::masked_mse_backward::<Self>(pred, target, mask, masked, grad)
+    }
+
+    /// `lhs + rhs` where `rhs` has `lhs`'s shape (any layout) or its trailing shape, one tile
+    /// repeated over the leading dimensions; the result has `lhs`'s shape.
+    fn add(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        composed::add::<Self>(lhs, rhs)
+    }
+
+    /// Gradients of [`Kernels::add`] for lhs and rhs (of shape `rhs_shape`) given ∂y.
+    fn add_backward(rhs_shape: Shape, grad: FloatTensor<Self>) -> [FloatTensor<Self>; 2] {
+        composed::add_backward::<Self>(rhs_shape, grad)
     }
 
     /// The predicted grids as tokens `[n, h·w, D]` from the encoded quarters
@@ -362,6 +378,20 @@ pub fn masked_mse<B: Kernels>(
         unwrap(mask),
         masked,
     ))
+}
+
+/// `lhs + rhs`, `rhs` being `lhs`'s shape or its trailing dimensions (one tile repeated over
+/// the leading ones; see the module doc), one parallel operation with its own backward.
+pub fn add<B: Kernels, const D: usize, const E: usize>(
+    lhs: Tensor<B, D>,
+    rhs: Tensor<B, E>,
+) -> Tensor<B, D> {
+    debug_assert_eq!(
+        rhs.dims()[..],
+        lhs.dims()[D - E..],
+        "add: rhs must be lhs's trailing shape"
+    );
+    wrap(B::add(unwrap(lhs), unwrap(rhs)))
 }
 
 /// The heat-equation predictions of a batch as the full grids' tokens `[n, h·w, D]` (see

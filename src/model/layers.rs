@@ -11,7 +11,7 @@ use burn::tensor::{backend::Backend, Tensor};
 
 use super::batch_norm::BatchNorm2d;
 use super::init::{filled, Init};
-use super::kernels::Kernels;
+use super::kernels::{add, Kernels};
 pub use super::layer_norm::LayerNorm;
 
 /// Fully connected layer `y = x W + b` on the last dimension, W: `[in, out]`.
@@ -288,8 +288,14 @@ impl<B: Kernels> PreNormBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = x.clone() + self.drop.forward(self.attn.forward(self.norm1.forward(x)));
-        x.clone() + self.drop.forward(self.mlp.forward(self.norm2.forward(x)))
+        let x = add(
+            x.clone(),
+            self.drop.forward(self.attn.forward(self.norm1.forward(x))),
+        );
+        add(
+            x.clone(),
+            self.drop.forward(self.mlp.forward(self.norm2.forward(x))),
+        )
     }
 
     pub fn macs(&self, batch: usize, len: usize) -> u64 {

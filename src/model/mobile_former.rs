@@ -10,11 +10,11 @@
 //! 4. Former→Mobile: pixels attend to the tokens, residual into the feature map.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::relu;
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::init::Init;
-use super::kernels::Kernels;
+use super::kernels::{add, Kernels};
 use super::layers::{
     layer_norm, merge_heads, sdpa, split_heads, ConvBn, Dense, LayerNorm, Mlp, PointwiseBn,
     SelfAttention,
@@ -73,9 +73,10 @@ impl<B: Kernels> DynamicRelu<B> {
         }
     }
 
-    /// Coefficients `[n, 8·C]` in (−1, 1): two sets of (Δa₁, Δb₁, Δa₂, Δb₂) per channel.
+    /// Coefficient logits `[n, 8·C]`: two sets of (Δa₁, Δb₁, Δa₂, Δb₂) per channel, each
+    /// Δ = 2σ(ℓ) − 1 ∈ (−1, 1), the map applied inside the fused dynamic ReLU.
     fn coefficients(&self, token0: Tensor<B, 2>) -> Tensor<B, 2> {
-        sigmoid(self.fc2.forward(relu(self.fc1.forward(token0)))) * 2.0 - 1.0
+        self.fc2.forward(relu(self.fc1.forward(token0)))
     }
 
     /// y = max(a₁x + b₁, a₂x + b₂), a₁ = 1 + Δa₁, b₁ = ½Δb₁, a₂ = Δa₂, b₂ = ½Δb₂ (DY-ReLU-B),
@@ -110,7 +111,7 @@ impl<B: Kernels> MobileToFormer<B> {
         let kv = pixel_heads(x);
         let q = split_heads(self.q.forward(z.clone()), BRIDGE_HEADS);
         let attended = merge_heads(sdpa(q, kv.clone(), kv));
-        z + self.o.forward(attended)
+        add(z, self.o.forward(attended))
     }
 
     fn macs(&self, n: usize, tokens: usize, c: usize, hw: usize) -> u64 {
@@ -132,7 +133,9 @@ impl<B: Kernels> FormerToMobile<B> {
         let k = split_heads(self.k.forward(z.clone()), BRIDGE_HEADS);
         let v = split_heads(self.v.forward(z), BRIDGE_HEADS);
         let out = sdpa(q, k, v); // [n, heads, hw, c/heads]
-        x + out.swap_dims(2, 3).reshape([n, c, h, w])
+                                 // x seen head-major (a free reshape) plus the heads' outputs read through their strides
+        let x = x.reshape([n, BRIDGE_HEADS, c / BRIDGE_HEADS, h * w]);
+        add(x, out.swap_dims(2, 3)).reshape([n, c, h, w])
     }
 
     fn macs(&self, n: usize, tokens: usize, c: usize, hw: usize) -> u64 {
@@ -161,8 +164,8 @@ impl<B: Kernels> Former<B> {
     }
 
     fn forward(&self, z: Tensor<B, 3>) -> Tensor<B, 3> {
-        let z = self.norm1.forward(z.clone() + self.attn.forward(z));
-        self.norm2.forward(z.clone() + self.ffn.forward(z))
+        let z = self.norm1.forward(add(z.clone(), self.attn.forward(z)));
+        self.norm2.forward(add(z.clone(), self.ffn.forward(z)))
     }
 
     fn macs(&self, n: usize, tokens: usize) -> u64 {

@@ -8,6 +8,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Shape, TensorMetadata};
 
 use std::sync::Arc;
 
@@ -195,6 +196,18 @@ impl<B: Kernels> Backward<B, 1> for MaskedMseBackward {
 }
 
 #[derive(Debug)]
+struct AddBackward;
+
+impl<B: Kernels> Backward<B, 2> for AddBackward {
+    /// The shape of rhs.
+    type State = Shape;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        propagate::<B, _, _>(ops, grads, |shape, g| B::add_backward(shape, g));
+    }
+}
+
+#[derive(Debug)]
 struct HeatPredictBackward;
 
 impl<B: Kernels> Backward<B, 2> for HeatPredictBackward {
@@ -325,6 +338,12 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         let (xp, tp, mp) = (pred.primitive.clone(), target.primitive, mask.primitive);
         let y = B::masked_mse(xp.clone(), tp.clone(), mp.clone(), masked);
         record::<B, C, _, _>(MaskedMseBackward, [&pred], || (xp, tp, mp, masked), y)
+    }
+
+    fn add(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        let shape = rhs.primitive.shape();
+        let y = B::add(lhs.primitive.clone(), rhs.primitive.clone());
+        record::<B, C, _, _>(AddBackward, [&lhs, &rhs], || shape, y)
     }
 
     fn heat_predict(

@@ -8,7 +8,26 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{IndexingUpdateOp, Int, Shape, Tensor, TensorData};
+
+/// `lhs + rhs` as burn's broadcast sum of `[reps, t]` and `[1, t]`.
+pub fn add<B: Backend>(lhs: FloatTensor<B>, rhs: FloatTensor<B>) -> FloatTensor<B> {
+    use burn::tensor::TensorMetadata;
+    let shape = lhs.shape();
+    let tile = rhs.shape().num_elements();
+    let reps = shape.num_elements() / tile.max(1);
+    let a = wrap::<B, 2>(B::float_reshape(lhs, Shape::new([reps, tile])));
+    let b = wrap::<B, 2>(B::float_reshape(rhs, Shape::new([1, tile])));
+    B::float_reshape(unwrap(a + b), shape)
+}
+
+pub fn add_backward<B: Backend>(rhs_shape: Shape, grad: FloatTensor<B>) -> [FloatTensor<B>; 2] {
+    use burn::tensor::TensorMetadata;
+    let tile = rhs_shape.num_elements();
+    let reps = grad.shape().num_elements() / tile.max(1);
+    let g = wrap::<B, 2>(B::float_reshape(grad.clone(), Shape::new([reps, tile])));
+    [grad, B::float_reshape(unwrap(g.sum_dim(0)), rhs_shape)]
+}
 
 pub fn batch_norm_train<B: Backend>(
     x: FloatTensor<B>,
@@ -262,13 +281,15 @@ pub fn depthwise_backward<B: Backend>(
     [dx, dw]
 }
 
-/// The four `[n, c, 1, 1]` coefficient maps (a₁, b₁, a₂, b₂) of `set`.
+/// The four `[n, c, 1, 1]` coefficient maps (a₁, b₁, a₂, b₂) of `set`, from the logits:
+/// Δ = 2σ(ℓ) − 1.
 fn dynamic_relu_lines<B: Backend>(
-    coef: burn::tensor::Tensor<B, 2>,
+    logits: burn::tensor::Tensor<B, 2>,
     c: usize,
     set: usize,
 ) -> [burn::tensor::Tensor<B, 4>; 4] {
-    let n = coef.dims()[0];
+    let n = logits.dims()[0];
+    let coef = burn::tensor::activation::sigmoid(logits) * 2.0 - 1.0;
     let part = |k: usize| {
         coef.clone()
             .narrow(1, (set * 4 + k) * c, c)
@@ -296,7 +317,7 @@ pub fn dynamic_relu_backward<B: Backend>(
     let x = wrap::<B, 4>(x);
     let g = wrap::<B, 4>(grad);
     let [n, c, _, _] = x.dims();
-    let [a1, b1, a2, b2] = dynamic_relu_lines(wrap::<B, 2>(coef), c, set);
+    let [a1, b1, a2, b2] = dynamic_relu_lines(wrap::<B, 2>(coef.clone()), c, set);
     let first = (x.clone() * a1.clone() + b1)
         .greater_equal(x.clone() * a2.clone() + b2)
         .float();
@@ -310,7 +331,12 @@ pub fn dynamic_relu_backward<B: Backend>(
         sum(g * second) * 0.5,
     ];
     let zeros = || burn::tensor::Tensor::<B, 2>::zeros([n, 4 * c], &blocks[0].device());
-    let own = burn::tensor::Tensor::cat(blocks.to_vec(), 1);
+    // through Δ = 2σ(ℓ) − 1: ∂ℓ = ∂Δ · ½(1 − Δ²)
+    let delta = burn::tensor::activation::sigmoid(wrap::<B, 2>(coef).narrow(1, set * 4 * c, 4 * c))
+        * 2.0
+        - 1.0;
+    let slope = (delta.clone() * delta).neg().add_scalar(1.0) * 0.5;
+    let own = burn::tensor::Tensor::cat(blocks.to_vec(), 1) * slope;
     let dcoef = if set == 0 {
         burn::tensor::Tensor::cat(vec![own, zeros()], 1)
     } else {

@@ -557,3 +557,65 @@ fn fused_masked_mse_matches_burns_ops_forward_and_backward() {
         assert!(diff < 1e-6, "∂pred, strided {strided}: {diff}");
     }
 }
+
+/// The parallel sum against burn's `+`: y and the gradients of both operands, for tensors of
+/// the same shape (contiguous; the bridge's case of a head-major view read through its
+/// strides) and for a tile repeated over the batch (the decoder's position embedding), each
+/// large enough to span several parallel chunks.
+#[test]
+fn fused_add_matches_burns_add_forward_and_backward() {
+    let check = |lhs: Tensor<CpuTrain, 4>, rhs: Tensor<CpuTrain, 4>, case: &str| {
+        let (lhs, rhs) = (lhs.detach().require_grad(), rhs.detach().require_grad());
+        let y = add(lhs.clone(), rhs.clone());
+        let ry = lhs.clone() + rhs.clone();
+        let d = max_diff(y.clone().inner(), ry.clone().inner());
+        assert!(d == 0.0, "forward, {case}: {d}");
+        let weights = input(y.dims(), 77);
+        let ours = (y * weights.clone()).sum().backward();
+        let theirs = (ry * weights).sum().backward();
+        for (name, t) in [("lhs", &lhs), ("rhs", &rhs)] {
+            let d = max_diff(
+                t.grad(&ours).expect("ours"),
+                t.grad(&theirs).expect("theirs"),
+            );
+            assert!(d < 1e-4, "∂{name}, {case}: {d}");
+        }
+    };
+    check(
+        input([4, 6, 30, 31], 70),
+        input([4, 6, 30, 31], 71),
+        "same shape",
+    );
+    let heads = input([4, 2, 961, 12], 72).swap_dims(2, 3);
+    check(input([4, 2, 12, 961], 73), heads, "strided rhs");
+    let strided_lhs = input([4, 12, 2, 961], 78).swap_dims(1, 2);
+    check(strided_lhs, input([4, 2, 12, 961], 79), "strided lhs");
+    // a tile of [65, 32] repeated over 40 samples: written through the 3-D path
+    let lhs = input([1, 40, 65, 32], 74)
+        .reshape([40, 65, 32])
+        .detach()
+        .require_grad();
+    let tile = input([1, 1, 65, 32], 75)
+        .reshape([65, 32])
+        .detach()
+        .require_grad();
+    let y = add(lhs.clone(), tile.clone());
+    let ry = lhs.clone() + tile.clone().unsqueeze::<3>();
+    assert!(
+        max_diff(y.clone().inner(), ry.clone().inner()) == 0.0,
+        "tile forward"
+    );
+    let weights = input([1, 40, 65, 32], 76).reshape([40, 65, 32]);
+    let ours = (y * weights.clone()).sum().backward();
+    let theirs = (ry * weights).sum().backward();
+    let d = max_diff(
+        tile.grad(&ours).expect("∂tile"),
+        tile.grad(&theirs).expect("∂tile"),
+    );
+    assert!(d < 1e-4, "∂tile: {d}");
+    let d = max_diff(
+        lhs.grad(&ours).expect("∂lhs"),
+        lhs.grad(&theirs).expect("∂lhs"),
+    );
+    assert!(d == 0.0, "∂lhs: {d}");
+}

@@ -12,8 +12,8 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::ordered::Ordered;
-use super::tensor;
 use super::view::{View, View3};
+use super::{tensor, zeros};
 
 /// Raw destination shared by the per-(b, h) tasks; each task writes only its own (b, h) slab.
 #[derive(Clone, Copy)]
@@ -107,7 +107,7 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
         h, lq, lk, dk, dv, ..
     } = dims;
     let scale = 1.0 / (dk as f32).sqrt();
-    let mut probs = vec![0f32; dims.b * h * lq * lk];
+    let mut probs = zeros(dims.b * h * lq * lk);
     probs
         .par_chunks_mut((lq * lk).max(1))
         .enumerate()
@@ -256,7 +256,7 @@ fn qkv_views(qkv: &FlexTensor, heads: usize) -> Option<[View<'_>; 3]> {
 pub fn self_forward(qkv: &FlexTensor, heads: usize) -> Option<[FlexTensor; 2]> {
     let [qv, kv, vv] = qkv_views(qkv, heads)?;
     let d = dims(&qv, &kv, &vv)?;
-    let mut out = vec![0f32; d.b * d.lq * d.h * d.dv];
+    let mut out = zeros(d.b * d.lq * d.h * d.dv);
     let probs = forward_core(&qv, &kv, &vv, &d, Slab::part(&mut out, qv.shape, 1, 0));
     Some([
         tensor(out, vec![d.b, d.lq, d.h * d.dv]),
@@ -282,7 +282,7 @@ pub fn self_backward(
         shape: [d.b, d.h, d.lq, d.dv],
     };
     let probs = probs.to_contiguous();
-    let mut out = vec![0f32; d.b * d.lq * 3 * d.h * d.dk];
+    let mut out = zeros(d.b * d.lq * 3 * d.h * d.dk);
     let slabs = [0, 1, 2].map(|part| Slab::part(&mut out, qv.shape, 3, part));
     backward_core([&qv, &kv, &vv], probs.storage::<f32>(), &gv, &d, slabs);
     Some(tensor(out, vec![d.b, d.lq, 3 * d.h * d.dk]))

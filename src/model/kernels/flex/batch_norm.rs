@@ -5,7 +5,7 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::view::View;
-use super::{tensor, vector};
+use super::{tensor, vector, zeros};
 
 /// Per channel: (sum, sum of squares around the mean) in f64, the mean and biased variance.
 fn channel_stats(x: &View) -> Vec<(f32, f32)> {
@@ -60,7 +60,7 @@ pub fn forward(
             (k, b - mean * k)
         })
         .collect();
-    let mut y = vec![0f32; n * c * hw];
+    let mut y = zeros(n * c * hw);
     y.par_chunks_mut(hw).enumerate().for_each(|(row, out)| {
         let (i, ch) = (row / c, row % c);
         let mut buf = Vec::new();
@@ -109,7 +109,7 @@ pub fn backward(
             (dg as f32, db as f32)
         })
         .collect();
-    let mut dx = vec![0f32; n * c * hw];
+    let mut dx = zeros(n * c * hw);
     dx.par_chunks_mut(hw).enumerate().for_each(|(row, out)| {
         let (i, ch) = (row / c, row % c);
         let (mut bx, mut bg) = (Vec::new(), Vec::new());

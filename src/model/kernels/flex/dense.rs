@@ -10,8 +10,8 @@ use rayon::prelude::*;
 
 use super::matmul::{contiguous, matmul_strided, Operand, Strided};
 use super::ordered::Ordered;
-use super::tensor;
 use super::view::View3;
+use super::{tensor, zeros};
 
 /// Rows per block of the bias-gradient sums (fixed, so the sum does not depend on threads).
 const BLOCK: usize = 256;
@@ -47,7 +47,7 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> Option
     if w.len() != d * out {
         return None;
     }
-    let mut y = vec![0f32; n * l * out];
+    let mut y = zeros(n * l * out);
     if out > 0 {
         y.par_chunks_mut(out).for_each(|row| row.copy_from_slice(b));
     }
@@ -84,7 +84,7 @@ pub fn backward(x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor) -> Optio
     let w = contiguous(weight)?;
     let w = w.storage::<f32>();
     // ∂W = Σ xᵀ ∂y
-    let mut dw = vec![0f32; d * out];
+    let mut dw = zeros(d * out);
     if merged(&xv) && merged(&gv) {
         let (x0, g0) = (sample(&xv, 0), sample(&gv, 0));
         let dst = Strided::rows(&mut dw, out);
@@ -107,7 +107,7 @@ pub fn backward(x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor) -> Optio
     let partial: Vec<Vec<f32>> = rows
         .par_chunks(BLOCK)
         .map(|blk| {
-            let mut s = vec![0f32; out];
+            let mut s = zeros(out);
             for &(i, r) in blk {
                 let base = gv.offset + i as isize * gv.strides[0] + r as isize * gv.strides[1];
                 for (j, acc) in s.iter_mut().enumerate() {
@@ -117,7 +117,7 @@ pub fn backward(x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor) -> Optio
             s
         })
         .collect();
-    let mut db = vec![0f32; out];
+    let mut db = zeros(out);
     for p in &partial {
         for (a, v) in db.iter_mut().zip(p) {
             *a += v;

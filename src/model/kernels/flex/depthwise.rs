@@ -8,8 +8,8 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::matmul::contiguous;
-use super::tensor;
 use super::view::View;
+use super::{tensor, zeros};
 
 /// Shapes of one depthwise convolution.
 struct Geometry {
@@ -131,7 +131,7 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, stride: usize) -> Option<Fle
     let w = w.storage::<f32>();
     let (kk, plane) = (g.k * g.k, g.ho * g.wo);
     let mult = g.c_out / g.c_in;
-    let mut y = vec![0f32; g.n * g.c_out * plane];
+    let mut y = zeros(g.n * g.c_out * plane);
     y.par_chunks_mut(plane.max(1))
         .enumerate()
         .for_each(|(idx, out)| {
@@ -173,7 +173,7 @@ pub fn backward(
     let kk = g.k * g.k;
     let mult = g.c_out / g.c_in;
     // ∂x: each input plane gathers from its `mult` output planes
-    let mut dx = vec![0f32; g.n * g.c_in * g.h * g.w];
+    let mut dx = zeros(g.n * g.c_in * g.h * g.w);
     dx.par_chunks_mut((g.h * g.w).max(1))
         .enumerate()
         .for_each(|(idx, din)| {
@@ -198,7 +198,7 @@ pub fn backward(
             }
         });
     // ∂w[o, a, b] = Σ_{n, i, j} ∂y[n, o, i, j] · x[n, o/m, i·s + a − k/2, j·s + b − k/2]
-    let mut dw = vec![0f32; g.c_out * kk];
+    let mut dw = zeros(g.c_out * kk);
     dw.par_chunks_mut(kk.max(1))
         .enumerate()
         .for_each(|(o, taps)| {

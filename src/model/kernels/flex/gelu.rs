@@ -9,7 +9,7 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::matmul::contiguous;
-use super::tensor;
+use super::{tensor, zeros};
 
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -19,7 +19,7 @@ const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 /// e^x for x ≤ 0 (clamped at −87), branch-free: x = n·ln 2 + r with n rounded by the
 /// 1.5·2²³ trick, e^r by Cephes' degree-6 polynomial on |r| ≤ ½ln 2, 2ⁿ from the exponent bits.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(super) fn exp_nonpositive(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     let x = x.max(-87.0);
     let t = x * std::f32::consts::LOG2_E + ROUND;
@@ -53,7 +53,7 @@ fn cdf_pdf(x: f32) -> (f32, f32) {
 pub fn forward(x: &FlexTensor) -> Option<FlexTensor> {
     let x = contiguous(x)?;
     let xs = x.storage::<f32>();
-    let mut y = vec![0f32; xs.len()];
+    let mut y = zeros(xs.len());
     y.par_chunks_mut(CHUNK)
         .zip(xs.par_chunks(CHUNK))
         .for_each(|(out, src)| {
@@ -71,7 +71,7 @@ pub fn backward(x: &FlexTensor, grad: &FlexTensor) -> Option<FlexTensor> {
     if xs.len() != gs.len() {
         return None;
     }
-    let mut dx = vec![0f32; xs.len()];
+    let mut dx = zeros(xs.len());
     dx.par_chunks_mut(CHUNK)
         .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
         .for_each(|(out, (src, g))| {

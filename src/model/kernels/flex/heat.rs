@@ -7,18 +7,20 @@
 //! mosaic; its backward writes every slice into a zero tensor of the whole input.
 
 use burn::backend::flex::FlexTensor;
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::super::heat::{destination, source, HeatPlan};
 use super::matmul::{contiguous, matmul, Operand};
-use super::tensor;
 use super::view::View;
+use super::{filled, tensor, zeros};
 
 /// `z [n, d, h, w]` (any layout) → token-major rows `[n·h·w, d]`.
 fn token_major(v: &View) -> Vec<f32> {
     let [n, d, h, w] = v.shape;
     let p = h * w;
-    let mut out = vec![0f32; n * p * d];
+    let mut out = zeros(n * p * d);
     if p == 0 || d == 0 {
         return out;
     }
@@ -35,7 +37,7 @@ fn token_major(v: &View) -> Vec<f32> {
 
 /// Token-major rows `[n·p, d]` → channel-major `[n, d, p]`.
 fn channel_major(rows: &[f32], n: usize, d: usize, p: usize) -> Vec<f32> {
-    let mut out = vec![0f32; n * d * p];
+    let mut out = zeros(n * d * p);
     if p == 0 || d == 0 {
         return out;
     }
@@ -51,6 +53,9 @@ fn channel_major(rows: &[f32], n: usize, d: usize, p: usize) -> Vec<f32> {
     out
 }
 
+/// Rows per parallel task of the row copies.
+const ROWS: usize = 64;
+
 /// The rows `pick(pair)` of `src` (width d), stacked.
 fn gather(
     src: &[f32],
@@ -58,12 +63,80 @@ fn gather(
     pairs: &[(usize, usize)],
     pick: fn(&(usize, usize)) -> usize,
 ) -> Vec<f32> {
-    let mut out = vec![0f32; pairs.len() * d];
-    for (row, pair) in out.chunks_mut(d).zip(pairs) {
-        let at = pick(pair) * d;
-        row.copy_from_slice(&src[at..at + d]);
+    filled(pairs.len() * d, ROWS * d, |start, out| {
+        for (row, pair) in out.chunks_mut(d).zip(&pairs[start / d..]) {
+            let at = pick(pair) * d;
+            for (o, &x) in row.iter_mut().zip(&src[at..at + d]) {
+                *o = MaybeUninit::new(x);
+            }
+        }
+    })
+}
+
+/// For every row of a result, the rows it is the sum of: row `r` of block `b` for each
+/// `(b, r)` in `from[start[i]..start[i + 1]]`, block 0 being z_q (or ∂tokens) and block k + 1
+/// the product of matrix k.
+struct Origins {
+    start: Vec<usize>,
+    from: Vec<(usize, usize)>,
+}
+
+impl Origins {
+    /// `rows` result rows; `links` yields (result row, block, block row) in summation order.
+    fn new(rows: usize, links: impl Iterator<Item = (usize, usize, usize)> + Clone) -> Self {
+        let mut start = vec![0usize; rows + 1];
+        for (row, _, _) in links.clone() {
+            start[row + 1] += 1;
+        }
+        for i in 0..rows {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut from = vec![(0, 0); start[rows]];
+        for (row, b, r) in links {
+            from[next[row]] = (b, r);
+            next[row] += 1;
+        }
+        Origins { start, from }
     }
-    out
+
+    /// The result rows of width d: each the sum of its origins in order (so the result does
+    /// not depend on the number of threads), zero where it has none.
+    fn assemble(&self, blocks: &[&[f32]], d: usize) -> Vec<f32> {
+        let rows = self.start.len() - 1;
+        filled(rows * d, ROWS * d, |first, out| {
+            let mut acc = vec![0f32; d];
+            for (i, row) in out.chunks_mut(d).enumerate() {
+                let at = first / d + i;
+                acc.fill(0.0);
+                for &(b, r) in &self.from[self.start[at]..self.start[at + 1]] {
+                    for (a, &x) in acc.iter_mut().zip(&blocks[b][r * d..(r + 1) * d]) {
+                        *a += x;
+                    }
+                }
+                for (o, &a) in row.iter_mut().zip(&acc) {
+                    *o = MaybeUninit::new(a);
+                }
+            }
+        })
+    }
+}
+
+/// (row, block, block row) links of the kept and moved pairs, the row being `pick(pair)`
+/// and the block row the kept pair's `other(pair)` or the moved pair's index.
+fn links(
+    plan: &HeatPlan,
+    pick: fn(&(usize, usize)) -> usize,
+    other: fn(&(usize, usize)) -> usize,
+) -> impl Iterator<Item = (usize, usize, usize)> + Clone + '_ {
+    let kept = plan.kept.iter().map(move |p| (pick(p), 0, other(p)));
+    let moved = plan.moved.iter().enumerate().flat_map(move |(k, pairs)| {
+        pairs
+            .iter()
+            .enumerate()
+            .map(move |(i, p)| (pick(p), k + 1, i))
+    });
+    kept.chain(moved)
 }
 
 /// The tokens `[n, h·w, d]` of `plan` from `z [n, d, h/2, w/2]` and `mats [K, d, d]`.
@@ -73,26 +146,31 @@ pub fn forward(z: &FlexTensor, mats: &FlexTensor, plan: &HeatPlan) -> Option<Fle
     let m = m.storage::<f32>();
     let [n, d, _, _] = zv.shape;
     let zt = token_major(&zv);
-    let mut out = vec![0f32; n * plan.grid_cells * d];
-    for &(s, t) in &plan.kept {
-        out[t * d..(t + 1) * d].copy_from_slice(&zt[s * d..(s + 1) * d]);
-    }
-    for (k, pairs) in plan.moved.iter().enumerate() {
-        let x = gather(&zt, d, pairs, source);
-        let mut y = vec![0f32; pairs.len() * d];
-        let mk = &m[k * d * d..(k + 1) * d * d];
-        matmul(
-            &mut y,
-            [pairs.len(), d, d],
-            Operand::rows(&x, d),
-            Operand::transposed(mk, d),
-            false,
-            true,
-        );
-        for (row, &(_, t)) in y.chunks(d).zip(pairs) {
-            out[t * d..(t + 1) * d].copy_from_slice(row);
-        }
-    }
+    let products: Vec<Vec<f32>> = plan
+        .moved
+        .iter()
+        .enumerate()
+        .map(|(k, pairs)| {
+            let x = gather(&zt, d, pairs, source);
+            let mut y = zeros(pairs.len() * d);
+            let mk = &m[k * d * d..(k + 1) * d * d];
+            let shape = [pairs.len(), d, d];
+            matmul(
+                &mut y,
+                shape,
+                Operand::rows(&x, d),
+                Operand::transposed(mk, d),
+                false,
+                true,
+            );
+            y
+        })
+        .collect();
+    let origins = Origins::new(n * plan.grid_cells, links(plan, destination, source));
+    let blocks: Vec<&[f32]> = std::iter::once(&zt[..])
+        .chain(products.iter().map(|y| &y[..]))
+        .collect();
+    let out = origins.assemble(&blocks, d);
     Some(tensor(out, vec![n, plan.grid_cells, d]))
 }
 
@@ -110,16 +188,8 @@ pub fn backward(
     let g = g.storage::<f32>();
     let [n, d, h, w] = zv.shape;
     let zt = token_major(&zv);
-    let mut dzt = vec![0f32; zt.len()];
-    let add_row = |dzt: &mut [f32], s: usize, row: &[f32]| {
-        for (a, b) in dzt[s * d..(s + 1) * d].iter_mut().zip(row) {
-            *a += b;
-        }
-    };
-    for &(s, t) in &plan.kept {
-        add_row(&mut dzt, s, &g[t * d..(t + 1) * d]);
-    }
-    let mut dm = vec![0f32; m.len()];
+    let mut dm = zeros(m.len());
+    let mut dxs = Vec::with_capacity(plan.moved.len());
     for (k, pairs) in plan.moved.iter().enumerate() {
         let gk = gather(g, d, pairs, destination);
         let xk = gather(&zt, d, pairs, source);
@@ -132,7 +202,7 @@ pub fn backward(
             false,
             true,
         );
-        let mut dx = vec![0f32; r * d];
+        let mut dx = zeros(r * d);
         matmul(
             &mut dx,
             [r, d, d],
@@ -141,10 +211,14 @@ pub fn backward(
             false,
             true,
         );
-        for (row, &(s, _)) in dx.chunks(d).zip(pairs) {
-            add_row(&mut dzt, s, row);
-        }
+        dxs.push(dx);
     }
+    // ∂z_q row s: ∂tokens of the cell that kept it, then ∂X_k of every move that read it
+    let origins = Origins::new(zt.len() / d.max(1), links(plan, source, destination));
+    let blocks: Vec<&[f32]> = std::iter::once(g)
+        .chain(dxs.iter().map(|x| &x[..]))
+        .collect();
+    let dzt = origins.assemble(&blocks, d);
     let k = plan.moved.len();
     Some([
         tensor(channel_major(&dzt, n, d, h * w), vec![n, d, h, w]),

@@ -6,7 +6,7 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::matmul::contiguous;
-use super::{tensor, vector};
+use super::{tensor, vector, zeros};
 
 /// Rows per block of the parameter-gradient sums.
 const BLOCK: usize = 64;
@@ -30,7 +30,7 @@ pub fn forward(
     let [rows, d] = matrix_dims(&x)?;
     let xs = x.storage::<f32>();
     let (g, b) = (vector(gamma), vector(beta));
-    let mut y = vec![0f32; rows * d];
+    let mut y = zeros(rows * d);
     let mut stats = vec![(0f32, 0f32); rows];
     if d > 0 {
         y.par_chunks_mut(d)
@@ -67,15 +67,15 @@ pub fn backward(
     let [rows, d] = matrix_dims(&x)?;
     let (xs, gs) = (x.storage::<f32>(), grad.storage::<f32>());
     let (g, mu, rs) = (vector(gamma), vector(mean), vector(rstd));
-    let mut dx = vec![0f32; rows * d];
-    let mut partial = vec![0f32; rows.div_ceil(BLOCK) * 2 * d];
+    let mut dx = zeros(rows * d);
+    let mut partial = zeros(rows.div_ceil(BLOCK) * 2 * d);
     if d > 0 {
         dx.par_chunks_mut(BLOCK * d)
             .zip(partial.par_chunks_mut(2 * d))
             .enumerate()
             .for_each(|(blk, (dx_blk, part))| {
                 let (dgamma, dbeta) = part.split_at_mut(d);
-                let mut gg = vec![0f32; d];
+                let mut gg = zeros(d);
                 for (k, out) in dx_blk.chunks_mut(d).enumerate() {
                     let r = blk * BLOCK + k;
                     let (row, grow) = (&xs[r * d..(r + 1) * d], &gs[r * d..(r + 1) * d]);
@@ -97,8 +97,8 @@ pub fn backward(
                 }
             });
     }
-    let mut dgamma = vec![0f32; d];
-    let mut dbeta = vec![0f32; d];
+    let mut dgamma = zeros(d);
+    let mut dbeta = zeros(d);
     for part in partial.chunks(2 * d.max(1)) {
         for j in 0..d {
             dgamma[j] += part[j];

@@ -8,7 +8,7 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::matmul::contiguous;
-use super::tensor;
+use super::{tensor, zeros};
 
 /// Patches per block of the loss sum.
 const BLOCK: usize = 64;
@@ -68,7 +68,7 @@ pub fn backward(
         return None;
     }
     let scale = 2.0 * g / (p * masked.max(1)) as f32;
-    let mut dx = vec![0f32; x.len()];
+    let mut dx = zeros(x.len());
     dx.par_chunks_mut(BLOCK * p)
         .enumerate()
         .for_each(|(b, out)| {

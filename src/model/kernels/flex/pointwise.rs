@@ -8,14 +8,14 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::matmul::{contiguous, matmul, Operand};
-use super::tensor;
 use super::view::View;
+use super::{tensor, zeros};
 
 /// `[n, c, h, w]` (any layout) → `[c, n·h·w]`, row-major.
 fn pack(v: &View) -> Vec<f32> {
     let [n, c, h, w] = v.shape;
     let hw = h * w;
-    let mut out = vec![0f32; c * n * hw];
+    let mut out = zeros(c * n * hw);
     if hw == 0 || n == 0 {
         return out;
     }
@@ -32,7 +32,7 @@ fn pack(v: &View) -> Vec<f32> {
 
 /// `[c, n·hw]` row-major → `[n, c, hw]` row-major.
 fn unpack(m: &[f32], c: usize, n: usize, hw: usize) -> Vec<f32> {
-    let mut out = vec![0f32; n * c * hw];
+    let mut out = zeros(n * c * hw);
     if hw == 0 || c == 0 {
         return out;
     }
@@ -56,7 +56,7 @@ pub fn forward(weight: &FlexTensor, x: &FlexTensor) -> Option<FlexTensor> {
     let c_out = w.len().checked_div(c)?;
     let cols = n * h * wd;
     let xc = pack(&xv);
-    let mut yc = vec![0f32; c_out * cols];
+    let mut yc = zeros(c_out * cols);
     matmul(
         &mut yc,
         [c_out, cols, c],
@@ -77,7 +77,7 @@ pub fn backward(weight: &FlexTensor, x: &FlexTensor, grad: &FlexTensor) -> Optio
     let c_out = gv.shape[1];
     let cols = n * h * wd;
     let (xc, gc) = (pack(&xv), pack(&gv));
-    let mut dw = vec![0f32; c_out * c];
+    let mut dw = zeros(c_out * c);
     matmul(
         &mut dw,
         [c_out, c, cols],
@@ -86,7 +86,7 @@ pub fn backward(weight: &FlexTensor, x: &FlexTensor, grad: &FlexTensor) -> Optio
         false,
         true,
     );
-    let mut dxc = vec![0f32; c * cols];
+    let mut dxc = zeros(c * cols);
     matmul(
         &mut dxc,
         [c, cols, c_out],

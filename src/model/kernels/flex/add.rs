@@ -1,0 +1,110 @@
+//! `lhs + rhs` on the host, written in parallel chunks straight into the output (burn-flex's
+//! binary operations run on one thread, and a strided or broadcast operand goes through its
+//! element-by-element strided iterator): the residual connections, the decoder's position
+//! embedding, and the pixel-side bridge's head-major output added onto the feature map.
+
+use std::mem::MaybeUninit;
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, Shape};
+use rayon::prelude::*;
+
+use super::filled;
+use super::matmul::contiguous;
+use super::tensor;
+use super::view::View;
+
+/// Values per parallel task.
+const CHUNK: usize = 1 << 14;
+
+fn dims(t: &FlexTensor) -> Vec<usize> {
+    t.layout().shape().iter().copied().collect()
+}
+
+/// `lhs + rhs` (see [`crate::model::kernels::Kernels::add`]); `None` for other element types
+/// or when `rhs` is neither `lhs`'s shape nor a tile of its trailing elements.
+pub fn forward(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
+    if lhs.dtype() != DType::F32 || rhs.dtype() != DType::F32 {
+        return None;
+    }
+    let shape = dims(lhs);
+    let len: usize = shape.iter().product();
+    let tile: usize = dims(rhs).iter().product();
+    if tile == 0 || !len.is_multiple_of(tile) {
+        return None;
+    }
+    if tile == len && shape == dims(rhs) && shape.len() == 4 {
+        if let (Some(a), Some(b)) = (View::of(lhs), View::of(rhs)) {
+            if !lhs.layout().is_contiguous() || !rhs.layout().is_contiguous() {
+                return Some(tensor(planes(&a, &b), shape));
+            }
+        }
+    }
+    let (a, b) = (contiguous(lhs)?, contiguous(rhs)?);
+    let (a, b) = (a.storage::<f32>(), b.storage::<f32>());
+    // chunks of whole tiles, so every chunk starts at a tile boundary
+    let chunk = tile * (CHUNK / tile).max(1);
+    let y = filled(len, chunk, |start, out| {
+        let xs = &a[start..start + out.len()];
+        for (o, (x, t)) in out
+            .chunks_mut(tile)
+            .zip(xs.chunks(tile).zip(std::iter::repeat(b)))
+        {
+            for ((o, &x), &t) in o.iter_mut().zip(x).zip(t) {
+                *o = MaybeUninit::new(x + t);
+            }
+        }
+    });
+    Some(tensor(y, shape))
+}
+
+/// Two `[n, c, h, w]` tensors of the same shape in any layouts, summed plane by plane.
+fn planes(a: &View, b: &View) -> Vec<f32> {
+    let [n, c, h, w] = a.shape;
+    let hw = h * w;
+    let mut y = Vec::with_capacity(n * c * hw);
+    y.spare_capacity_mut()[..n * c * hw]
+        .par_chunks_mut(hw.max(1))
+        .enumerate()
+        .for_each(|(row, out)| {
+            let (i, ch) = (row / c, row % c);
+            let (mut ba, mut bb) = (Vec::new(), Vec::new());
+            let (pa, pb) = (a.plane(i, ch, &mut ba), b.plane(i, ch, &mut bb));
+            for ((o, &x), &t) in out.iter_mut().zip(pa).zip(pb) {
+                *o = MaybeUninit::new(x + t);
+            }
+        });
+    // SAFETY: the n·c planes of h·w values cover the whole length, each written above.
+    unsafe { y.set_len(n * c * hw) };
+    y
+}
+
+/// `[∂lhs, ∂rhs]` given ∂y: ∂lhs = ∂y, ∂rhs = ∂y summed over the tiles (in tile order, so
+/// the sum does not depend on the number of threads).
+pub fn backward(rhs_shape: &[usize], grad: &FlexTensor) -> Option<[FlexTensor; 2]> {
+    let tile: usize = rhs_shape.iter().product();
+    let g = contiguous(grad)?;
+    let gs = g.storage::<f32>();
+    if tile == 0 || !gs.len().is_multiple_of(tile) {
+        return None;
+    }
+    if tile == gs.len() {
+        let same = g.reshape(Shape::from(rhs_shape.to_vec()));
+        return Some([g, same]);
+    }
+    let reps = gs.len() / tile;
+    let columns = (CHUNK / reps).clamp(64, CHUNK);
+    let dr = filled(tile, columns, |start, out| {
+        let mut acc = vec![0f32; out.len()];
+        for r in 0..reps {
+            let at = r * tile + start;
+            for (a, &x) in acc.iter_mut().zip(&gs[at..at + out.len()]) {
+                *a += x;
+            }
+        }
+        for (o, a) in out.iter_mut().zip(acc) {
+            *o = MaybeUninit::new(a);
+        }
+    });
+    Some([g.clone(), tensor(dr, rhs_shape.to_vec())])
+}
