@@ -50,6 +50,13 @@ fn filled(
     v
 }
 
+/// Copies `src` into the output slots `dst` (as many as both have).
+fn put(dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = std::mem::MaybeUninit::new(s);
+    }
+}
+
 /// `len` zeros for an output buffer. Large buffers are zeroed in parallel chunks: a freshly
 /// allocated buffer otherwise gets one serial `memset` on the thread that issues the kernel,
 /// while the other cores wait (3.5 % of a batch-256 step's samples were that memset).

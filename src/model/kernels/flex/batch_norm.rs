@@ -2,10 +2,12 @@
 //! planes, reading the input in whatever layout it has.
 
 use burn::backend::flex::FlexTensor;
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::view::View;
-use super::{tensor, vector, zeros};
+use super::{filled, tensor, vector};
 
 /// Per channel: (sum, sum of squares around the mean) in f64, the mean and biased variance.
 fn channel_stats(x: &View) -> Vec<(f32, f32)> {
@@ -60,13 +62,13 @@ pub fn forward(
             (k, b - mean * k)
         })
         .collect();
-    let mut y = zeros(n * c * hw);
-    y.par_chunks_mut(hw).enumerate().for_each(|(row, out)| {
+    let y = filled(n * c * hw, hw, |start, out| {
+        let row = start / hw.max(1);
         let (i, ch) = (row / c, row % c);
         let mut buf = Vec::new();
         let (k, o) = ko[ch];
         for (dst, &src) in out.iter_mut().zip(v.plane(i, ch, &mut buf)) {
-            *dst = src * k + o;
+            *dst = MaybeUninit::new(src * k + o);
         }
     });
     let (means, vars): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
@@ -109,8 +111,8 @@ pub fn backward(
             (dg as f32, db as f32)
         })
         .collect();
-    let mut dx = zeros(n * c * hw);
-    dx.par_chunks_mut(hw).enumerate().for_each(|(row, out)| {
+    let dx = filled(n * c * hw, hw, |start, out| {
+        let row = start / hw.max(1);
         let (i, ch) = (row / c, row % c);
         let (mut bx, mut bg) = (Vec::new(), Vec::new());
         let xs = v.plane(i, ch, &mut bx);
@@ -120,7 +122,7 @@ pub fn backward(
         let (db_m, dg_m) = (db / m, dg / m);
         for ((dst, &xv), &gv) in out.iter_mut().zip(xs).zip(gs) {
             let xhat = (xv - mu[ch]) * inv[ch];
-            *dst = k * (gv - db_m - xhat * dg_m);
+            *dst = MaybeUninit::new(k * (gv - db_m - xhat * dg_m));
         }
     });
     let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();

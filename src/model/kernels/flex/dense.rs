@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::matmul::{contiguous, matmul_strided, Operand, Strided};
 use super::ordered::Ordered;
 use super::view::View3;
-use super::{tensor, zeros};
+use super::{filled, put, tensor, zeros};
 
 /// Rows per block of the bias-gradient sums (fixed, so the sum does not depend on threads).
 const BLOCK: usize = 256;
@@ -47,10 +47,16 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> Option
     if w.len() != d * out {
         return None;
     }
-    let mut y = zeros(n * l * out);
-    if out > 0 {
-        y.par_chunks_mut(out).for_each(|row| row.copy_from_slice(b));
-    }
+    // every row starts as the bias; the products are added onto it
+    let mut y = if out == 0 {
+        Vec::new()
+    } else {
+        filled(n * l * out, out * BLOCK, |_, rows| {
+            for row in rows.chunks_mut(out) {
+                put(row, b);
+            }
+        })
+    };
     let wop = Operand::rows(w, out);
     if merged(&xv) {
         let x0 = sample(&xv, 0);

@@ -6,10 +6,10 @@
 //! calls, is a branchy scalar routine and was a tenth of a training step).
 
 use burn::backend::flex::FlexTensor;
-use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use super::matmul::contiguous;
-use super::{tensor, zeros};
+use super::{filled, tensor};
 
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -53,14 +53,11 @@ fn cdf_pdf(x: f32) -> (f32, f32) {
 pub fn forward(x: &FlexTensor) -> Option<FlexTensor> {
     let x = contiguous(x)?;
     let xs = x.storage::<f32>();
-    let mut y = zeros(xs.len());
-    y.par_chunks_mut(CHUNK)
-        .zip(xs.par_chunks(CHUNK))
-        .for_each(|(out, src)| {
-            for (o, &v) in out.iter_mut().zip(src) {
-                *o = v * cdf_pdf(v).0;
-            }
-        });
+    let y = filled(xs.len(), CHUNK, |start, out| {
+        for (o, &v) in out.iter_mut().zip(&xs[start..]) {
+            *o = MaybeUninit::new(v * cdf_pdf(v).0);
+        }
+    });
     Some(tensor(y, x.layout().shape().iter().copied().collect()))
 }
 
@@ -71,15 +68,12 @@ pub fn backward(x: &FlexTensor, grad: &FlexTensor) -> Option<FlexTensor> {
     if xs.len() != gs.len() {
         return None;
     }
-    let mut dx = zeros(xs.len());
-    dx.par_chunks_mut(CHUNK)
-        .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
-        .for_each(|(out, (src, g))| {
-            for ((o, &v), &g) in out.iter_mut().zip(src).zip(g) {
-                let (cdf, pdf) = cdf_pdf(v);
-                *o = g * (cdf + v * pdf);
-            }
-        });
+    let dx = filled(xs.len(), CHUNK, |start, out| {
+        for ((o, &v), &g) in out.iter_mut().zip(&xs[start..]).zip(&gs[start..]) {
+            let (cdf, pdf) = cdf_pdf(v);
+            *o = MaybeUninit::new(g * (cdf + v * pdf));
+        }
+    });
     Some(tensor(dx, x.layout().shape().iter().copied().collect()))
 }
 

@@ -5,46 +5,39 @@
 //! unpacks through a strided element iterator, twice per direction.
 
 use burn::backend::flex::FlexTensor;
-use rayon::prelude::*;
 
 use super::matmul::{contiguous, matmul, Operand};
 use super::view::View;
-use super::{tensor, zeros};
+use super::{filled, put, tensor, zeros};
 
 /// `[n, c, h, w]` (any layout) → `[c, n·h·w]`, row-major.
 fn pack(v: &View) -> Vec<f32> {
     let [n, c, h, w] = v.shape;
     let hw = h * w;
-    let mut out = zeros(c * n * hw);
     if hw == 0 || n == 0 {
-        return out;
+        return zeros(c * n * hw);
     }
-    out.par_chunks_mut(n * hw)
-        .enumerate()
-        .for_each(|(ch, row)| {
-            let mut buf = Vec::new();
-            for (i, dst) in row.chunks_mut(hw).enumerate() {
-                dst.copy_from_slice(v.plane(i, ch, &mut buf));
-            }
-        });
-    out
+    filled(c * n * hw, n * hw, |start, row| {
+        let ch = start / (n * hw);
+        let mut buf = Vec::new();
+        for (i, dst) in row.chunks_mut(hw).enumerate() {
+            put(dst, v.plane(i, ch, &mut buf));
+        }
+    })
 }
 
 /// `[c, n·hw]` row-major → `[n, c, hw]` row-major.
 fn unpack(m: &[f32], c: usize, n: usize, hw: usize) -> Vec<f32> {
-    let mut out = zeros(n * c * hw);
     if hw == 0 || c == 0 {
-        return out;
+        return zeros(n * c * hw);
     }
-    out.par_chunks_mut(c * hw)
-        .enumerate()
-        .for_each(|(i, sample)| {
-            for (ch, dst) in sample.chunks_mut(hw).enumerate() {
-                let src = ch * n * hw + i * hw;
-                dst.copy_from_slice(&m[src..src + hw]);
-            }
-        });
-    out
+    filled(n * c * hw, c * hw, |start, sample| {
+        let i = start / (c * hw);
+        for (ch, dst) in sample.chunks_mut(hw).enumerate() {
+            let src = ch * n * hw + i * hw;
+            put(dst, &m[src..src + hw]);
+        }
+    })
 }
 
 /// `W [c', c]` times `x [n, c, h, w]`; `None` for other element types or ranks.
