@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::matmul::contiguous;
 use super::view::View;
-use super::{tensor, zeros};
+use super::{filled, tensor, zeroed, zeros};
 
 /// Shapes of one depthwise convolution.
 struct Geometry {
@@ -131,28 +131,27 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, stride: usize) -> Option<Fle
     let w = w.storage::<f32>();
     let (kk, plane) = (g.k * g.k, g.ho * g.wo);
     let mult = g.c_out / g.c_in;
-    let mut y = zeros(g.n * g.c_out * plane);
-    y.par_chunks_mut(plane.max(1))
-        .enumerate()
-        .for_each(|(idx, out)| {
-            let (i, o) = (idx / g.c_out, idx % g.c_out);
-            let mut buf = Vec::new();
-            let src = xv.plane(i, o / mult, &mut buf);
-            let taps = &w[o * kk..(o + 1) * kk];
-            for oy in 0..g.ho {
-                let row = &mut out[oy * g.wo..(oy + 1) * g.wo];
-                for a in 0..g.k {
-                    let Some(iy) = g.input(oy, a, g.h) else {
-                        continue;
-                    };
-                    let srow = &src[iy * g.w..(iy + 1) * g.w];
-                    for b in 0..g.k {
-                        let cols = g.columns(b, g.w, g.wo);
-                        tap_add(row, srow, taps[a * g.k + b], cols, g.stride);
-                    }
+    let y = filled(g.n * g.c_out * plane, plane, |start, out| {
+        let out = zeroed(out);
+        let idx = start / plane.max(1);
+        let (i, o) = (idx / g.c_out, idx % g.c_out);
+        let mut buf = Vec::new();
+        let src = xv.plane(i, o / mult, &mut buf);
+        let taps = &w[o * kk..(o + 1) * kk];
+        for oy in 0..g.ho {
+            let row = &mut out[oy * g.wo..(oy + 1) * g.wo];
+            for a in 0..g.k {
+                let Some(iy) = g.input(oy, a, g.h) else {
+                    continue;
+                };
+                let srow = &src[iy * g.w..(iy + 1) * g.w];
+                for b in 0..g.k {
+                    let cols = g.columns(b, g.w, g.wo);
+                    tap_add(row, srow, taps[a * g.k + b], cols, g.stride);
                 }
             }
-        });
+        }
+    });
     Some(tensor(y, vec![g.n, g.c_out, g.ho, g.wo]))
 }
 
@@ -173,30 +172,29 @@ pub fn backward(
     let kk = g.k * g.k;
     let mult = g.c_out / g.c_in;
     // ∂x: each input plane gathers from its `mult` output planes
-    let mut dx = zeros(g.n * g.c_in * g.h * g.w);
-    dx.par_chunks_mut((g.h * g.w).max(1))
-        .enumerate()
-        .for_each(|(idx, din)| {
-            let (i, c) = (idx / g.c_in, idx % g.c_in);
-            let mut buf = Vec::new();
-            for o in c * mult..(c + 1) * mult {
-                let gp = gv.plane(i, o, &mut buf);
-                let taps = &w[o * kk..(o + 1) * kk];
-                for oy in 0..g.ho {
-                    let grow = &gp[oy * g.wo..(oy + 1) * g.wo];
-                    for a in 0..g.k {
-                        let Some(iy) = g.input(oy, a, g.h) else {
-                            continue;
-                        };
-                        let drow = &mut din[iy * g.w..(iy + 1) * g.w];
-                        for b in 0..g.k {
-                            let cols = g.columns(b, g.w, g.wo);
-                            tap_scatter(drow, grow, taps[a * g.k + b], cols, g.stride);
-                        }
+    let dx = filled(g.n * g.c_in * g.h * g.w, g.h * g.w, |start, din| {
+        let din = zeroed(din);
+        let idx = start / (g.h * g.w).max(1);
+        let (i, c) = (idx / g.c_in, idx % g.c_in);
+        let mut buf = Vec::new();
+        for o in c * mult..(c + 1) * mult {
+            let gp = gv.plane(i, o, &mut buf);
+            let taps = &w[o * kk..(o + 1) * kk];
+            for oy in 0..g.ho {
+                let grow = &gp[oy * g.wo..(oy + 1) * g.wo];
+                for a in 0..g.k {
+                    let Some(iy) = g.input(oy, a, g.h) else {
+                        continue;
+                    };
+                    let drow = &mut din[iy * g.w..(iy + 1) * g.w];
+                    for b in 0..g.k {
+                        let cols = g.columns(b, g.w, g.wo);
+                        tap_scatter(drow, grow, taps[a * g.k + b], cols, g.stride);
                     }
                 }
             }
-        });
+        }
+    });
     // ∂w[o, a, b] = Σ_{n, i, j} ∂y[n, o, i, j] · x[n, o/m, i·s + a − k/2, j·s + b − k/2]
     let mut dw = zeros(g.c_out * kk);
     dw.par_chunks_mut(kk.max(1))
