@@ -48,6 +48,8 @@
 //! - the sum `y = lhs + rhs` where rhs is lhs's shape in any layout, or one tile of t trailing
 //!   values repeated over the leading dimensions, `y[r·t + j] = lhs[r·t + j] + rhs[j]`:
 //!   `∂lhs = ∂y`, `∂rhs[j] = Σ_r ∂y[r·t + j]`;
+//! - the product of two matrices `C = A B` (the generators' products of Appendix A Eq. 12),
+//!   `∂A = ∂C Bᵀ`, `∂B = Aᵀ ∂C`;
 //! - the heat-equation prediction of a batch (paper Eq. 5, [`heat::HeatPlan`]): every token of
 //!   the full grid is a kept cell of z_q or `M_k z_q[src]`, so with the source rows of matrix
 //!   k stacked in X_k, `Y_k = X_k M_kᵀ`, `∂X_k = ∂Y_k M_k`, `∂M_k = ∂Y_kᵀ X_k`.
@@ -262,6 +264,20 @@ pub trait Kernels: Backend {
         composed::masked_mse_backward::<Self>(pred, target, mask, masked, grad)
     }
 
+    /// The matrix product `a [m, k] · b [k, n]`.
+    fn matrix_product(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(a, b)
+    }
+
+    /// Gradients of [`Kernels::matrix_product`] for a and b given ∂C.
+    fn matrix_product_backward(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        composed::matrix_product_backward::<Self>(a, b, grad)
+    }
+
     /// `lhs + rhs` where `rhs` has `lhs`'s shape (any layout) or its trailing shape, one tile
     /// repeated over the leading dimensions; the result has `lhs`'s shape.
     fn add(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -378,6 +394,12 @@ pub fn masked_mse<B: Kernels>(
         unwrap(mask),
         masked,
     ))
+}
+
+/// The matrix product `a · b` (see the module doc), one operation with its own backward that
+/// uses every core (burn-flex runs products of this size, and their backward, on one thread).
+pub fn matrix_product<B: Kernels>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
+    wrap(B::matrix_product(unwrap(a), unwrap(b)))
 }
 
 /// `lhs + rhs`, `rhs` being `lhs`'s shape or its trailing dimensions (one tile repeated over

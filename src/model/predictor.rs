@@ -43,7 +43,7 @@ pub struct Generators<B: Backend> {
     pub models: usize,
 }
 
-impl<B: Backend> Generators<B> {
+impl<B: super::kernels::Kernels> Generators<B> {
     /// Every explicit matrix starts at 0 + N(0, init_std²), so every M starts near I.
     pub fn new(
         init: &mut Init,
@@ -87,7 +87,7 @@ impl<B: Backend> Generators<B> {
     /// Symmetrised product (ĀB̄ + B̄Ā)/2 of the two-model generators (shared by all diagonals).
     fn symmetric_product(&self) -> Tensor<B, 2> {
         let (a, b) = (self.mats[0].val(), self.mats[1].val());
-        (a.clone().matmul(b.clone()) + b.matmul(a)) * 0.5
+        (kernels::matrix_product(a.clone(), b.clone()) + kernels::matrix_product(b, a)) * 0.5
     }
 
     /// M(sx, sy), reusing the two-model product (ĀB̄ + B̄Ā)/2 across diagonals via `sym`.
@@ -110,7 +110,9 @@ impl<B: Backend> Generators<B> {
             _ => {
                 let x = self.gen_x(sx);
                 let y = self.gen_y(sy);
-                let sym = (x.clone().matmul(y.clone()) + y.clone().matmul(x.clone())) * 0.5;
+                let sym = (kernels::matrix_product(x.clone(), y.clone())
+                    + kernels::matrix_product(y.clone(), x.clone()))
+                    * 0.5;
                 eye + x + y + sym
             }
         }
@@ -159,7 +161,7 @@ impl<B: Backend> Default for MatrixCache<B> {
     }
 }
 
-impl<B: Backend> MatrixCache<B> {
+impl<B: super::kernels::Kernels> MatrixCache<B> {
     fn get(&mut self, gens: &Generators<B>, scale: usize, sx: i32, sy: i32) -> Tensor<B, 2> {
         let key = (scale, sx, sy);
         if let Some((_, m)) = self.matrices.iter().find(|(k, _)| *k == key) {

@@ -196,6 +196,18 @@ impl<B: Kernels> Backward<B, 1> for MaskedMseBackward {
 }
 
 #[derive(Debug)]
+struct MatrixProductBackward;
+
+impl<B: Kernels> Backward<B, 2> for MatrixProductBackward {
+    /// a, b.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        propagate::<B, _, _>(ops, grads, |(a, b), g| B::matrix_product_backward(a, b, g));
+    }
+}
+
+#[derive(Debug)]
 struct AddBackward;
 
 impl<B: Kernels> Backward<B, 2> for AddBackward {
@@ -338,6 +350,12 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         let (xp, tp, mp) = (pred.primitive.clone(), target.primitive, mask.primitive);
         let y = B::masked_mse(xp.clone(), tp.clone(), mp.clone(), masked);
         record::<B, C, _, _>(MaskedMseBackward, [&pred], || (xp, tp, mp, masked), y)
+    }
+
+    fn matrix_product(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (ap, bp) = (a.primitive.clone(), b.primitive.clone());
+        let y = B::matrix_product(ap.clone(), bp.clone());
+        record::<B, C, _, _>(MatrixProductBackward, [&a, &b], || (ap, bp), y)
     }
 
     fn add(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {

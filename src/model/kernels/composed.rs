@@ -10,6 +10,19 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{IndexingUpdateOp, Int, Shape, Tensor, TensorData};
 
+/// `∂A = ∂C Bᵀ`, `∂B = Aᵀ ∂C`.
+pub fn matrix_product_backward<B: Backend>(
+    a: FloatTensor<B>,
+    b: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 2] {
+    let (a, b, g) = (wrap::<B, 2>(a), wrap::<B, 2>(b), wrap::<B, 2>(grad));
+    [
+        unwrap(g.clone().matmul(b.transpose())),
+        unwrap(a.transpose().matmul(g)),
+    ]
+}
+
 /// `lhs + rhs` as burn's broadcast sum of `[reps, t]` and `[1, t]`.
 pub fn add<B: Backend>(lhs: FloatTensor<B>, rhs: FloatTensor<B>) -> FloatTensor<B> {
     use burn::tensor::TensorMetadata;

@@ -129,6 +129,17 @@ impl Kernels for Flex {
         })
     }
 
+    fn matrix_product(a: FlexTensor, b: FlexTensor) -> FlexTensor {
+        matmul::product(&a, &b).unwrap_or_else(|| {
+            <Flex as burn::tensor::ops::FloatTensorOps<Flex>>::float_matmul(a, b)
+        })
+    }
+
+    fn matrix_product_backward(a: FlexTensor, b: FlexTensor, grad: FlexTensor) -> [FlexTensor; 2] {
+        matmul::product_backward(&a, &b, &grad)
+            .unwrap_or_else(|| composed::matrix_product_backward::<Flex>(a, b, grad))
+    }
+
     fn add(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
         add::forward(&lhs, &rhs).unwrap_or_else(|| composed::add::<Flex>(lhs, rhs))
     }

@@ -619,3 +619,36 @@ fn fused_add_matches_burns_add_forward_and_backward() {
     );
     assert!(d == 0.0, "∂lhs: {d}");
 }
+
+/// The parallel matrix product against burn's matmul: C, ∂A and ∂B for a product above the
+/// parallel threshold (160 × 150 · 150 × 170) and for one below it with a transposed operand.
+#[test]
+fn matrix_product_matches_burns_matmul_forward_and_backward() {
+    for (m, k, n, transposed) in [(160, 150, 170, false), (9, 13, 7, true)] {
+        let a = input([1, 1, m, k], 80)
+            .reshape([m, k])
+            .detach()
+            .require_grad();
+        let b = if transposed {
+            input([1, 1, n, k], 81).reshape([n, k]).transpose()
+        } else {
+            input([1, 1, k, n], 81).reshape([k, n])
+        };
+        let b = b.detach().require_grad();
+        let c = matrix_product(a.clone(), b.clone());
+        let rc = a.clone().matmul(b.clone());
+        let case = format!("{m}x{k}x{n}");
+        let d = max_diff(c.clone().inner(), rc.clone().inner());
+        assert!(d < 1e-3, "forward, {case}: {d}");
+        let weights = input([1, 1, m, n], 82).reshape([m, n]);
+        let ours = (c * weights.clone()).sum().backward();
+        let theirs = (rc * weights).sum().backward();
+        for (name, t) in [("A", &a), ("B", &b)] {
+            let d = max_diff(
+                t.grad(&ours).expect("ours"),
+                t.grad(&theirs).expect("theirs"),
+            );
+            assert!(d < 1e-3, "∂{name}, {case}: {d}");
+        }
+    }
+}

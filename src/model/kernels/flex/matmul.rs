@@ -154,3 +154,47 @@ pub fn matmul_strided(
 pub fn contiguous(t: &FlexTensor) -> Option<FlexTensor> {
     (t.dtype() == DType::F32).then(|| t.to_contiguous())
 }
+
+/// The `[rows, cols]` of a rank-2 f32 tensor's row-major values.
+fn matrix(t: &FlexTensor) -> Option<(FlexTensor, [usize; 2])> {
+    let dims: Vec<usize> = t.layout().shape().iter().copied().collect();
+    let [r, c] = dims[..] else { return None };
+    Some((contiguous(t)?, [r, c]))
+}
+
+/// `a [m, k] · b [k, n]` with every core; `None` for other element types or ranks.
+pub fn product(a: &FlexTensor, b: &FlexTensor) -> Option<FlexTensor> {
+    let ((a, [m, k]), (b, [k2, n])) = (matrix(a)?, matrix(b)?);
+    if k != k2 {
+        return None;
+    }
+    let mut c = super::zeros(m * n);
+    let (a, b) = (a.storage::<f32>(), b.storage::<f32>());
+    matmul(
+        &mut c,
+        [m, n, k],
+        Operand::rows(a, k),
+        Operand::rows(b, n),
+        false,
+        true,
+    );
+    Some(super::tensor(c, vec![m, n]))
+}
+
+/// `[∂A = ∂C Bᵀ, ∂B = Aᵀ ∂C]`.
+pub fn product_backward(
+    a: &FlexTensor,
+    b: &FlexTensor,
+    grad: &FlexTensor,
+) -> Option<[FlexTensor; 2]> {
+    let ((a, [m, k]), (b, [_, n]), (g, [gm, gn])) = (matrix(a)?, matrix(b)?, matrix(grad)?);
+    if (gm, gn) != (m, n) {
+        return None;
+    }
+    let (a, b, g) = (a.storage::<f32>(), b.storage::<f32>(), g.storage::<f32>());
+    let (mut da, mut db) = (super::zeros(m * k), super::zeros(k * n));
+    let (bt, at) = (Operand::rows(b, n).t(), Operand::rows(a, k).t());
+    matmul(&mut da, [m, k, n], Operand::rows(g, n), bt, false, true);
+    matmul(&mut db, [k, n, m], at, Operand::rows(g, n), false, true);
+    Some([super::tensor(da, vec![m, k]), super::tensor(db, vec![k, n])])
+}
