@@ -413,6 +413,8 @@ mod tests {
         for (table, key, v) in [
             ("data", "train_size", "9223372036854775807"),
             ("data", "val_size", "9223372036854775807"),
+            ("probe", "train_size", "9223372036854775807"),
+            ("probe", "train_size", "0"),
             ("predictor", "dim", "9223372036854775807"),
             ("decoder", "depth", "9223372036854775807"),
             ("decoder", "mlp_ratio", "9223372036854775807"),

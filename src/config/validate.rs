@@ -134,6 +134,9 @@ pub fn run_config(cfg: &RunConfig) -> Result<(), (String, String)> {
 
     let pr = &cfg.probe;
     c.int("probe.batch_size", pr.batch_size, 1, MAX_BATCH);
+    if let Some(n) = pr.train_size {
+        c.int("probe.train_size", n, 1, MAX_IMAGES);
+    }
     c.int("probe.lin_epochs", pr.lin_epochs, 1, MAX_EPOCHS);
     c.positive("probe.lin_base_lr", pr.lin_base_lr);
     c.non_negative("probe.lin_weight_decay", pr.lin_weight_decay);

@@ -59,8 +59,8 @@ impl ImageSet {
     }
 }
 
-/// Keeps the first `n` images of a set.
-fn truncate(mut set: ImageSet, n: Option<usize>) -> ImageSet {
+/// Keeps the first `n` images of a set (all of them for `None`).
+pub fn truncate(mut set: ImageSet, n: Option<usize>) -> ImageSet {
     if let Some(n) = n.filter(|&n| n < set.len()) {
         set.labels.truncate(n);
         set.pixels.truncate(n * set.image_len());

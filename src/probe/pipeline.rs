@@ -43,6 +43,7 @@ pub fn evaluate<B: TrainBackend>(
     crate::train::resources::check_memory(cfg)?;
     let (train, val) = crate::data::load(cfg)?;
     let stats = train.channel_stats();
+    let train = crate::data::truncate(train, cfg.probe.train_size);
     let data = Data {
         train: &train,
         val: &val,

@@ -93,6 +93,7 @@ fn optional_key(dotted: &str) -> bool {
         "data.path"
             | "data.train_size"
             | "data.val_size"
+            | "probe.train_size"
             | "probe.tran_width"
             | "probe.tran_dropout"
             | "probe.layer_decay"
