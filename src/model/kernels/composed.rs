@@ -294,15 +294,20 @@ pub fn depthwise_backward<B: Backend>(
     [dx, dw]
 }
 
-/// The four `[n, c, 1, 1]` coefficient maps (a₁, b₁, a₂, b₂) of `set`, from the logits:
-/// Δ = 2σ(ℓ) − 1.
-fn dynamic_relu_lines<B: Backend>(
+/// Δ = 2σ(ℓ) − 1 of the dynamic ReLU's coefficient logits.
+fn dynamic_relu_deltas<B: Backend>(
     logits: burn::tensor::Tensor<B, 2>,
+) -> burn::tensor::Tensor<B, 2> {
+    burn::tensor::activation::sigmoid(logits) * 2.0 - 1.0
+}
+
+/// The four `[n, c, 1, 1]` coefficient maps (a₁, b₁, a₂, b₂) of `set` from the deltas.
+fn dynamic_relu_lines<B: Backend>(
+    coef: burn::tensor::Tensor<B, 2>,
     c: usize,
     set: usize,
 ) -> [burn::tensor::Tensor<B, 4>; 4] {
-    let n = logits.dims()[0];
-    let coef = burn::tensor::activation::sigmoid(logits) * 2.0 - 1.0;
+    let n = coef.dims()[0];
     let part = |k: usize| {
         coef.clone()
             .narrow(1, (set * 4 + k) * c, c)
@@ -317,7 +322,8 @@ pub fn dynamic_relu<B: Backend>(
     set: usize,
 ) -> FloatTensor<B> {
     let x = wrap::<B, 4>(x);
-    let [a1, b1, a2, b2] = dynamic_relu_lines(wrap::<B, 2>(coef), x.dims()[1], set);
+    let deltas = dynamic_relu_deltas(wrap::<B, 2>(coef));
+    let [a1, b1, a2, b2] = dynamic_relu_lines(deltas, x.dims()[1], set);
     unwrap((x.clone() * a1 + b1).max_pair(x * a2 + b2))
 }
 
@@ -330,7 +336,8 @@ pub fn dynamic_relu_backward<B: Backend>(
     let x = wrap::<B, 4>(x);
     let g = wrap::<B, 4>(grad);
     let [n, c, _, _] = x.dims();
-    let [a1, b1, a2, b2] = dynamic_relu_lines(wrap::<B, 2>(coef.clone()), c, set);
+    let deltas = dynamic_relu_deltas(wrap::<B, 2>(coef));
+    let [a1, b1, a2, b2] = dynamic_relu_lines(deltas.clone(), c, set);
     let first = (x.clone() * a1.clone() + b1)
         .greater_equal(x.clone() * a2.clone() + b2)
         .float();
@@ -345,9 +352,7 @@ pub fn dynamic_relu_backward<B: Backend>(
     ];
     let zeros = || burn::tensor::Tensor::<B, 2>::zeros([n, 4 * c], &blocks[0].device());
     // through Δ = 2σ(ℓ) − 1: ∂ℓ = ∂Δ · ½(1 − Δ²)
-    let delta = burn::tensor::activation::sigmoid(wrap::<B, 2>(coef).narrow(1, set * 4 * c, 4 * c))
-        * 2.0
-        - 1.0;
+    let delta = deltas.narrow(1, set * 4 * c, 4 * c);
     let slope = (delta.clone() * delta).neg().add_scalar(1.0) * 0.5;
     let own = burn::tensor::Tensor::cat(blocks.to_vec(), 1) * slope;
     let dcoef = if set == 0 {

@@ -32,7 +32,8 @@ fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 
 /// A buffer of `len` values written by `fill(start, chunk)` in parallel chunks of `chunk`
 /// values (the last may be shorter), `start` being the chunk's first index. The chunks are
-/// written straight into the allocation: no zeroing pass first.
+/// written straight into the allocation: no zeroing pass first. `fill` must write every
+/// slot of the chunk it is given.
 fn filled(
     len: usize,
     chunk: usize,
@@ -45,7 +46,7 @@ fn filled(
         .enumerate()
         .for_each(|(i, c)| fill(i * chunk.max(1), c));
     // SAFETY: every chunk of the first `len` elements was handed to `fill`, which writes all
-    // of its chunk (callers' contract, checked in debug builds by the tests' references).
+    // of its chunk (the contract above; each caller's loop runs over its whole chunk).
     unsafe { v.set_len(len) };
     v
 }

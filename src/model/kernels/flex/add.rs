@@ -7,7 +7,6 @@ use std::mem::MaybeUninit;
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Shape};
-use rayon::prelude::*;
 
 use super::filled;
 use super::matmul::contiguous;
@@ -62,21 +61,15 @@ pub fn forward(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
 fn planes(a: &View, b: &View) -> Vec<f32> {
     let [n, c, h, w] = a.shape;
     let hw = h * w;
-    let mut y = Vec::with_capacity(n * c * hw);
-    y.spare_capacity_mut()[..n * c * hw]
-        .par_chunks_mut(hw.max(1))
-        .enumerate()
-        .for_each(|(row, out)| {
-            let (i, ch) = (row / c, row % c);
-            let (mut ba, mut bb) = (Vec::new(), Vec::new());
-            let (pa, pb) = (a.plane(i, ch, &mut ba), b.plane(i, ch, &mut bb));
-            for ((o, &x), &t) in out.iter_mut().zip(pa).zip(pb) {
-                *o = MaybeUninit::new(x + t);
-            }
-        });
-    // SAFETY: the n·c planes of h·w values cover the whole length, each written above.
-    unsafe { y.set_len(n * c * hw) };
-    y
+    filled(n * c * hw, hw, |start, out| {
+        let row = start / hw.max(1);
+        let (i, ch) = (row / c, row % c);
+        let (mut ba, mut bb) = (Vec::new(), Vec::new());
+        let (pa, pb) = (a.plane(i, ch, &mut ba), b.plane(i, ch, &mut bb));
+        for ((o, &x), &t) in out.iter_mut().zip(pa).zip(pb) {
+            *o = MaybeUninit::new(x + t);
+        }
+    })
 }
 
 /// `[∂lhs, ∂rhs]` given ∂y: ∂lhs = ∂y, ∂rhs = ∂y summed over the tiles (in tile order, so
