@@ -40,7 +40,8 @@ fn main() -> anyhow::Result<()> {
         ft.wide
     );
     let p = &cfg.probe;
-    let lin = linear::run::<CpuTrain>(&ft, &fv, train.classes, p, cfg.seed, &dev);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let lin = linear::run::<CpuTrain>(&ft, &fv, train.classes, p, cfg.seed, &dev, &never);
     println!("lin  {} epochs: top1 {:.4}", p.lin_epochs, lin.top1());
     // the tran-1 variant: STUDY_{EPOCHS,WIDTH,LR,BATCH,STANDARDISE} override the config's probe
     let var = |k: &str| std::env::var(k).ok();
@@ -62,7 +63,7 @@ fn main() -> anyhow::Result<()> {
     }
     let recipe = Recipe::new(&pc, cfg.model.preset);
     let t = std::time::Instant::now();
-    let (r, _) = tran1::run::<CpuTrain>(&ft, &fv, train.classes, &recipe, cfg.seed, &dev);
+    let (r, _) = tran1::run::<CpuTrain>(&ft, &fv, train.classes, &recipe, cfg.seed, &dev, &never);
     println!(
         "tran-1 width {} epochs {} lr {} batch {} standardise {}: top1 {:.4} per epoch {:?} loss {:?} ({:.0}s)",
         recipe.tran_width,

@@ -9,6 +9,7 @@ use qbheat_workbench::model::mobile_former::MobileFormer;
 use qbheat_workbench::probe::features::{extract, Features};
 use qbheat_workbench::probe::{finetune, linear, tran1, ProbeConfig, Recipe};
 use qbheat_workbench::spec::Preset;
+use std::sync::atomic::AtomicBool;
 
 /// Two classes whose pooled features are Gaussian clusters around ±μ (linearly separable).
 fn clusters(n: usize, dim: usize, seed: u64) -> Features {
@@ -34,6 +35,27 @@ fn clusters(n: usize, dim: usize, seed: u64) -> Features {
 }
 
 #[test]
+fn a_raised_stop_flag_ends_a_probe_before_its_first_step() {
+    let cfg = ProbeConfig {
+        lin_epochs: 10_000,
+        batch_size: 64,
+        ..Default::default()
+    };
+    let t = std::time::Instant::now();
+    let r = linear::run::<CpuTrain>(
+        &clusters(512, 8, 1),
+        &clusters(256, 8, 2),
+        2,
+        &cfg,
+        0,
+        &Default::default(),
+        &AtomicBool::new(true),
+    );
+    assert!(r.top1_per_epoch.is_empty(), "{:?}", r.top1_per_epoch);
+    assert!(t.elapsed().as_secs() < 10);
+}
+
+#[test]
 fn linear_probe_separates_separable_features() {
     let cfg = ProbeConfig {
         lin_epochs: 10,
@@ -47,6 +69,7 @@ fn linear_probe_separates_separable_features() {
         &cfg,
         0,
         &Default::default(),
+        &AtomicBool::new(false),
     );
     assert_eq!(r.top1_per_epoch.len(), 10);
     assert!(r.top1() > 0.95, "{:?}", r.top1_per_epoch);
@@ -98,6 +121,7 @@ fn tran1_probe_separates_separable_tokens() {
         &recipe,
         0,
         &Default::default(),
+        &AtomicBool::new(false),
     );
     assert!(r.top1() > 0.95, "{:?}", r.top1_per_epoch);
 }
@@ -136,6 +160,7 @@ fn zero_layer_decay_freezes_all_but_the_last_group() {
         train: &train,
         val: &val,
         stats: &stats,
+        stop: &AtomicBool::new(false),
     };
     let recipe = Recipe::new(&cfg, Preset::MfMicro);
     let (r, tuned) = finetune::run::<CpuTrain>(enc, None, &data, &recipe, 0.0, 0, &dev);
@@ -282,9 +307,10 @@ fn tran1_reads_where_a_pattern_sits_and_lin_cannot() {
         ..Default::default()
     };
     let dev = Default::default();
-    let lin = linear::run::<CpuTrain>(&train, &val, 4, &cfg, 0, &dev);
+    let lin = linear::run::<CpuTrain>(&train, &val, 4, &cfg, 0, &dev, &AtomicBool::new(false));
     let recipe = Recipe::new(&cfg, Preset::MfMicro);
-    let (tran, _) = tran1::run::<CpuTrain>(&train, &val, 4, &recipe, 0, &dev);
+    let (tran, _) =
+        tran1::run::<CpuTrain>(&train, &val, 4, &recipe, 0, &dev, &AtomicBool::new(false));
     eprintln!("lin {:.3}, tran-1 {:.3}", lin.top1(), tran.top1());
     assert!(lin.top1() < 0.4, "lin read the position: {}", lin.top1());
     assert!(

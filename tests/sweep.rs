@@ -445,11 +445,10 @@ fn a_hung_worker_is_killed_and_requeued_by_its_own_parent() {
     assert_consistent(&db);
 }
 
-#[test]
-fn a_worker_in_a_long_probe_is_not_requeued_by_a_second_sweep() {
-    let dir = tempfile::tempdir().unwrap();
-    // one run, a short pre-training, then a fine-tuning probe much longer than the stale limit
-    let file = dir.path().join("probe.toml");
+/// A sweep of one run: a short pre-training, then a fine-tuning probe that takes many
+/// minutes.
+fn long_probe_file(dir: &Path) -> PathBuf {
+    let file = dir.join("probe.toml");
     std::fs::write(
         &file,
         r#"
@@ -476,11 +475,14 @@ batch_size = 32
 "#,
     )
     .unwrap();
-    let db = dir.path().join("w.db");
-    let mut first = start_sweep_with(dir.path(), &file, 1, &["--stale-after", "5"]);
-    // wait until pre-training is done and the probe runs
+    file
+}
+
+/// Waits until the run of [`long_probe_file`] has finished pre-training (it then probes);
+/// returns its id.
+fn wait_for_the_probe(db: &Path) -> String {
     let mut id = String::new();
-    wait_for(&db, Duration::from_secs(120), |s| {
+    wait_for(db, Duration::from_secs(120), |s| {
         s.runs(None, Some(Status::Running))
             .ok()
             .and_then(|r| r.into_iter().next())
@@ -491,6 +493,16 @@ batch_size = 32
             .map(|r| id = r.id)
             .is_some()
     });
+    id
+}
+
+#[test]
+fn a_worker_in_a_long_probe_is_not_requeued_by_a_second_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = long_probe_file(dir.path());
+    let db = dir.path().join("w.db");
+    let mut first = start_sweep_with(dir.path(), &file, 1, &["--stale-after", "5"]);
+    let id = wait_for_the_probe(&db);
     let mut second = start_sweep_with(dir.path(), &file, 1, &["--stale-after", "5"]);
     std::thread::sleep(Duration::from_secs(12));
     let store = Store::open(&db).unwrap();
@@ -509,6 +521,51 @@ batch_size = 32
     if let Some(pid) = run.pid {
         kill("-KILL", pid);
     }
+}
+
+#[test]
+fn ctrl_c_during_a_probe_stops_the_run_and_the_next_sweep_only_probes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = long_probe_file(dir.path());
+    let db = dir.path().join("w.db");
+    let mut parent = start_sweep(dir.path(), &file, 1);
+    let id = wait_for_the_probe(&db);
+    std::thread::sleep(Duration::from_secs(2));
+    let losses = row_count(&Store::open(&db).unwrap(), &id);
+    // Ctrl-C in a terminal reaches the sweep and its workers
+    kill("-INT", parent.id() as i64);
+    let worker = Store::open(&db).unwrap().run(&id).unwrap().pid.unwrap();
+    kill("-INT", worker);
+    assert_eq!(wait(&mut parent, Duration::from_secs(30)), 0);
+    let store = Store::open(&db).unwrap();
+    let run = store.run(&id).unwrap();
+    assert_eq!(run.status, Status::Stopped);
+    assert_eq!(row_count(&store, &id), losses, "pre-training rows kept");
+    assert!(
+        store
+            .latest_metrics(&id)
+            .unwrap()
+            .iter()
+            .all(|m| !m.key.starts_with("probe/")),
+        "no partial probe result"
+    );
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    drop(store);
+    // the next sweep resumes the run: pre-training is complete, so it goes straight to the probe
+    let mut again = start_sweep(dir.path(), &file, 1);
+    wait_for(&db, Duration::from_secs(60), |s| {
+        s.run(&id).is_ok_and(|r| r.status == Status::Running)
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.run(&id).unwrap().status, Status::Running);
+    assert_eq!(row_count(&store, &id), losses, "no step trained again");
+    kill("-INT", again.id() as i64);
+    assert_eq!(wait(&mut again, Duration::from_secs(30)), 0);
+    assert_eq!(
+        Store::open(&db).unwrap().run(&id).unwrap().status,
+        Status::Stopped
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 use anyhow::Result;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use qbheat_workbench::analysis::stored::{checkpoint_of, config_of};
 use qbheat_workbench::backend::{dispatch, OnBackend, TrainBackend};
@@ -40,6 +42,7 @@ pub fn run(db: &DbArg, run: &str, kinds: Vec<ProbeKind>) -> Result<()> {
         cfg: &cfg,
         out: &out,
         kinds: &kinds,
+        stop: super::signal::stop_flag()?,
     };
     let results = dispatch(cfg.backend, cfg.device, job)?;
     Store::open_existing(&path)?.log_metrics(&row.id, &probe_metrics(&results))?;
@@ -61,11 +64,12 @@ struct Evaluate<'a> {
     cfg: &'a RunConfig,
     out: &'a Path,
     kinds: &'a [ProbeKind],
+    stop: Arc<AtomicBool>,
 }
 
 impl OnBackend for Evaluate<'_> {
     type Output = Vec<(String, ProbeResult)>;
     fn run<B: TrainBackend>(self, device: B::Device) -> Result<Self::Output> {
-        pipeline::evaluate::<B>(self.cfg, self.out, self.kinds, &device)
+        pipeline::evaluate::<B>(self.cfg, self.out, self.kinds, &device, &self.stop)
     }
 }

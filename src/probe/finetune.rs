@@ -10,6 +10,7 @@ use burn::tensor::ElementConversion;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::features::image_batch;
@@ -69,11 +70,13 @@ fn augmented<B: Backend>(
     Tensor::from_data(TensorData::new(pixels, [indices.len(), c, s, s]), device)
 }
 
-/// The images and their normalisation.
+/// What a fine-tuning reads: the images, their normalisation, and the flag that ends it
+/// early (Ctrl-C, SIGTERM, a stop request in the store).
 pub struct Data<'a> {
     pub train: &'a ImageSet,
     pub val: &'a ImageSet,
     pub stats: &'a [(f32, f32)],
+    pub stop: &'a AtomicBool,
 }
 
 /// Fine-tunes `encoder` with `head` (the tran-1 probe's) or a fresh tran-1 head;
@@ -118,10 +121,13 @@ pub fn run<B: TrainBackend>(
     let depth = model.encoder.blocks.len() + 1;
     let (mut top1, mut losses) = (Vec::new(), Vec::new());
     let (mut step, mut train_secs) = (0, 0.0);
-    for epoch in 0..cfg.finetune_epochs {
+    'epochs: for epoch in 0..cfg.finetune_epochs {
         let t = Instant::now();
         let mut sum = 0.0;
         for (k, chunk) in epoch_order(seed ^ 0xf1, epoch, n).chunks(batch).enumerate() {
+            if data.stop.load(Ordering::SeqCst) {
+                break 'epochs;
+            }
             let labels: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
             let x = augmented::<B>(
                 train,

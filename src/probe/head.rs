@@ -5,6 +5,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::model::decoder::sincos_2d;
 use crate::model::init::Init;
@@ -196,6 +197,9 @@ pub struct Fit<'a> {
     pub seed: u64,
     pub labels: &'a [u32],
     pub smoothing: f64,
+    /// Raised (Ctrl-C, SIGTERM, a stop request in the store): training ends before its next
+    /// step and the fit is incomplete.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// A trained head, its validation top-1 and mean training loss per epoch, and the seconds its
@@ -227,11 +231,25 @@ impl<'a> Fit<'a> {
             seed,
             labels,
             smoothing,
+            stop: None,
         }
     }
 
+    /// The same fit, ending early once `stop` is raised.
+    pub fn stoppable(self, stop: &'a AtomicBool) -> Fit<'a> {
+        Fit {
+            stop: Some(stop),
+            ..self
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
     /// Trains `model` (logits of a batch of sample indices from `forward`), scoring
-    /// `evaluate` after each epoch.
+    /// `evaluate` after each epoch; a raised stop flag ends it between two steps, with the
+    /// curves of the epochs completed so far.
     pub fn run<B, M, O>(
         &self,
         mut model: M,
@@ -251,11 +269,14 @@ impl<'a> Fit<'a> {
         let warmup = ((self.warmup_epochs * steps as f64).round() as usize).min(total);
         let (mut top1, mut losses, mut secs) = (Vec::new(), Vec::new(), 0.0);
         let mut step = 0;
-        for epoch in 0..self.epochs {
+        'epochs: for epoch in 0..self.epochs {
             let t = std::time::Instant::now();
             let mut sum = 0.0;
             for chunk in crate::train::pretrain::epoch_order(self.seed, epoch, n).chunks(self.batch)
             {
+                if self.stopped() {
+                    break 'epochs;
+                }
                 let labels: Vec<u32> = chunk.iter().map(|&i| self.labels[i]).collect();
                 let loss = cross_entropy(forward(&model, chunk), &labels, self.smoothing);
                 let v: f64 = loss.clone().into_scalar().elem();

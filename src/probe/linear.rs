@@ -4,6 +4,7 @@
 use burn::module::AutodiffModule;
 use burn::optim::{decay::WeightDecayConfig, momentum::MomentumConfig, SgdConfig};
 use burn::tensor::{Tensor, TensorData};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::features::Features;
@@ -52,7 +53,8 @@ fn rows<B: burn::tensor::backend::Backend>(
     Tensor::from_data(TensorData::new(v, [idx.len(), dim]), device)
 }
 
-/// Trains and evaluates the linear probe.
+/// Trains and evaluates the linear probe; a raised `stop` ends the training early (the
+/// result then holds the epochs done).
 pub fn run<B: crate::backend::TrainBackend>(
     train: &Features,
     val: &Features,
@@ -60,6 +62,7 @@ pub fn run<B: crate::backend::TrainBackend>(
     cfg: &ProbeConfig,
     seed: u64,
     device: &B::Device,
+    stop: &AtomicBool,
 ) -> ProbeResult {
     let started = Instant::now();
     let dim = train.dim;
@@ -83,7 +86,8 @@ pub fn run<B: crate::backend::TrainBackend>(
         cfg.lin_warmup_epochs,
         seed ^ 0x11,
         0.0,
-    );
+    )
+    .stoppable(stop);
     let fitted = fit.run(
         head,
         optim,

@@ -43,6 +43,19 @@ impl Recipe {
     }
 }
 
+/// How a probe ends when its stop flag is raised (Ctrl-C, SIGTERM, a stop request in the
+/// store): nothing of it is kept, and a resumed run probes again from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("probe interrupted (stop requested)")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Result of one probe.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbeResult {

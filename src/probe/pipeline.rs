@@ -5,9 +5,10 @@ use crate::backend::TrainBackend;
 use anyhow::{Context, Result};
 use burn::module::AutodiffModule;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::finetune::{self, Data};
-use super::{features, linear, tran1, ProbeKind, ProbeResult, Recipe};
+use super::{features, linear, tran1, Interrupted, ProbeKind, ProbeResult, Recipe};
 use crate::config::RunConfig;
 use crate::model::mobile_former::MobileFormer;
 use crate::model::qbheat::QbHeat;
@@ -33,13 +34,22 @@ pub fn encoder<B: TrainBackend>(
 
 /// Runs `kinds` (or, for the supervised baseline, supervised training) on the run's encoder.
 /// Fine-tuning starts its decoder from the tran-1 probe (run first when not asked for) when
-/// `probe.finetune_from_tran1` is set.
+/// `probe.finetune_from_tran1` is set. Raising `stop` ends the current probe between two
+/// steps and the evaluation with [`Interrupted`]: no partial result comes back.
 pub fn evaluate<B: TrainBackend>(
     cfg: &RunConfig,
     out: &Path,
     kinds: &[ProbeKind],
     device: &B::Device,
+    stop: &AtomicBool,
 ) -> Result<Vec<(String, ProbeResult)>> {
+    let interrupted = || -> Result<()> {
+        if stop.load(Ordering::SeqCst) {
+            Err(Interrupted.into())
+        } else {
+            Ok(())
+        }
+    };
     crate::train::resources::check_memory(cfg)?;
     let (train, val) = crate::data::load(cfg)?;
     let stats = train.channel_stats();
@@ -48,11 +58,13 @@ pub fn evaluate<B: TrainBackend>(
         train: &train,
         val: &val,
         stats: &stats,
+        stop,
     };
     let enc = encoder::<B>(cfg, out, device)?;
     let recipe = Recipe::new(&cfg.probe, cfg.model.preset);
     if cfg.method == Method::Supervised {
         let (r, _) = finetune::run(enc, None, &data, &recipe, 1.0, cfg.seed, device);
+        interrupted()?;
         return Ok(vec![("supervised".into(), r)]);
     }
     let finetune_needs_tran1 =
@@ -65,6 +77,7 @@ pub fn evaluate<B: TrainBackend>(
             features::extract(&frozen, &val, &stats, need_tokens, device),
         )
     });
+    interrupted()?;
     let mut results = Vec::new();
     let mut tran1_head = None;
     let mut order: Vec<ProbeKind> = kinds.to_vec();
@@ -79,10 +92,11 @@ pub fn evaluate<B: TrainBackend>(
     for kind in order {
         let r = match (kind, &cached) {
             (ProbeKind::Lin, Some((ft, fv))) => {
-                linear::run::<B>(ft, fv, train.classes, &cfg.probe, cfg.seed, device)
+                linear::run::<B>(ft, fv, train.classes, &cfg.probe, cfg.seed, device, stop)
             }
             (ProbeKind::Tran1, Some((ft, fv))) => {
-                let (r, head) = tran1::run::<B>(ft, fv, train.classes, &recipe, cfg.seed, device);
+                let (r, head) =
+                    tran1::run::<B>(ft, fv, train.classes, &recipe, cfg.seed, device, stop);
                 tran1_head = Some(head);
                 r
             }
@@ -104,6 +118,7 @@ pub fn evaluate<B: TrainBackend>(
                 .0
             }
         };
+        interrupted()?;
         results.push((kind.name().to_string(), r));
     }
     Ok(results)

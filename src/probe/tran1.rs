@@ -5,6 +5,7 @@
 use burn::module::AutodiffModule;
 use burn::optim::AdamWConfig;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::features::Features;
@@ -42,7 +43,7 @@ fn tokens<B: Backend>(f: &Features, idx: &[usize], device: &B::Device) -> Tensor
 }
 
 /// Trains the tran-1 head on cached tokens; returns its result and the trained head (the
-/// fine-tuning decoder starts from it, Tab. 12).
+/// fine-tuning decoder starts from it, Tab. 12). A raised `stop` ends the training early.
 pub fn run<B: crate::backend::TrainBackend>(
     train: &Features,
     val: &Features,
@@ -50,6 +51,7 @@ pub fn run<B: crate::backend::TrainBackend>(
     recipe: &Recipe,
     seed: u64,
     device: &B::Device,
+    stop: &AtomicBool,
 ) -> (ProbeResult, Tran1Head<B>) {
     let started = Instant::now();
     let cfg = &recipe.cfg;
@@ -79,7 +81,8 @@ pub fn run<B: crate::backend::TrainBackend>(
         cfg.tran_warmup_epochs,
         seed ^ 0x77,
         cfg.label_smoothing,
-    );
+    )
+    .stoppable(stop);
     let fitted = fit.run(
         head,
         optim,

@@ -13,7 +13,7 @@ use crate::backend::{device_name, dispatch, OnBackend, TrainBackend};
 use crate::config::RunConfig;
 use crate::liveness;
 use crate::model::predictor::HostGenerators;
-use crate::probe::ProbeResult;
+use crate::probe::{Interrupted, ProbeResult};
 use crate::spec::Method;
 use crate::store::{now, Metric, Status, Store};
 use crate::train::checkpoint::{self, EpochStats};
@@ -294,28 +294,44 @@ impl OnBackend for Pipeline<'_> {
         };
         if cfg.method != Method::QbHeat {
             // baselines have no pre-training: nothing to checkpoint, straight to evaluation
-            let results =
-                crate::probe::pipeline::evaluate::<B>(cfg, out, &cfg.probe.kinds, &device)?;
-            store.log_metrics(id, &probe_metrics(&results))?;
+            let finished = evaluate_into::<B>(store, id, cfg, out, &device, &stop)?;
             return Ok(Outcome {
                 state: Default::default(),
-                finished: true,
+                finished,
             });
         }
-        let mut observer = StoreObserver::new(store, id, cfg.analysis.spectrum_every, stop);
+        let mut observer = StoreObserver::new(store, id, cfg.analysis.spectrum_every, stop.clone());
         let outcome = pretrain::<B>(cfg, &opts, &device, &mut observer);
         let flushed = observer.flush();
         if let Some(e) = observer.error.take() {
             return Err(e.context("cannot write metrics to the store"));
         }
-        let outcome = outcome?;
+        let mut outcome = outcome?;
         flushed?;
-        if outcome.finished && (!cfg.probe.kinds.is_empty() || cfg.method == Method::Supervised) {
-            let results =
-                crate::probe::pipeline::evaluate::<B>(cfg, out, &cfg.probe.kinds, &device)?;
-            store.log_metrics(id, &probe_metrics(&results))?;
+        if outcome.finished && !cfg.probe.kinds.is_empty() {
+            outcome.finished = evaluate_into::<B>(store, id, cfg, out, &device, &stop)?;
         }
         Ok(outcome)
+    }
+}
+
+/// Runs the config's probes and stores their metrics; `false` when `stop` interrupted them
+/// (nothing stored: the resumed run, its pre-training complete, probes again).
+fn evaluate_into<B: TrainBackend>(
+    store: &mut Store,
+    id: &str,
+    cfg: &RunConfig,
+    out: &Path,
+    device: &B::Device,
+    stop: &AtomicBool,
+) -> Result<bool> {
+    match crate::probe::pipeline::evaluate::<B>(cfg, out, &cfg.probe.kinds, device, stop) {
+        Ok(results) => {
+            store.log_metrics(id, &probe_metrics(&results))?;
+            Ok(true)
+        }
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
