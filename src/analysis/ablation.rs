@@ -125,8 +125,23 @@ pub fn differing_keys(
         .collect()
 }
 
-/// Groups `runs` by their value of `key`, in order of first appearance, and summarises every
-/// column that some run has. With `only_finished`, runs that did not finish are left out.
+/// Puts `items` in numeric order of `value` when every value is a number (epochs 2, 6, 12
+/// rather than the sweep file's 6, 2, 12); otherwise leaves their order (of first appearance)
+/// alone.
+pub fn sort_numeric<T>(items: &mut [T], value: impl Fn(&T) -> &str) {
+    let number = |t: &T| value(t).trim().parse::<f64>().ok();
+    if items.iter().all(|t| number(t).is_some()) {
+        items.sort_by(|a, b| {
+            number(a)
+                .unwrap_or(0.0)
+                .total_cmp(&number(b).unwrap_or(0.0))
+        });
+    }
+}
+
+/// Groups `runs` by their value of `key` (numbers in numeric order, other values in order of
+/// first appearance) and summarises every column that some run has. With `only_finished`,
+/// runs that did not finish are left out.
 pub fn table(
     key: &str,
     runs: &[&RunRow],
@@ -153,6 +168,7 @@ pub fn table(
             }),
         }
     }
+    sort_numeric(&mut groups, |g| &g.value);
     let value_of = |run: &str, metric: &str| -> Option<f64> {
         latest
             .get(run)?
@@ -285,5 +301,25 @@ mod tests {
         let keys = differing_keys(&params, &refs, false);
         assert_eq!(keys, ["masking.position"]);
         assert_eq!(differing_keys(&params, &refs, true).len(), 2);
+    }
+
+    #[test]
+    fn numbers_sort_numerically_and_names_keep_their_order() {
+        let mut epochs = vec!["6", "2", "12"];
+        sort_numeric(&mut epochs, |v| v);
+        assert_eq!(epochs, ["2", "6", "12"]);
+        let mut rates = vec!["1e-3", "5e-4", "0.002"];
+        sort_numeric(&mut rates, |v| v);
+        assert_eq!(rates, ["5e-4", "1e-3", "0.002"]);
+        let mut positions = vec!["corner", "center", "corner+center"];
+        sort_numeric(&mut positions, |v| v);
+        assert_eq!(positions, ["corner", "center", "corner+center"]);
+        let mut mixed = vec!["8", "-", "2"];
+        sort_numeric(&mut mixed, |v| v);
+        assert_eq!(
+            mixed,
+            ["8", "-", "2"],
+            "not every value a number: order kept"
+        );
     }
 }

@@ -132,6 +132,55 @@ pub struct Axes {
     pub square: bool,
 }
 
+/// Characters of a title that fit the 720-px-wide figures at 16 px.
+const TITLE_CHARS: usize = 78;
+
+/// The title drawn inside a figure's SVG: the caption up to its first "; " (the details
+/// follow in the page's caption under the figure), cut at a word with "…" when it is still
+/// wider than the figure.
+pub fn svg_title(caption: &str) -> String {
+    let head = caption.split("; ").next().unwrap_or(caption);
+    if head.chars().count() <= TITLE_CHARS {
+        return head.to_string();
+    }
+    let cut: String = head.chars().take(TITLE_CHARS - 1).collect();
+    let at = cut
+        .rfind(' ')
+        .filter(|&i| i > TITLE_CHARS / 2)
+        .unwrap_or(cut.len());
+    format!("{}…", cut[..at].trim_end())
+}
+
+/// The corner of the plot the legend covers least data in: points in the outer 40 % × 35 %
+/// of each corner are counted, ties going to upper right, upper left, lower right, lower left.
+fn legend_corner(
+    series: &[Series],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> SeriesLabelPosition {
+    let (w, h) = ((x1 - x0).max(1e-12), (y1 - y0).max(1e-12));
+    let covered = |right: bool, upper: bool| {
+        series
+            .iter()
+            .flat_map(|s| &s.points)
+            .filter(|(x, y)| {
+                let (fx, fy) = ((x - x0) / w, (y - y0) / h);
+                (if right { fx >= 0.6 } else { fx <= 0.4 })
+                    && (if upper { fy >= 0.65 } else { fy <= 0.35 })
+            })
+            .count()
+    };
+    [
+        (true, true, SeriesLabelPosition::UpperRight),
+        (false, true, SeriesLabelPosition::UpperLeft),
+        (true, false, SeriesLabelPosition::LowerRight),
+        (false, false, SeriesLabelPosition::LowerLeft),
+    ]
+    .into_iter()
+    .min_by_key(|(right, upper, _)| covered(*right, *upper))
+    .map_or(SeriesLabelPosition::UpperRight, |(_, _, p)| p)
+}
+
 /// A line / scatter figure.
 pub fn plot(name: &str, caption: &str, axes: &Axes, series: Vec<Series>) -> Result<Figure> {
     let series: Vec<Series> = series
@@ -153,7 +202,8 @@ pub fn plot(name: &str, caption: &str, axes: &Axes, series: Vec<Series>) -> Resu
             [p.1 - e, p.1 + e]
         })
     });
-    let (mut x0, mut x1) = range(xs, false);
+    // error bars are drawn around their x: pad so the outermost are whole
+    let (mut x0, mut x1) = range(xs, series.iter().any(|s| s.error.is_some()));
     let (mut y0, mut y1) = range(ys, true);
     if axes.square {
         let (lo, hi) = (x0.min(y0), x1.max(y1));
@@ -164,7 +214,7 @@ pub fn plot(name: &str, caption: &str, axes: &Axes, series: Vec<Series>) -> Resu
         let root = SVGBackend::with_string(&mut svg, (720, 400)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 16))
+            .caption(svg_title(caption), ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
@@ -209,7 +259,7 @@ pub fn plot(name: &str, caption: &str, axes: &Axes, series: Vec<Series>) -> Resu
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK.mix(0.3))
-                .position(SeriesLabelPosition::UpperRight)
+                .position(legend_corner(&series, (x0, x1), (y0, y1)))
                 .draw()?;
         }
         root.present().context("cannot write the SVG")?;
@@ -246,7 +296,7 @@ pub fn histogram(
         let root = SVGBackend::with_string(&mut svg, (720, 360)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 16))
+            .caption(svg_title(caption), ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
@@ -293,6 +343,34 @@ pub fn histogram(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_legend_goes_where_the_data_is_not() {
+        let rising = Series::line("a", color(0), 1, vec![(0.0, 0.0), (1.0, 1.0), (2.0, 2.0)]);
+        let at = |s: &Series| legend_corner(std::slice::from_ref(s), (0.0, 2.0), (0.0, 2.0));
+        assert_eq!(at(&rising), SeriesLabelPosition::UpperLeft);
+        let falling = Series::line("b", color(1), 1, vec![(0.0, 2.0), (1.0, 1.0), (2.0, 0.0)]);
+        assert_eq!(at(&falling), SeriesLabelPosition::UpperRight);
+    }
+
+    #[test]
+    fn svg_titles_fit_the_figure_and_the_caption_keeps_the_details() {
+        let caption = "Probe top-1 vs pre-training epochs (mean ± std over seeds); other settings at masking.position = corner+center, predictor.models = 2";
+        assert_eq!(
+            svg_title(caption),
+            "Probe top-1 vs pre-training epochs (mean ± std over seeds)"
+        );
+        let long = "word ".repeat(30);
+        let t = svg_title(&long);
+        assert!(
+            t.chars().count() <= TITLE_CHARS && t.ends_with("word…"),
+            "{t}"
+        );
+        assert_eq!(svg_title("short"), "short");
+        let f = plot("t", caption, &Axes::default(), Vec::new()).unwrap();
+        assert_eq!(f.caption, caption, "the page's caption is whole");
+        assert!(!f.svg.contains("predictor.models"), "the SVG title is cut");
+    }
 
     #[test]
     fn one_polyline_per_line_series_and_text_elements() {

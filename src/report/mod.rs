@@ -40,7 +40,8 @@ pub struct Data<'a> {
     pub runs: Vec<RunRow>,
     pub params: HashMap<String, Params>,
     pub latest: HashMap<String, Vec<Metric>>,
-    /// Swept settings (seed excluded) and their values in order of appearance.
+    /// Swept settings (seed excluded) and their values (numbers in numeric order, others in
+    /// order of appearance).
     pub axes: Vec<(String, Vec<String>)>,
 }
 
@@ -136,6 +137,7 @@ fn collect<'a>(store: &'a Store, sel: &Selection) -> Result<Data<'a>> {
                     }
                 }
             }
+            crate::analysis::ablation::sort_numeric(&mut values, |v| v);
             (k, values)
         })
         .collect();
