@@ -125,6 +125,66 @@ pub fn differing_keys(
         .collect()
 }
 
+/// The most common value of each of `keys` among `runs` (ties: the value that appears
+/// last): the base point of one-factor studies, where every study varies one setting and
+/// keeps the others at the base.
+pub fn base_values(
+    keys: &[String],
+    runs: &[&RunRow],
+    params: &HashMap<String, Params>,
+) -> HashMap<String, String> {
+    let value = |r: &RunRow, k: &str| params.get(&r.id).and_then(|p| p.get(k)).cloned();
+    keys.iter()
+        .filter_map(|k| {
+            let mut counts: Vec<(String, usize)> = Vec::new();
+            for v in runs.iter().filter_map(|r| value(r, k)) {
+                match counts.iter_mut().find(|(seen, _)| *seen == v) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((v, 1)),
+                }
+            }
+            let (best, _) = counts.into_iter().max_by_key(|(_, n)| *n)?;
+            Some((k.clone(), best))
+        })
+        .collect()
+}
+
+/// The runs that vary `axis` with every other of `keys` at its base value
+/// ([`base_values`]): one study of a sweep that unions one-factor studies (paper Tab. 2a,
+/// 2b, Fig. 6), so a group of the table does not pool runs of other studies.
+pub fn one_factor<'a>(
+    axis: &str,
+    keys: &[String],
+    runs: &[&'a RunRow],
+    params: &HashMap<String, Params>,
+) -> Vec<&'a RunRow> {
+    let base = base_values(keys, runs, params);
+    runs.iter()
+        .copied()
+        .filter(|r| {
+            keys.iter().filter(|k| k.as_str() != axis).all(|k| {
+                params.get(&r.id).and_then(|p| p.get(k)).map(|s| s.as_str())
+                    == base.get(k).map(|s| s.as_str())
+            })
+        })
+        .collect()
+}
+
+/// "k = v" for every one of `keys` but `axis`, at its base value: what a one-factor study
+/// of `axis` holds fixed.
+pub fn held_at_base(
+    axis: &str,
+    keys: &[String],
+    runs: &[&RunRow],
+    params: &HashMap<String, Params>,
+) -> Vec<String> {
+    let base = base_values(keys, runs, params);
+    keys.iter()
+        .filter(|k| k.as_str() != axis)
+        .filter_map(|k| base.get(k).map(|v| format!("{k} = {v}")))
+        .collect()
+}
+
 /// Puts `items` in numeric order of `value` when every value is a number (epochs 2, 6, 12
 /// rather than the sweep file's 6, 2, 12); otherwise leaves their order (of first appearance)
 /// alone.
@@ -301,6 +361,51 @@ mod tests {
         let keys = differing_keys(&params, &refs, false);
         assert_eq!(keys, ["masking.position"]);
         assert_eq!(differing_keys(&params, &refs, true).len(), 2);
+    }
+
+    #[test]
+    fn one_factor_studies_hold_the_other_settings_at_their_base() {
+        // Tab. 2a (position at 6 epochs) unioned with Fig. 6 (epochs at corner+center)
+        let runs = [
+            ("p1", "corner", "6"),
+            ("p2", "center", "6"),
+            ("p3", "corner+center", "6"),
+            ("e1", "corner+center", "2"),
+            ("e2", "corner+center", "12"),
+        ];
+        let rows: Vec<RunRow> = runs
+            .iter()
+            .map(|(id, _, _)| row(id, Status::Finished))
+            .collect();
+        let refs: Vec<&RunRow> = rows.iter().collect();
+        let params: HashMap<String, Params> = runs
+            .iter()
+            .map(|(id, pos, ep)| {
+                (
+                    id.to_string(),
+                    Params::from([
+                        ("masking.position".to_string(), pos.to_string()),
+                        ("train.epochs".to_string(), ep.to_string()),
+                    ]),
+                )
+            })
+            .collect();
+        let keys = differing_keys(&params, &refs, false);
+        let base = base_values(&keys, &refs, &params);
+        assert_eq!(base["masking.position"], "corner+center");
+        assert_eq!(base["train.epochs"], "6");
+        let ids = |axis: &str| -> Vec<String> {
+            one_factor(axis, &keys, &refs, &params)
+                .iter()
+                .map(|r| r.id.clone())
+                .collect()
+        };
+        assert_eq!(ids("masking.position"), ["p1", "p2", "p3"]);
+        assert_eq!(ids("train.epochs"), ["p3", "e1", "e2"]);
+        assert_eq!(
+            held_at_base("train.epochs", &keys, &refs, &params),
+            ["masking.position = corner+center"]
+        );
     }
 
     #[test]

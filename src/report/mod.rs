@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::ablation::Params;
+use crate::analysis::ablation::{self, Params};
 use crate::store::{Metric, RunRow, Store};
 use figure::Figure;
 
@@ -59,38 +59,14 @@ impl Data<'_> {
             .filter(|v| v.is_finite())
     }
 
-    /// The most common value of each axis: the base point of one-factor studies.
-    pub fn base(&self) -> HashMap<String, String> {
-        self.axes
-            .iter()
-            .map(|(k, values)| {
-                let count = |v: &String| {
-                    self.runs
-                        .iter()
-                        .filter(|r| self.param(&r.id, k) == Some(v.as_str()))
-                        .count()
-                };
-                let best = values
-                    .iter()
-                    .max_by_key(|v| count(v))
-                    .cloned()
-                    .unwrap_or_default();
-                (k.clone(), best)
-            })
-            .collect()
-    }
-
     /// Runs that vary `axis` with every other axis at its base value.
     pub fn slice(&self, axis: &str) -> Vec<&RunRow> {
-        let base = self.base();
-        self.runs
-            .iter()
-            .filter(|r| {
-                self.axes.iter().all(|(k, _)| {
-                    k == axis || self.param(&r.id, k) == base.get(k).map(|s| s.as_str())
-                })
-            })
-            .collect()
+        let refs: Vec<&RunRow> = self.runs.iter().collect();
+        ablation::one_factor(axis, &self.axis_keys(), &refs, &self.params)
+    }
+
+    fn axis_keys(&self) -> Vec<String> {
+        self.axes.iter().map(|(k, _)| k.clone()).collect()
     }
 }
 

@@ -48,13 +48,9 @@ const PROBES: [(&str, &str); 3] = [
 ];
 
 fn other_settings(data: &Data, axis: &str) -> String {
-    let base = data.base();
-    let others: Vec<String> = data
-        .axes
-        .iter()
-        .filter(|(k, _)| k != axis)
-        .filter_map(|(k, _)| base.get(k).map(|v| format!("{k} = {v}")))
-        .collect();
+    let keys: Vec<String> = data.axes.iter().map(|(k, _)| k.clone()).collect();
+    let refs: Vec<&RunRow> = data.runs.iter().collect();
+    let others = ablation::held_at_base(axis, &keys, &refs, &data.params);
     if others.is_empty() {
         String::new()
     } else {

@@ -9,7 +9,8 @@ use ratatui::Frame;
 
 use super::chart::{self, run_color, Series};
 use super::run::steps_per_epoch;
-use crate::analysis::ablation::{differing_keys, table};
+use crate::analysis::ablation::{differing_keys, held_at_base, one_factor, table};
+use crate::store::RunRow;
 use crate::tui::app::{App, COMPARE_METRICS};
 use crate::tui::snapshot::{SeriesKey, Snapshot};
 
@@ -84,7 +85,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         );
         return;
     };
-    let rows = app.visible(snap);
+    // one study of the sweep: the other differing settings at their base values
+    let visible = app.visible(snap);
+    let keys = differing_keys(&snap.params, &visible, false);
+    let rows = one_factor(&key, &keys, &visible, &snap.params);
     let t = table(&key, &rows, &snap.params, &snap.latest, false);
     let mut header = vec![key.clone(), "n".to_string()];
     header.extend(t.columns.iter().map(|c| c.label.to_string()));
@@ -120,8 +124,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         Table::new(body, widths)
             .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
             .block(Block::bordered().title(format!(
-                "ablation by {key}: mean ± std over runs, best in green (b: next key)"
+                "ablation by {key}{}: mean ± std over runs, best in green (b: next key)",
+                others_at_base(&key, &keys, &visible, snap)
             ))),
         bottom,
     );
+}
+
+/// ", others at k = v, …" for the settings held at their base value, or "".
+fn others_at_base(key: &str, keys: &[String], runs: &[&RunRow], snap: &Snapshot) -> String {
+    let held = held_at_base(key, keys, runs, &snap.params);
+    if held.is_empty() {
+        String::new()
+    } else {
+        format!(", others at {}", held.join(", "))
+    }
 }
