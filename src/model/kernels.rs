@@ -88,6 +88,19 @@ pub trait Kernels: Backend {
         composed::batch_norm_train::<Self>(x, gamma, beta, eps)
     }
 
+    /// Inference-mode BatchNorm of `x [n, c, h, w]` with the running `mean` and `var` `[c]`:
+    /// y = γ (x − μ) / √(σ² + ε) + β.
+    fn batch_norm_inference(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        composed::batch_norm_inference::<Self>(x, gamma, beta, mean, var, eps)
+    }
+
     /// Gradients of [`Kernels::batch_norm_train`] for x, gamma and beta given ∂y.
     fn batch_norm_backward(
         x: FloatTensor<Self>,
@@ -319,6 +332,26 @@ pub fn batch_norm_train<B: Kernels>(
 ) -> (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>) {
     let [y, mean, var] = B::batch_norm_train(unwrap(x), unwrap(gamma), unwrap(beta), eps);
     (wrap(y), wrap(mean), wrap(var))
+}
+
+/// Inference-mode BatchNorm with running statistics, one fused operation (no backward: the
+/// autodiff backend composes it from burn's ops).
+pub fn batch_norm_inference<B: Kernels>(
+    x: Tensor<B, 4>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    mean: Tensor<B, 1>,
+    var: Tensor<B, 1>,
+    eps: f64,
+) -> Tensor<B, 4> {
+    wrap(B::batch_norm_inference(
+        unwrap(x),
+        unwrap(gamma),
+        unwrap(beta),
+        unwrap(mean),
+        unwrap(var),
+        eps,
+    ))
 }
 
 /// LayerNorm over the last dimension of `x` (see the module doc), one fused operation with its

@@ -62,6 +62,21 @@ pub fn batch_norm_train<B: Backend>(
     ]
 }
 
+pub fn batch_norm_inference<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    var: FloatTensor<B>,
+    eps: f64,
+) -> FloatTensor<B> {
+    let x = wrap::<B, 4>(x);
+    let c = x.dims()[1];
+    let channel = |t: FloatTensor<B>| wrap::<B, 1>(t).reshape([1, c, 1, 1]);
+    let scale = channel(gamma) / (channel(var) + eps).sqrt();
+    unwrap((x - channel(mean)) * scale + channel(beta))
+}
+
 pub fn batch_norm_backward<B: Backend>(
     x: FloatTensor<B>,
     gamma: FloatTensor<B>,

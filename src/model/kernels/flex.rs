@@ -95,6 +95,19 @@ impl Kernels for Flex {
             .unwrap_or_else(|| composed::batch_norm_train::<Flex>(x, gamma, beta, eps))
     }
 
+    fn batch_norm_inference(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        var: FlexTensor,
+        eps: f64,
+    ) -> FlexTensor {
+        batch_norm::inference(&x, &gamma, &beta, &mean, &var, eps).unwrap_or_else(|| {
+            composed::batch_norm_inference::<Flex>(x, gamma, beta, mean, var, eps)
+        })
+    }
+
     fn batch_norm_backward(
         x: FlexTensor,
         gamma: FlexTensor,

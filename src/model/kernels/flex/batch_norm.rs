@@ -1,5 +1,6 @@
-//! Training-mode BatchNorm over `[n, c, h, w]` on the host, in parallel over channels and
-//! planes, reading the input in whatever layout it has.
+//! BatchNorm over `[n, c, h, w]` on the host — training mode (batch statistics) and
+//! inference (running statistics) — in parallel over channels and planes, reading the input
+//! in whatever layout it has.
 
 use burn::backend::flex::FlexTensor;
 use std::mem::MaybeUninit;
@@ -49,11 +50,25 @@ pub fn forward(
     eps: f64,
 ) -> Option<[FlexTensor; 3]> {
     let v = View::of(x)?;
+    let c = v.shape[1];
+    let stats = channel_stats(&v);
+    let y = normalised(&v, gamma, beta, &stats, eps);
+    let (means, vars): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
+    Some([y, tensor(means, vec![c]), tensor(vars, vec![c])])
+}
+
+/// y = γ (x − μ) / √(σ² + ε) + β with per-channel (μ, σ²) `stats`, as y = x·k + o per
+/// channel (k = γ/√(σ² + ε), o = β − μ·k), one parallel pass over the planes.
+fn normalised(
+    v: &View,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    stats: &[(f32, f32)],
+    eps: f64,
+) -> FlexTensor {
     let [n, c, h, w] = v.shape;
     let hw = h * w;
-    let stats = channel_stats(&v);
     let (g, b) = (vector(gamma), vector(beta));
-    // y = x·k + o per channel: k = γ/√(σ² + ε), o = β − μ·k
     let ko: Vec<(f32, f32)> = stats
         .iter()
         .zip(g.iter().zip(&b))
@@ -71,12 +86,22 @@ pub fn forward(
             *dst = MaybeUninit::new(src * k + o);
         }
     });
-    let (means, vars): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
-    Some([
-        tensor(y, vec![n, c, h, w]),
-        tensor(means, vec![c]),
-        tensor(vars, vec![c]),
-    ])
+    tensor(y, vec![n, c, h, w])
+}
+
+/// Inference-mode BatchNorm with the running `mean` and `var` `[c]`. `None` for element
+/// types or ranks the loops do not handle.
+pub fn inference(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    mean: &FlexTensor,
+    var: &FlexTensor,
+    eps: f64,
+) -> Option<FlexTensor> {
+    let v = View::of(x)?;
+    let stats: Vec<(f32, f32)> = vector(mean).into_iter().zip(vector(var)).collect();
+    (stats.len() == v.shape[1]).then(|| normalised(&v, gamma, beta, &stats, eps))
 }
 
 /// Its backward: per channel ∂β = Σ∂y and ∂γ = Σ∂y·x̂, then ∂x plane by plane.
