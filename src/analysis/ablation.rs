@@ -149,40 +149,42 @@ pub fn base_values(
         .collect()
 }
 
-/// The runs that vary `axis` with every other of `keys` at its base value
-/// ([`base_values`]): one study of a sweep that unions one-factor studies (paper Tab. 2a,
-/// 2b, Fig. 6), so a group of the table does not pool runs of other studies.
+/// One study of a sweep that unions one-factor studies (paper Tab. 2a, 2b, Fig. 6): the
+/// runs that vary `axis` with every other swept setting at its base value, and those settings.
+pub struct Study<'a> {
+    pub runs: Vec<&'a RunRow>,
+    /// "k = v" for every other swept setting, at its base value.
+    pub held: Vec<String>,
+}
+
+/// The study of `axis` among `runs` swept over `keys` (base values from [`base_values`]), so
+/// a group of its table does not pool runs of other studies.
 pub fn one_factor<'a>(
     axis: &str,
     keys: &[String],
     runs: &[&'a RunRow],
     params: &HashMap<String, Params>,
-) -> Vec<&'a RunRow> {
+) -> Study<'a> {
     let base = base_values(keys, runs, params);
-    runs.iter()
+    let others: Vec<&String> = keys.iter().filter(|k| k.as_str() != axis).collect();
+    let runs = runs
+        .iter()
         .copied()
         .filter(|r| {
-            keys.iter().filter(|k| k.as_str() != axis).all(|k| {
-                params.get(&r.id).and_then(|p| p.get(k)).map(|s| s.as_str())
-                    == base.get(k).map(|s| s.as_str())
+            others.iter().all(|k| {
+                params
+                    .get(&r.id)
+                    .and_then(|p| p.get(*k))
+                    .map(|s| s.as_str())
+                    == base.get(*k).map(|s| s.as_str())
             })
         })
-        .collect()
-}
-
-/// "k = v" for every one of `keys` but `axis`, at its base value: what a one-factor study
-/// of `axis` holds fixed.
-pub fn held_at_base(
-    axis: &str,
-    keys: &[String],
-    runs: &[&RunRow],
-    params: &HashMap<String, Params>,
-) -> Vec<String> {
-    let base = base_values(keys, runs, params);
-    keys.iter()
-        .filter(|k| k.as_str() != axis)
-        .filter_map(|k| base.get(k).map(|v| format!("{k} = {v}")))
-        .collect()
+        .collect();
+    let held = others
+        .iter()
+        .filter_map(|k| base.get(*k).map(|v| format!("{k} = {v}")))
+        .collect();
+    Study { runs, held }
 }
 
 /// Puts `items` in numeric order of `value` when every value is a number (epochs 2, 6, 12
@@ -396,6 +398,7 @@ mod tests {
         assert_eq!(base["train.epochs"], "6");
         let ids = |axis: &str| -> Vec<String> {
             one_factor(axis, &keys, &refs, &params)
+                .runs
                 .iter()
                 .map(|r| r.id.clone())
                 .collect()
@@ -403,7 +406,7 @@ mod tests {
         assert_eq!(ids("masking.position"), ["p1", "p2", "p3"]);
         assert_eq!(ids("train.epochs"), ["p3", "e1", "e2"]);
         assert_eq!(
-            held_at_base("train.epochs", &keys, &refs, &params),
+            one_factor("train.epochs", &keys, &refs, &params).held,
             ["masking.position = corner+center"]
         );
     }

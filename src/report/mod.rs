@@ -59,14 +59,11 @@ impl Data<'_> {
             .filter(|v| v.is_finite())
     }
 
-    /// Runs that vary `axis` with every other axis at its base value.
-    pub fn slice(&self, axis: &str) -> Vec<&RunRow> {
+    /// The study of `axis`: its runs, every other axis at its base value.
+    pub fn study(&self, axis: &str) -> ablation::Study<'_> {
+        let keys: Vec<String> = self.axes.iter().map(|(k, _)| k.clone()).collect();
         let refs: Vec<&RunRow> = self.runs.iter().collect();
-        ablation::one_factor(axis, &self.axis_keys(), &refs, &self.params)
-    }
-
-    fn axis_keys(&self) -> Vec<String> {
-        self.axes.iter().map(|(k, _)| k.clone()).collect()
+        ablation::one_factor(axis, &keys, &refs, &self.params)
     }
 }
 

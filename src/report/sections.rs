@@ -47,14 +47,12 @@ const PROBES: [(&str, &str); 3] = [
     ("probe/finetune/top1", "ft"),
 ];
 
-fn other_settings(data: &Data, axis: &str) -> String {
-    let keys: Vec<String> = data.axes.iter().map(|(k, _)| k.clone()).collect();
-    let refs: Vec<&RunRow> = data.runs.iter().collect();
-    let others = ablation::held_at_base(axis, &keys, &refs, &data.params);
-    if others.is_empty() {
+/// "; other settings at k = v, …" for what a study holds fixed, or "".
+fn other_settings(study: &ablation::Study) -> String {
+    if study.held.is_empty() {
         String::new()
     } else {
-        format!("; other settings at {}", others.join(", "))
+        format!("; other settings at {}", study.held.join(", "))
     }
 }
 
@@ -142,8 +140,9 @@ pub fn ablations(data: &Data, page: &mut Page) -> Result<()> {
         );
     }
     for (axis, _) in &data.axes {
-        let slice = data.slice(axis);
-        let t = ablation::table(axis, &slice, &data.params, &data.latest, true);
+        let study = data.study(axis);
+        let slice = &study.runs;
+        let t = ablation::table(axis, slice, &data.params, &data.latest, true);
         let unfinished = slice
             .iter()
             .filter(|r| r.status != Status::Finished)
@@ -195,7 +194,7 @@ pub fn ablations(data: &Data, page: &mut Page) -> Result<()> {
         };
         let caption = format!(
             "{axis}: {spread}, best per column in bold{}",
-            other_settings(data, axis)
+            other_settings(&study)
         );
         page.raw(&html::table(&caption, &header, &rows));
         if unfinished > 0 {
@@ -245,7 +244,8 @@ pub fn schedule(data: &Data, page: &mut Page) -> Result<()> {
         page.missing("The sweep does not vary train.epochs: no schedule figure.".into());
         return Ok(());
     }
-    let slice = data.slice("train.epochs");
+    let study = data.study("train.epochs");
+    let slice = &study.runs;
     let mut series = Vec::new();
     for (pi, (key, label)) in PROBES.iter().enumerate() {
         let mut by_epochs: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
@@ -282,7 +282,7 @@ pub fn schedule(data: &Data, page: &mut Page) -> Result<()> {
         "fig6-schedule",
         &format!(
             "Probe top-1 vs pre-training epochs (mean ± std over seeds){}",
-            other_settings(data, "train.epochs")
+            other_settings(&study)
         ),
         &Axes {
             x: "pre-training epochs".into(),
@@ -335,7 +335,7 @@ pub fn loss_curves(data: &Data, page: &mut Page) -> Result<()> {
     } else {
         data.axes
             .iter()
-            .map(|(k, _)| (k.clone(), data.slice(k)))
+            .map(|(k, _)| (k.clone(), data.study(k).runs))
             .collect()
     };
     let mut any = false;

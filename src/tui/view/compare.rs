@@ -9,8 +9,7 @@ use ratatui::Frame;
 
 use super::chart::{self, run_color, Series};
 use super::run::steps_per_epoch;
-use crate::analysis::ablation::{differing_keys, held_at_base, one_factor, table};
-use crate::store::RunRow;
+use crate::analysis::ablation::{differing_keys, one_factor, table};
 use crate::tui::app::{App, COMPARE_METRICS};
 use crate::tui::snapshot::{SeriesKey, Snapshot};
 
@@ -88,8 +87,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
     // one study of the sweep: the other differing settings at their base values
     let visible = app.visible(snap);
     let keys = differing_keys(&snap.params, &visible, false);
-    let rows = one_factor(&key, &keys, &visible, &snap.params);
-    let t = table(&key, &rows, &snap.params, &snap.latest, false);
+    let study = one_factor(&key, &keys, &visible, &snap.params);
+    let t = table(&key, &study.runs, &snap.params, &snap.latest, false);
     let mut header = vec![key.clone(), "n".to_string()];
     header.extend(t.columns.iter().map(|c| c.label.to_string()));
     // only the groups that fit are formatted
@@ -125,18 +124,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
             .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
             .block(Block::bordered().title(format!(
                 "ablation by {key}{}: mean ± std over runs, best in green (b: next key)",
-                others_at_base(&key, &keys, &visible, snap)
+                if study.held.is_empty() {
+                    String::new()
+                } else {
+                    format!(", others at {}", study.held.join(", "))
+                }
             ))),
         bottom,
     );
-}
-
-/// ", others at k = v, …" for the settings held at their base value, or "".
-fn others_at_base(key: &str, keys: &[String], runs: &[&RunRow], snap: &Snapshot) -> String {
-    let held = held_at_base(key, keys, runs, &snap.params);
-    if held.is_empty() {
-        String::new()
-    } else {
-        format!(", others at {}", held.join(", "))
-    }
 }
