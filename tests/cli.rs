@@ -301,6 +301,12 @@ fn runs_without_outputs_are_messages_not_reads_of_the_current_folder() {
     let (code, out, err) = workbench(&["spectrum", &id, "--db", db]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("no spectrum yet"), "{out}");
+    // with --format json the output is JSON: the empty list, the words on stderr
+    let (code, out, err) = workbench(&["spectrum", &id, "--db", db, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON on stdout");
+    assert_eq!(v, serde_json::json!([]));
+    assert!(err.contains("no spectrum yet"), "{err}");
     let (code, _, err) = workbench(&["runs", "--sweep", "nope", "--db", db]);
     assert_eq!(code, 1);
     assert!(err.contains("sweeps: never"), "{err}");
@@ -368,4 +374,110 @@ fn non_utf8_configs_are_located() {
         err.contains("bad.toml:3:10:") && err.contains("UTF-8"),
         "{err}"
     );
+}
+
+#[test]
+fn a_database_with_a_negative_schema_version_is_one_line_not_a_stack_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = store_with_a_queued_run(dir.path());
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", -1)
+        .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let sweep = dir.path().join("s.toml");
+    std::fs::write(&sweep, "name = \"s\"\n[[runs]]\ntrain.epochs = 1\n").unwrap();
+    let db_s = db.to_str().unwrap();
+    for args in [
+        vec!["runs", "--db", db_s],
+        vec!["runs", "--db", db_s, "--format", "json"],
+        vec!["sweep", sweep.to_str().unwrap(), "--db", db_s],
+        vec!["tui", "--db", db_s],
+        vec!["report", "--db", db_s],
+    ] {
+        let (code, _, err) = workbench(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert_one_line_error(&err);
+        assert!(
+            err.contains("not a workbench database (unknown schema version -1)"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before, "nothing written");
+}
+
+#[test]
+fn a_worker_refuses_a_run_it_does_not_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, id) = store_with_a_queued_run(dir.path());
+    let out = dir.path().join("out");
+    let db_s = db.to_str().unwrap();
+    let (code, _, err) = workbench(&[
+        "worker",
+        "--db",
+        db_s,
+        "--run",
+        &id,
+        "--attempt",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_one_line_error(&err);
+    assert!(
+        err.contains("refusing to train") && err.contains("queued, attempt 0"),
+        "{err}"
+    );
+    let s = qbheat_workbench::store::Store::open_read_only(&db).unwrap();
+    let row = s.run(&id).unwrap();
+    assert_eq!(row.status, qbheat_workbench::store::Status::Queued);
+    assert_eq!(row.attempts, 0);
+    assert!(row.pid.is_none() && s.metrics(&id).unwrap().is_empty());
+    assert!(!out.join("checkpoints").exists(), "nothing trained");
+}
+
+#[test]
+fn files_that_are_not_workbench_stores_are_refused_and_left_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, _) = store_with_a_queued_run(dir.path());
+    let whole = std::fs::read(&good).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "random.db",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+            "not a database",
+        ),
+        ("text.db", b"name,value\na,1\n".to_vec(), "not a database"),
+        ("half.db", whole[..whole.len() / 2].to_vec(), "malformed"),
+    ];
+    let mut files: Vec<(std::path::PathBuf, &str)> = Vec::new();
+    for (name, bytes, expect) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        files.push((path, expect));
+    }
+    // another program's SQLite database (schema version 0, its own tables)
+    let other = dir.path().join("other.sqlite");
+    let c = rusqlite::Connection::open(&other).unwrap();
+    c.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes(body) VALUES ('keep me');")
+        .unwrap();
+    drop(c);
+    files.push((other, "not a workbench database (it holds 1 tables"));
+    for (path, expect) in &files {
+        let before = std::fs::read(path).unwrap();
+        let p = path.to_str().unwrap();
+        for args in [
+            vec!["runs", "--db", p],
+            vec!["export", "--db", p, "--format", "json"],
+        ] {
+            let (code, out, err) = workbench(&args);
+            assert_eq!(code, 1, "{args:?}: {out}");
+            assert_one_line_error(&err);
+            assert!(err.contains(expect), "{args:?}: {err}");
+        }
+        assert_eq!(&std::fs::read(path).unwrap(), &before, "{}", path.display());
+    }
 }

@@ -318,6 +318,7 @@ fn two_writers_and_a_reader_never_see_a_locked_database() {
             let db = db.clone();
             std::thread::spawn(move || {
                 let mut s = Store::open(&db).unwrap();
+                let claim = s.claim(&id, std::process::id(), false).unwrap().unwrap();
                 let mut step = 0i64;
                 while Instant::now() < deadline {
                     let rows: Vec<Metric> = (0..50)
@@ -329,8 +330,8 @@ fn two_writers_and_a_reader_never_see_a_locked_database() {
                             wall: 0.0,
                         })
                         .collect();
-                    s.log_metrics(&id, &rows).unwrap();
-                    s.heartbeat(&id, qbheat_workbench::store::now()).unwrap();
+                    s.log_metrics_held(&claim, &rows).unwrap();
+                    assert!(s.heartbeat(&claim, qbheat_workbench::store::now()).unwrap());
                     step += 50;
                 }
                 step
@@ -501,15 +502,35 @@ fn a_worker_in_a_long_probe_is_not_requeued_by_a_second_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let file = long_probe_file(dir.path());
     let db = dir.path().join("w.db");
-    let mut first = start_sweep_with(dir.path(), &file, 1, &["--stale-after", "5"]);
+    // The stale limit leaves a margin a loaded 2-core machine meets (a probe step takes
+    // milliseconds; the limit is 20 s), and the test watches for longer than the limit: a
+    // probe that did not keep the heartbeat fresh would be requeued within it.
+    const STALE: f64 = 20.0;
+    let stale = STALE.to_string();
+    let mut first = start_sweep_with(dir.path(), &file, 1, &["--stale-after", &stale]);
     let id = wait_for_the_probe(&db);
-    let mut second = start_sweep_with(dir.path(), &file, 1, &["--stale-after", "5"]);
-    std::thread::sleep(Duration::from_secs(12));
-    let store = Store::open(&db).unwrap();
-    let run = store.run(&id).unwrap();
-    assert_eq!(run.status, Status::Running, "still probing");
-    assert_eq!(run.attempts, 1, "never requeued");
-    assert!(run.heartbeat.unwrap() > qbheat_workbench::store::now() - 5.0);
+    let probing_since = Store::open(&db)
+        .unwrap()
+        .run(&id)
+        .unwrap()
+        .heartbeat
+        .unwrap();
+    let mut second = start_sweep_with(dir.path(), &file, 1, &["--stale-after", &stale]);
+    let watch = Instant::now();
+    let mut run = Store::open(&db).unwrap().run(&id).unwrap();
+    while watch.elapsed().as_secs_f64() < STALE * 1.5 {
+        std::thread::sleep(Duration::from_secs(1));
+        run = Store::open(&db).unwrap().run(&id).unwrap();
+        assert_eq!(run.status, Status::Running, "still probing");
+        assert_eq!(run.attempts, 1, "never requeued");
+    }
+    // the probe kept the heartbeat moving for longer than the stale limit
+    assert!(
+        run.heartbeat.unwrap() - probing_since > STALE,
+        "heartbeat {} → {}",
+        probing_since,
+        run.heartbeat.unwrap()
+    );
     assert!(
         second.try_wait().unwrap().is_none(),
         "the second sweep waits"
@@ -604,4 +625,149 @@ fn assert_consistent_all_finished(db: &Path) {
         .unwrap()
         .iter()
         .all(|r| r.status == Status::Finished));
+}
+
+/// A sweep with `extra` arguments against the store `db`, run to its end: (exit code, stderr).
+fn sweep_to_end(dir: &Path, file: &Path, db: &Path, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .arg("sweep")
+        .arg(file)
+        .arg("--db")
+        .arg(db)
+        .arg("--runs-dir")
+        .arg(dir.join("runs"))
+        .arg("--no-report")
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn a_fresh_store_refuses_checkpoints_it_did_not_watch_and_adopts_them_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("small.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "bound"
+[base.data]
+image_size = 32
+train_size = 64
+val_size = 16
+[base.predictor]
+dim = 32
+[base.decoder]
+dim = 32
+depth = 1
+heads = 2
+[base.train]
+epochs = 2
+batch_size = 16
+[grid]
+"masking.position" = ["corner", "center"]
+"#,
+    )
+    .unwrap();
+    let first = dir.path().join("first.db");
+    assert_eq!(sweep_to_end(dir.path(), &file, &first, &[]).0, 0);
+    let trained = Store::open(&first).unwrap();
+    let first_id = trained.store_id().unwrap();
+    let runs = trained.runs(None, None).unwrap();
+    assert_eq!(runs.len(), 2);
+    let folder = PathBuf::from(runs[0].out_dir.clone().unwrap());
+    let bound: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("run.json")).unwrap()).unwrap();
+    assert_eq!(bound["store_id"], serde_json::Value::from(first_id.clone()));
+    let losses = trained.series(&runs[0].id, "train/loss", None).unwrap();
+    assert_eq!(losses.len(), 2 * 4);
+    drop(trained);
+    let first_bytes = std::fs::read(&first).unwrap();
+
+    // a fresh store on the same runs folder: refused in one line, nothing registered
+    let fresh = dir.path().join("fresh.db");
+    let (code, err) = sweep_to_end(dir.path(), &file, &fresh, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("2 run folder(s) hold checkpoints this store")
+            && err.contains(&format!("written under store {first_id}"))
+            && err.contains("--adopt"),
+        "{err}"
+    );
+    assert!(Store::open(&fresh)
+        .unwrap()
+        .runs(None, None)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        first_bytes,
+        "the old store untouched"
+    );
+
+    // --adopt: the checkpoint's history is copied in and marked as adopted
+    let (code, err) = sweep_to_end(dir.path(), &file, &fresh, &["--adopt"]);
+    assert_eq!(code, 0, "{err}");
+    let store = Store::open(&fresh).unwrap();
+    for run in store.runs(None, None).unwrap() {
+        assert_eq!(run.status, Status::Finished);
+        let adopted = store.series(&run.id, "train/loss", None).unwrap();
+        let steps: Vec<(i64, i64)> = adopted.iter().map(|m| (m.step, m.epoch)).collect();
+        assert_eq!(
+            steps,
+            [
+                (1, 1),
+                (2, 1),
+                (3, 1),
+                (4, 1),
+                (5, 2),
+                (6, 2),
+                (7, 2),
+                (8, 2)
+            ]
+        );
+        let epochs = store.series(&run.id, "epoch/val_loss", None).unwrap();
+        assert_eq!(epochs.iter().map(|m| m.step).collect::<Vec<_>>(), [4, 8]);
+        let p: serde_json::Value =
+            serde_json::from_str(run.provenance.as_deref().expect("provenance")).unwrap();
+        assert_eq!(
+            p["adopted_from_store"],
+            serde_json::Value::from(first_id.clone())
+        );
+        assert!(p["missing"].to_string().contains("train/lr"), "{p}");
+        let out = PathBuf::from(run.out_dir.unwrap());
+        let b: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+        assert_eq!(
+            b["store_id"],
+            serde_json::Value::from(store.store_id().unwrap())
+        );
+    }
+    // the adopted losses are the ones the first store watched
+    let id = &runs[0].id;
+    let again: Vec<f64> = store
+        .series(id, "train/loss", None)
+        .unwrap()
+        .iter()
+        .map(|m| m.value)
+        .collect();
+    let watched: Vec<f64> = losses.iter().map(|m| (m.value as f32) as f64).collect();
+    assert_eq!(again, watched);
+    let shown = Command::new(BIN)
+        .args(["show", id, "--db"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!(
+            "adopted    from store {first_id} at checkpoint step 8"
+        )) && shown.contains("missing: train/lr of each step"),
+        "{shown}"
+    );
 }

@@ -14,10 +14,17 @@ pub fn spectrum(db: &DbArg, run: &str, epoch: Option<i64>, format: Format) -> Re
         Some(spectra) => emit(&views::spectrum::spectrum(&spectra, epoch, format)?),
         None => {
             let row = Store::open_read_only(&db.path())?.run(run)?;
-            println!(
+            let why = format!(
                 "run {} ({}): no spectrum yet (no epoch finished and no checkpoint)",
                 row.id, row.status
             );
+            // typed output stays typed: JSON gets the empty list, the words go to stderr
+            if format == Format::Json {
+                emit("[]\n");
+                eprintln!("{why}");
+            } else {
+                println!("{why}");
+            }
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use qbheat_workbench::backend::{check_gpus, Unavailable};
 use qbheat_workbench::spec::BackendKind;
-use qbheat_workbench::store::{Status, Store};
+use qbheat_workbench::store::{Claim, Status, Store};
 use qbheat_workbench::sweep::runner::{self, SweepOptions, STALE_AFTER_S};
 use qbheat_workbench::sweep::spec::Sweep;
 use qbheat_workbench::sweep::worker;
@@ -46,6 +46,11 @@ pub struct SweepArgs {
     /// every run must use backend cuda; each records the GPU it ran on.
     #[arg(long, value_delimiter = ',')]
     devices: Vec<usize>,
+    /// Take over run folders whose checkpoints another store watched train (a deleted or
+    /// different --db): their loss history is copied from the checkpoints into this store
+    /// and the run records what could not be recovered. Without it such a sweep refuses.
+    #[arg(long)]
+    adopt: bool,
 }
 
 #[derive(clap::Args)]
@@ -54,11 +59,17 @@ pub struct WorkerArgs {
     db: DbArg,
     #[arg(long)]
     run: String,
+    /// The attempt the sweep's claim started: every write of the worker is fenced by it.
+    #[arg(long)]
+    attempt: i64,
     #[arg(long)]
     out: PathBuf,
     /// GPU assigned by the sweep (--devices).
     #[arg(long)]
     device: Option<usize>,
+    /// Take over a checkpoint another store watched train.
+    #[arg(long)]
+    adopt: bool,
 }
 
 /// The dry run: each planned run with its grid point and stored status.
@@ -148,6 +159,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         stale_after: a.stale_after,
         log_file: a.log_file,
         devices: a.devices.clone(),
+        adopt: a.adopt,
     };
     println!(
         "sweep {}: {} runs, {} at a time, store {}",
@@ -192,5 +204,14 @@ pub fn run(a: SweepArgs) -> Result<()> {
 
 pub fn worker(a: WorkerArgs) -> Result<()> {
     let stop = super::signal::stop_flag()?;
-    worker::work(&a.db.path(), &a.run, &a.out, a.device, stop)
+    let job = worker::Job {
+        claim: Claim {
+            run: a.run,
+            attempt: a.attempt,
+        },
+        out: a.out,
+        device: a.device,
+        adopt: a.adopt,
+    };
+    worker::work(&a.db.path(), &job, stop)
 }

@@ -6,6 +6,7 @@
 //! API shared by the CLI views, the TUI and the report. [`Store::open_read_only`] opens
 //! without migrating (and works on a read-only file system).
 
+pub mod claim;
 pub mod read;
 pub mod rows;
 pub mod schema;
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use claim::{Claim, LostClaim};
 pub use read::SeriesPoint;
 pub use rows::{
     Artifact, Histogram, MatrixSpectrum, Metric, NewRun, RunRow, ScaleSpectrum, SpectrumRow,
@@ -64,6 +66,11 @@ impl Store {
         let conn = Connection::open(path)
             .with_context(|| format!("{}: cannot open database", path.display()))?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        // a foreign or damaged file is refused before anything (even the journal mode) is
+        // written to it
+        if schema::version(&conn).is_ok() {
+            schema::usable_version(&conn).with_context(|| path.display().to_string())?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .with_context(|| format!("{}: cannot open database for writing", path.display()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -114,7 +121,7 @@ impl Store {
                 (c, v)
             }
         };
-        schema::check_not_newer(version).with_context(|| path.display().to_string())?;
+        schema::usable_version(&conn).with_context(|| path.display().to_string())?;
         if version < schema::VERSION {
             drop(conn);
             Store::open(path).with_context(|| {

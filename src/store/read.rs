@@ -40,7 +40,7 @@ impl Metric {
 }
 
 const RUN_COLUMNS: &str = "r.id, r.sweep, r.seed, r.status, r.error, r.pid, r.heartbeat, r.attempts, \
-    r.created, r.started, r.ended, r.backend, r.device, r.git_commit, r.out_dir, r.stop_requested, r.config";
+    r.created, r.started, r.ended, r.backend, r.device, r.git_commit, r.out_dir, r.stop_requested, r.config, r.provenance";
 
 fn run_from_row(r: &Row) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -61,6 +61,7 @@ fn run_from_row(r: &Row) -> rusqlite::Result<RunRow> {
         out_dir: r.get(14)?,
         stop_requested: r.get::<_, i64>(15)? != 0,
         config: r.get(16)?,
+        provenance: r.get(17)?,
     })
 }
 
@@ -69,6 +70,16 @@ fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Result<Vec<T>>
 }
 
 impl Store {
+    /// The id this store was given when it was created: run folders record it (`run.json`)
+    /// so that a checkpoint is only resumed by the store that watched it train.
+    pub fn store_id(&self) -> Result<String> {
+        Ok(self.conn.query_row(
+            "SELECT value FROM store_meta WHERE key = 'store_id'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Runs, optionally of one sweep and/or one status, oldest first.
     pub fn runs(&self, sweep: Option<&str>, status: Option<Status>) -> Result<Vec<RunRow>> {
         let sql = format!(

@@ -96,6 +96,9 @@ pub struct RunRow {
     pub stop_requested: bool,
     /// The resolved run config as JSON.
     pub config: String,
+    /// Where the run's history came from when it was adopted from a checkpoint another store
+    /// watched (JSON: the other store's id, what was recovered, what is missing).
+    pub provenance: Option<String>,
 }
 
 impl RunRow {
@@ -120,6 +123,7 @@ impl RunRow {
             out_dir: None,
             stop_requested: false,
             config: "{}".into(),
+            provenance: None,
         }
     }
 

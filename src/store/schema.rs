@@ -91,6 +91,14 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sweeps ADD COLUMN log TEXT;
     ALTER TABLE sweeps ADD COLUMN runner_pid INTEGER;",
+    // 4: the store's own id (a runs folder is bound to the store that watched it train), and
+    //    where a run's history came from when it was adopted from another store's checkpoint
+    "CREATE TABLE store_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO store_meta(key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+    ALTER TABLE runs ADD COLUMN provenance TEXT;",
 ];
 
 /// The schema version this binary writes.
@@ -101,8 +109,13 @@ pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
-/// Refuses a database written by a newer workbench, naming both versions.
-pub fn check_not_newer(current: i64) -> anyhow::Result<()> {
+/// Refuses a version this binary does not know: one written by a newer workbench (naming
+/// both versions), or a negative one (a foreign or damaged file; nothing is migrated).
+pub fn check_known(current: i64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        current >= 0,
+        "not a workbench database (unknown schema version {current})"
+    );
     anyhow::ensure!(
         current <= VERSION,
         "database schema version {current} is newer than this workbench's {VERSION}; upgrade the workbench"
@@ -110,11 +123,26 @@ pub fn check_not_newer(current: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The schema version of a database this binary may open: [`check_known`], and a file at
+/// version 0 must be empty (a fresh store); a version-0 file with tables is another
+/// program's database, which is refused rather than migrated into.
+pub fn usable_version(conn: &Connection) -> anyhow::Result<i64> {
+    let current = version(conn)?;
+    check_known(current)?;
+    if current == 0 {
+        let tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+        anyhow::ensure!(
+            tables == 0,
+            "not a workbench database (it holds {tables} tables or indexes of another program)"
+        );
+    }
+    Ok(current)
+}
+
 /// Applies every migration newer than the database's `user_version`, each in its own
 /// transaction. A database from a newer binary is refused rather than touched.
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let current = version(conn)?;
-    check_not_newer(current)?;
+    let current = usable_version(conn)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // another process may have migrated while we waited for the lock

@@ -2,8 +2,9 @@
 //! spectra and histograms. Every multi-row write is one transaction.
 
 use anyhow::Result;
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, Transaction, TransactionBehavior};
 
+use super::claim::{ensure_held, Claim};
 use super::rows::{Metric, NewRun, ScaleSpectrum, Status};
 use super::{now, Store};
 
@@ -101,32 +102,24 @@ impl Store {
         Ok(())
     }
 
-    /// Atomically moves a run from `queued` (or `stopped`, or `failed` when retrying) to
-    /// `running`. Returns false when someone else got it first.
-    pub fn claim(&mut self, id: &str, pid: u32, retry_failed: bool) -> Result<bool> {
-        let n = self.conn.execute(
-            "UPDATE runs SET status = 'running', pid = ?2, heartbeat = ?3, attempts = attempts + 1,
-                 error = NULL, started = COALESCE(started, ?3), ended = NULL, stop_requested = 0
-             WHERE id = ?1 AND (status IN ('queued', 'stopped') OR (?4 AND status = 'failed'))",
-            params![id, pid as i64, now(), retry_failed],
-        )?;
-        Ok(n == 1)
-    }
-
     /// Worker bookkeeping at start: its pid, backend, device and binary version.
     pub fn mark_worker(
-        &self,
-        id: &str,
+        &mut self,
+        claim: &Claim,
         pid: u32,
         backend: &str,
         device: &str,
         out_dir: &str,
     ) -> Result<()> {
-        self.conn.execute(
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        ensure_held(&tx, claim)?;
+        tx.execute(
             "UPDATE runs SET pid = ?2, heartbeat = ?3, backend = ?4, device = ?5, git_commit = ?6,
                  out_dir = ?7 WHERE id = ?1",
             params![
-                id,
+                claim.run,
                 pid as i64,
                 now(),
                 backend,
@@ -135,19 +128,12 @@ impl Store {
                 out_dir
             ],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
-    /// Records that the worker of `id` was alive (made progress) at time `at`.
-    pub fn heartbeat(&self, id: &str, at: f64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE runs SET heartbeat = MAX(COALESCE(heartbeat, 0), ?2) WHERE id = ?1",
-            params![id, at],
-        )?;
-        Ok(())
-    }
-
-    /// Final (or stopping) status of a run.
+    /// Sets a run's status by hand (an operator's or a test's write: not fenced; a worker
+    /// ends its run with [`Store::finish`]).
     pub fn set_status(&self, id: &str, status: Status, error: Option<&str>) -> Result<()> {
         let ended = matches!(status, Status::Finished | Status::Failed | Status::Stopped).then(now);
         self.conn.execute(
@@ -186,61 +172,68 @@ impl Store {
     /// old row, so a resumed run never duplicates its metrics. A non-finite value is refused
     /// (SQLite would store NaN as NULL) and nothing of the batch is written.
     pub fn log_metrics(&mut self, run: &str, rows: &[Metric]) -> Result<()> {
+        self.write_metrics(run, None, rows)
+    }
+
+    /// [`Store::log_metrics`] by the worker holding `claim`: refused with
+    /// [`super::LostClaim`] (nothing written) when the claim was lost.
+    pub fn log_metrics_held(&mut self, claim: &Claim, rows: &[Metric]) -> Result<()> {
+        self.write_metrics(&claim.run, Some(claim), rows)
+    }
+
+    fn write_metrics(&mut self, run: &str, fence: Option<&Claim>, rows: &[Metric]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        if let Some(bad) = rows.iter().find(|m| !m.value.is_finite()) {
-            anyhow::bail!(
-                "metric {} of run {run} at step {} is {}; non-finite values are not stored",
-                bad.key,
-                bad.step,
-                bad.value
-            );
-        }
+        ensure_finite(run, rows)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO metrics(run_id, key, step, epoch, value, wall)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut latest = tx.prepare_cached(
-                "INSERT INTO latest_metrics(run_id, key, step, epoch, value, wall)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(run_id, key) DO UPDATE SET step = excluded.step, epoch = excluded.epoch,
-                     value = excluded.value, wall = excluded.wall
-                 WHERE excluded.step >= latest_metrics.step",
-            )?;
-            for m in rows {
-                ins.execute(params![run, m.key, m.step, m.epoch, m.value, m.wall])?;
-            }
-            // only the newest row per key touches the latest table
-            let mut newest: Vec<&Metric> = Vec::new();
-            for m in rows {
-                match newest.iter_mut().find(|x| x.key == m.key) {
-                    Some(x) if x.step <= m.step => *x = m,
-                    Some(_) => {}
-                    None => newest.push(m),
-                }
-            }
-            for m in newest {
-                latest.execute(params![run, m.key, m.step, m.epoch, m.value, m.wall])?;
-            }
+        if let Some(claim) = fence {
+            ensure_held(&tx, claim)?;
         }
+        insert_metrics(&tx, run, rows)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces the whole history of the run `claim` holds (metrics and spectra) by `rows`
+    /// and records where they came from (`provenance`, JSON), in one transaction: a run
+    /// adopted from a checkpoint another store watched gets what that checkpoint holds.
+    pub fn replace_history(
+        &mut self,
+        claim: &Claim,
+        rows: &[Metric],
+        provenance: &str,
+    ) -> Result<()> {
+        let run = claim.run.as_str();
+        ensure_finite(run, rows)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        ensure_held(&tx, claim)?;
+        for table in ["metrics", "latest_metrics", "spectra"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE run_id = ?1"),
+                params![run],
+            )?;
+        }
+        insert_metrics(&tx, run, rows)?;
         tx.execute(
-            "UPDATE runs SET heartbeat = MAX(COALESCE(heartbeat, 0), ?2) WHERE id = ?1",
-            params![run, now()],
+            "UPDATE runs SET provenance = ?2 WHERE id = ?1",
+            params![run, provenance],
         )?;
         tx.commit()?;
         Ok(())
     }
 
     /// Drops metrics past `step` (rows logged after the checkpoint a run resumes from).
-    pub fn truncate_metrics(&mut self, run: &str, step: i64) -> Result<()> {
+    pub fn truncate_metrics(&mut self, claim: &Claim, step: i64) -> Result<()> {
+        let run = claim.run.as_str();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        ensure_held(&tx, claim)?;
         tx.execute(
             "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2",
             params![run, step],
@@ -256,17 +249,19 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces the artifacts of `kind` of a run by one.
+    /// Replaces the artifacts of `kind` of a run by one (the worker holding `claim`).
     pub fn set_artifact(
         &mut self,
-        run: &str,
+        claim: &Claim,
         kind: &str,
         path: &str,
         epoch: Option<i64>,
     ) -> Result<()> {
+        let run = claim.run.as_str();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        ensure_held(&tx, claim)?;
         tx.execute(
             "DELETE FROM artifacts WHERE run_id = ?1 AND kind = ?2",
             params![run, kind],
@@ -281,9 +276,32 @@ impl Store {
 
     /// Stores the spectra of one epoch (replacing an earlier write of the same epoch).
     pub fn log_spectra(&mut self, run: &str, epoch: i64, spectra: &[ScaleSpectrum]) -> Result<()> {
+        self.write_spectra(run, None, epoch, spectra)
+    }
+
+    /// [`Store::log_spectra`] by the worker holding `claim`.
+    pub fn log_spectra_held(
+        &mut self,
+        claim: &Claim,
+        epoch: i64,
+        spectra: &[ScaleSpectrum],
+    ) -> Result<()> {
+        self.write_spectra(&claim.run, Some(claim), epoch, spectra)
+    }
+
+    fn write_spectra(
+        &mut self,
+        run: &str,
+        fence: Option<&Claim>,
+        epoch: i64,
+        spectra: &[ScaleSpectrum],
+    ) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(claim) = fence {
+            ensure_held(&tx, claim)?;
+        }
         for s in spectra {
             tx.execute(
                 "INSERT OR REPLACE INTO spectra(run_id, epoch, scale, energy_ratio, commutator, detail)
@@ -311,4 +329,53 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// Refuses non-finite values (SQLite would store NaN as NULL), naming the first.
+fn ensure_finite(run: &str, rows: &[Metric]) -> Result<()> {
+    if let Some(bad) = rows.iter().find(|m| !m.value.is_finite()) {
+        anyhow::bail!(
+            "metric {} of run {run} at step {} is {}; non-finite values are not stored",
+            bad.key,
+            bad.step,
+            bad.value
+        );
+    }
+    Ok(())
+}
+
+/// Inserts metric rows (a (run, key, step) written again replaces the old row), keeps the
+/// latest table in step, and counts the write as a heartbeat.
+fn insert_metrics(tx: &Transaction, run: &str, rows: &[Metric]) -> Result<()> {
+    let mut ins = tx.prepare_cached(
+        "INSERT OR REPLACE INTO metrics(run_id, key, step, epoch, value, wall)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut latest = tx.prepare_cached(
+        "INSERT INTO latest_metrics(run_id, key, step, epoch, value, wall)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(run_id, key) DO UPDATE SET step = excluded.step, epoch = excluded.epoch,
+             value = excluded.value, wall = excluded.wall
+         WHERE excluded.step >= latest_metrics.step",
+    )?;
+    for m in rows {
+        ins.execute(params![run, m.key, m.step, m.epoch, m.value, m.wall])?;
+    }
+    // only the newest row per key touches the latest table
+    let mut newest: Vec<&Metric> = Vec::new();
+    for m in rows {
+        match newest.iter_mut().find(|x| x.key == m.key) {
+            Some(x) if x.step <= m.step => *x = m,
+            Some(_) => {}
+            None => newest.push(m),
+        }
+    }
+    for m in newest {
+        latest.execute(params![run, m.key, m.step, m.epoch, m.value, m.wall])?;
+    }
+    tx.execute(
+        "UPDATE runs SET heartbeat = MAX(COALESCE(heartbeat, 0), ?2) WHERE id = ?1",
+        params![run, now()],
+    )?;
+    Ok(())
 }

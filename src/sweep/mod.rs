@@ -1,5 +1,6 @@
 //! Sweeps: expansion of ablation files into runs, and their crash-safe execution.
 
+pub mod binding;
 pub mod legacy;
 pub mod progress;
 pub mod runner;

@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::binding::{self, Found};
 use super::legacy::adopt_legacy_runs;
 use super::progress::ProgressView;
 use super::spec::Sweep;
-use super::worker::run_dir;
+use super::worker::{run_dir, Job};
 use crate::store::{now, NewRun, RunRow, Status, Store};
+use crate::train::checkpoint;
 
 /// Default seconds without a heartbeat after which a worker is presumed dead or hung.
 pub const STALE_AFTER_S: f64 = 300.0;
@@ -40,6 +42,9 @@ pub struct SweepOptions {
     /// GPU indices (`--devices 0,1`): one run per GPU at a time, overriding `jobs`; each run
     /// gets a free GPU and records it. Empty: runs use their config's device.
     pub devices: Vec<usize>,
+    /// Take over checkpoints another store watched train (their history is copied from the
+    /// checkpoints) instead of refusing to run on them.
+    pub adopt: bool,
 }
 
 /// Which GPU of `devices` is free: not held by one of our workers, nor (as recorded in the
@@ -83,19 +88,28 @@ fn is_zombie(pid: i64) -> bool {
         .unwrap_or(false)
 }
 
-/// Puts a run whose worker died back in the queue, or fails it after [`MAX_ATTEMPTS`].
+/// Puts a run whose worker died back in the queue, or fails it after [`MAX_ATTEMPTS`]; a
+/// compare-and-swap on the row as observed (`running` at its attempt), so a run that
+/// finished or was claimed again meanwhile is left alone.
 fn requeue_dead(store: &Store, row: &RunRow, why: &str) -> Result<String> {
-    if row.attempts >= MAX_ATTEMPTS {
-        let msg = format!("worker died {} times (last: {why})", row.attempts);
-        store.set_status(&row.id, Status::Failed, Some(&msg))?;
-        Ok(format!("failed   {} {msg}", row.id))
-    } else {
-        store.set_status(&row.id, Status::Queued, None)?;
-        Ok(format!(
+    let failed = (row.attempts >= MAX_ATTEMPTS)
+        .then(|| format!("worker died {} times (last: {why})", row.attempts));
+    if !store.requeue_dead(&row.id, row.attempts, failed.as_deref())? {
+        let now = store.run(&row.id).map_or("gone".into(), |r| {
+            format!("{}, attempt {}", r.status, r.attempts)
+        });
+        return Ok(format!(
+            "left     {} its worker looked dead ({why}), but the run changed meanwhile ({now})",
+            row.id
+        ));
+    }
+    Ok(match failed {
+        Some(msg) => format!("failed   {} {msg}", row.id),
+        None => format!(
             "requeued {} worker died ({why}); resumes from its last checkpoint",
             row.id
-        ))
-    }
+        ),
+    })
 }
 
 fn kill(signal: &str, pid: u32) {
@@ -126,15 +140,21 @@ pub fn run(
     for line in adopt_legacy_runs(&mut store, &sweep.name)? {
         println!("{line}");
     }
+    let runs_root = opts
+        .runs_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&sweep.name));
+    if !opts.adopt {
+        let foreign = foreign_checkpoints(&store, &planned, &runs_root, opts.retry_failed)?;
+        if !foreign.is_empty() {
+            anyhow::bail!(binding::refusal(&foreign, &store.store_id()?));
+        }
+    }
     store.register_sweep(&sweep.name, &file.display().to_string(), &planned)?;
     store.set_sweep_runner(&sweep.name, std::process::id())?;
     if let Some(log) = &opts.log_file {
         store.set_sweep_log(&sweep.name, &log.display().to_string())?;
     }
-    let runs_root = opts
-        .runs_root
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(&sweep.name));
     let exe = std::env::current_exe().context("cannot locate the workbench binary")?;
     let described: HashMap<&str, String> = sweep
         .runs
@@ -268,16 +288,26 @@ pub fn run(
                     Status::Failed => opts.retry_failed && !attempted.contains(&row.id),
                     _ => false,
                 };
-                if !claimable || !store.claim(&row.id, std::process::id(), opts.retry_failed)? {
+                if !claimable {
                     continue;
                 }
+                let Some(claim) = store.claim(&row.id, std::process::id(), opts.retry_failed)?
+                else {
+                    continue;
+                };
                 attempted.insert(row.id.clone());
                 let out = row
                     .out_dir
                     .as_ref()
                     .map(PathBuf::from)
                     .unwrap_or_else(|| run_dir(&runs_root, &row.id));
-                let spawned = spawn_worker(&exe, &opts.db, &row.id, &out, device);
+                let job = Job {
+                    claim: claim.clone(),
+                    out,
+                    device,
+                    adopt: opts.adopt,
+                };
+                let spawned = spawn_worker(&exe, &opts.db, &job);
                 match spawned {
                     Ok(child) => {
                         let on = device.map(|d| format!(" on cuda:{d}")).unwrap_or_default();
@@ -289,7 +319,7 @@ pub fn run(
                     }
                     Err(e) => {
                         let msg = format!("{e:#}");
-                        store.set_status(&row.id, Status::Failed, Some(&msg))?;
+                        store.finish(&claim, Status::Failed, Some(&msg))?;
                         view.say(&format!("failed   {} {msg}", row.id));
                     }
                 }
@@ -328,13 +358,50 @@ pub fn run(
     Ok(report)
 }
 
-fn spawn_worker(
-    exe: &Path,
-    db: &Path,
-    id: &str,
-    out: &Path,
-    device: Option<usize>,
-) -> Result<Child> {
+/// The planned runs a worker would take whose folders hold a checkpoint this store did not
+/// watch train: (folder, the store it is bound to, its state). Unreadable checkpoints are left
+/// to the worker, which fails the run and keeps its rows.
+fn foreign_checkpoints(
+    store: &Store,
+    planned: &[NewRun],
+    runs_root: &Path,
+    retry_failed: bool,
+) -> Result<Vec<(PathBuf, Option<String>, checkpoint::TrainState)>> {
+    let store_id = store.store_id()?;
+    let known: HashMap<String, RunRow> = store
+        .runs(None, None)?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let mut foreign = Vec::new();
+    for run in planned {
+        let row = known.get(&run.id);
+        let takes = row.is_none_or(|r| match r.status {
+            Status::Queued | Status::Stopped => true,
+            Status::Failed => retry_failed,
+            Status::Running | Status::Finished => false,
+        });
+        if !takes {
+            continue;
+        }
+        let out = row
+            .and_then(|r| r.out_dir.as_ref())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| run_dir(runs_root, &run.id));
+        let Ok(Some((_, state))) = checkpoint::latest(&out) else {
+            continue;
+        };
+        if let Found::Foreign { other } =
+            binding::inspect(store, &store_id, &run.id, &out, Some(&state))?
+        {
+            foreign.push((out, other, state));
+        }
+    }
+    Ok(foreign)
+}
+
+fn spawn_worker(exe: &Path, db: &Path, job: &Job) -> Result<Child> {
+    let out = job.out.as_path();
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let log = OpenOptions::new()
         .create(true)
@@ -346,11 +413,16 @@ fn spawn_worker(
         .arg("--db")
         .arg(db)
         .arg("--run")
-        .arg(id)
+        .arg(&job.claim.run)
+        .arg("--attempt")
+        .arg(job.claim.attempt.to_string())
         .arg("--out")
         .arg(out);
-    if let Some(d) = device {
+    if let Some(d) = job.device {
         cmd.arg("--device").arg(d.to_string());
+    }
+    if job.adopt {
+        cmd.arg("--adopt");
     }
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -15,7 +15,8 @@ use crate::liveness;
 use crate::model::predictor::HostGenerators;
 use crate::probe::{Interrupted, ProbeResult};
 use crate::spec::Method;
-use crate::store::{now, Metric, Status, Store};
+use crate::store::{now, Claim, Metric, Status, Store};
+use crate::sweep::binding::{self, Found};
 use crate::train::checkpoint::{self, EpochStats};
 use crate::train::pretrain::{pretrain, Observer, Outcome, PretrainOptions};
 
@@ -25,7 +26,7 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// Streams training progress into the store in batched transactions.
 pub struct StoreObserver<'a> {
     pub store: &'a mut Store,
-    pub run: String,
+    pub claim: Claim,
     pub stop: Arc<AtomicBool>,
     spectrum_every: usize,
     buffer: Vec<Metric>,
@@ -38,13 +39,13 @@ pub struct StoreObserver<'a> {
 impl<'a> StoreObserver<'a> {
     pub fn new(
         store: &'a mut Store,
-        run: &str,
+        claim: &Claim,
         spectrum_every: usize,
         stop: Arc<AtomicBool>,
     ) -> Self {
         Self {
             store,
-            run: run.to_string(),
+            claim: claim.clone(),
             stop,
             spectrum_every,
             buffer: Vec::new(),
@@ -67,7 +68,7 @@ impl<'a> StoreObserver<'a> {
     pub fn flush(&mut self) -> Result<()> {
         let rows = std::mem::take(&mut self.buffer);
         self.last_flush = Instant::now();
-        self.store.log_metrics(&self.run, &rows)
+        self.store.log_metrics_held(&self.claim, &rows)
     }
 }
 
@@ -86,13 +87,7 @@ impl Observer for StoreObserver<'_> {
 
     fn on_epoch(&mut self, s: &EpochStats) -> Result<()> {
         let step = self.last_step;
-        for (key, value) in [
-            ("epoch/train_loss", s.train_loss),
-            ("epoch/val_loss", s.val_loss),
-            ("epoch/lr", s.lr),
-            ("epoch/img_per_s", s.img_per_s),
-            ("epoch/seconds", s.seconds),
-        ] {
+        for (key, value) in s.metrics() {
             self.push(key, step, s.epoch, value);
         }
         self.flush()
@@ -131,7 +126,8 @@ impl Observer for StoreObserver<'_> {
             epoch,
             started.elapsed().as_secs_f64(),
         );
-        self.store.log_spectra(&self.run, epoch as i64, &spectra)?;
+        self.store
+            .log_spectra_held(&self.claim, epoch as i64, &spectra)?;
         self.flush()
     }
 }
@@ -143,10 +139,11 @@ pub fn run_dir(runs_root: &Path, id: &str) -> PathBuf {
 
 /// Writes the worker's heartbeat (its last progress, see [`liveness`]) every
 /// [`HEARTBEAT_EVERY`] on its own connection, and turns a stop request found in the store
-/// into the stop flag. Ends when `done` is set.
+/// into the stop flag. A heartbeat refused because the claim was lost raises the stop flag
+/// too: the run belongs to someone else now. Ends when `done` is set.
 fn heartbeat_thread(
     db: PathBuf,
-    id: String,
+    claim: Claim,
     stop: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
@@ -156,8 +153,10 @@ fn heartbeat_thread(
         };
         while !done.load(Ordering::SeqCst) {
             let at = liveness::last_tick().unwrap_or_else(now);
-            let _ = store.heartbeat(&id, at);
-            if store.run(&id).is_ok_and(|r| r.stop_requested) {
+            if let Ok(false) = store.heartbeat(&claim, at) {
+                stop.store(true, Ordering::SeqCst);
+            }
+            if store.run(&claim.run).is_ok_and(|r| r.stop_requested) {
                 stop.store(true, Ordering::SeqCst);
             }
             let mut slept = Duration::ZERO;
@@ -169,38 +168,48 @@ fn heartbeat_thread(
     })
 }
 
-/// Executes run `id` from the store at `db`, on GPU `device` when the sweep assigned one
-/// (`--devices`; it replaces the config's device and is recorded); the run's status tells
-/// how it ended.
-pub fn work(
-    db: &Path,
-    id: &str,
-    out: &Path,
-    device: Option<usize>,
-    stop: Arc<AtomicBool>,
-) -> Result<()> {
+/// What a sweep hands its worker.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub claim: Claim,
+    pub out: PathBuf,
+    /// GPU assigned by the sweep (`--devices`); it replaces the config's device and is
+    /// recorded.
+    pub device: Option<usize>,
+    /// Take over a checkpoint another store watched (`sweep --adopt`).
+    pub adopt: bool,
+}
+
+/// Executes the run `job.claim` holds from the store at `db`; the run's status tells how it
+/// ended. A worker whose claim does not hold (the run is not `running` at that attempt)
+/// refuses before it trains or writes anything.
+pub fn work(db: &Path, job: &Job, stop: Arc<AtomicBool>) -> Result<()> {
     liveness::tick();
     let mut store = Store::open_existing(db)?;
-    let row = store.run(id)?;
+    store
+        .verify_claim(&job.claim)
+        .context("refusing to train")?;
+    let row = store.run(&job.claim.run)?;
     let done = Arc::new(AtomicBool::new(false));
-    let beat = heartbeat_thread(db.to_path_buf(), row.id.clone(), stop.clone(), done.clone());
-    let result = work_on(&mut store, &row.id, &row.config, out, device, stop);
+    let beat = heartbeat_thread(
+        db.to_path_buf(),
+        job.claim.clone(),
+        stop.clone(),
+        done.clone(),
+    );
+    let result = work_on(&mut store, job, &row.config, stop);
     done.store(true, Ordering::SeqCst);
     let _ = beat.join();
     result
 }
 
-fn work_on(
-    store: &mut Store,
-    id: &str,
-    config: &str,
-    out: &Path,
-    device: Option<usize>,
-    stop: Arc<AtomicBool>,
-) -> Result<()> {
+fn work_on(store: &mut Store, job: &Job, config: &str, stop: Arc<AtomicBool>) -> Result<()> {
+    let claim = &job.claim;
+    let id = claim.run.as_str();
+    let out = job.out.as_path();
     let fail = |store: &Store, e: anyhow::Error| -> Result<()> {
         let msg = format!("{e:#}").replace('\n', " ");
-        store.set_status(id, Status::Failed, Some(&msg))?;
+        store.finish(claim, Status::Failed, Some(&msg))?;
         Err(e)
     };
     let mut cfg: RunConfig = match serde_json::from_str(config) {
@@ -212,11 +221,11 @@ fn work_on(
             )
         }
     };
-    if let Some(d) = device {
+    if let Some(d) = job.device {
         cfg.device = d;
     }
     store.mark_worker(
-        id,
+        claim,
         std::process::id(),
         cfg.backend.name(),
         &device_name(cfg.backend, cfg.device),
@@ -224,8 +233,8 @@ fn work_on(
     )?;
     // metrics logged after the checkpoint we resume from are replayed: drop them first. A
     // checkpoint that cannot be read fails the run and keeps every row.
-    let resume_step = match checkpoint::latest(out) {
-        Ok(found) => found.map_or(0, |(_, s)| s.step),
+    let latest = match checkpoint::latest(out) {
+        Ok(found) => found,
         Err(e) => {
             return fail(
                 store,
@@ -233,17 +242,33 @@ fn work_on(
             )
         }
     };
-    store.truncate_metrics(id, resume_step as i64)?;
+    // only a checkpoint this store watched train is resumed silently
+    let store_id = store.store_id()?;
+    let state = latest.as_ref().map(|(_, s)| s);
+    let found = binding::inspect(store, &store_id, id, out, state)?;
+    if let (Found::Foreign { other }, Some((dir, state))) = (found, latest.as_ref()) {
+        if !job.adopt {
+            let why = binding::refusal(&[(out.to_path_buf(), other, state.clone())], &store_id);
+            return fail(store, anyhow::anyhow!(why));
+        }
+        println!(
+            "{}",
+            binding::adopt(store, claim, dir, state, other.as_deref())?
+        );
+    }
+    binding::write(out, &store_id, claim)?;
+    let resume_step = state.map_or(0, |s| s.step);
+    store.truncate_metrics(claim, resume_step as i64)?;
 
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let job = Pipeline {
+        let pipeline = Pipeline {
             cfg: &cfg,
             out,
             store: &mut *store,
-            id,
+            claim,
             stop: stop.clone(),
         };
-        dispatch(cfg.backend, cfg.device, job)
+        dispatch(cfg.backend, cfg.device, pipeline)
     }))
     .unwrap_or_else(|panic| {
         let msg = panic
@@ -255,14 +280,16 @@ fn work_on(
     });
     match result {
         Ok(outcome) => {
-            register_checkpoint(store, id, out)?;
+            register_checkpoint(store, claim, out)?;
             let status = if outcome.finished {
                 Status::Finished
             } else {
                 Status::Stopped
             };
-            store.set_status(id, status, None)
+            store.finish(claim, status, None)
         }
+        // a worker that lost its claim writes nothing more: the run is someone else's
+        Err(e) if e.downcast_ref::<crate::store::LostClaim>().is_some() => Err(e),
         Err(e) => fail(store, e),
     }
 }
@@ -272,7 +299,7 @@ struct Pipeline<'a> {
     cfg: &'a RunConfig,
     out: &'a Path,
     store: &'a mut Store,
-    id: &'a str,
+    claim: &'a Claim,
     stop: Arc<AtomicBool>,
 }
 
@@ -284,7 +311,7 @@ impl OnBackend for Pipeline<'_> {
             cfg,
             out,
             store,
-            id,
+            claim,
             stop,
         } = self;
         let opts = PretrainOptions {
@@ -294,13 +321,14 @@ impl OnBackend for Pipeline<'_> {
         };
         if cfg.method != Method::QbHeat {
             // baselines have no pre-training: nothing to checkpoint, straight to evaluation
-            let finished = evaluate_into::<B>(store, id, cfg, out, &device, &stop)?;
+            let finished = evaluate_into::<B>(store, claim, cfg, out, &device, &stop)?;
             return Ok(Outcome {
                 state: Default::default(),
                 finished,
             });
         }
-        let mut observer = StoreObserver::new(store, id, cfg.analysis.spectrum_every, stop.clone());
+        let mut observer =
+            StoreObserver::new(store, claim, cfg.analysis.spectrum_every, stop.clone());
         let outcome = pretrain::<B>(cfg, &opts, &device, &mut observer);
         let flushed = observer.flush();
         if let Some(e) = observer.error.take() {
@@ -309,7 +337,7 @@ impl OnBackend for Pipeline<'_> {
         let mut outcome = outcome?;
         flushed?;
         if outcome.finished && !cfg.probe.kinds.is_empty() {
-            outcome.finished = evaluate_into::<B>(store, id, cfg, out, &device, &stop)?;
+            outcome.finished = evaluate_into::<B>(store, claim, cfg, out, &device, &stop)?;
         }
         Ok(outcome)
     }
@@ -319,7 +347,7 @@ impl OnBackend for Pipeline<'_> {
 /// (nothing stored: the resumed run, its pre-training complete, probes again).
 fn evaluate_into<B: TrainBackend>(
     store: &mut Store,
-    id: &str,
+    claim: &Claim,
     cfg: &RunConfig,
     out: &Path,
     device: &B::Device,
@@ -327,7 +355,7 @@ fn evaluate_into<B: TrainBackend>(
 ) -> Result<bool> {
     match crate::probe::pipeline::evaluate::<B>(cfg, out, &cfg.probe.kinds, device, stop) {
         Ok(results) => {
-            store.log_metrics(id, &probe_metrics(&results))?;
+            store.log_metrics_held(claim, &probe_metrics(&results))?;
             Ok(true)
         }
         Err(e) if e.downcast_ref::<Interrupted>().is_some() => Ok(false),
@@ -374,10 +402,10 @@ pub fn probe_metrics(results: &[(String, ProbeResult)]) -> Vec<Metric> {
 }
 
 /// Records the run's newest checkpoint folder as an artifact.
-fn register_checkpoint(store: &mut Store, id: &str, out: &Path) -> Result<()> {
+fn register_checkpoint(store: &mut Store, claim: &Claim, out: &Path) -> Result<()> {
     if let Some((dir, state)) = checkpoint::latest(out)? {
         store.set_artifact(
-            id,
+            claim,
             "checkpoint",
             &dir.display().to_string(),
             Some(state.epochs_done as i64),

@@ -21,6 +21,19 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
+impl EpochStats {
+    /// The statistics under the metric keys a run stores them as.
+    pub fn metrics(&self) -> [(&'static str, f64); 5] {
+        [
+            ("epoch/train_loss", self.train_loss),
+            ("epoch/val_loss", self.val_loss),
+            ("epoch/lr", self.lr),
+            ("epoch/img_per_s", self.img_per_s),
+            ("epoch/seconds", self.seconds),
+        ]
+    }
+}
+
 /// Training progress saved with each checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
@@ -33,6 +46,9 @@ pub struct TrainState {
     /// Sum of the step losses of the epoch in progress (non-zero only mid-epoch).
     pub epoch_loss_sum: f64,
     pub epochs: Vec<EpochStats>,
+    /// Optimiser steps of one epoch (0 in checkpoints written before it was recorded).
+    #[serde(default)]
+    pub steps_per_epoch: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -153,6 +153,7 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
     let groups = decay_groups(&model, cfg.train.decay_all);
 
     let (batch, steps) = steps_per_epoch(cfg, train_set.len());
+    state.steps_per_epoch = steps;
     let total = steps * cfg.train.epochs;
     let warmup = (cfg.train.warmup_epochs * steps as f64).round() as usize;
     let peak = cfg.peak_lr();

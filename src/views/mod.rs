@@ -89,10 +89,33 @@ impl Cell {
     }
 }
 
-/// Renders rows as an aligned text table.
+/// The widest a table cell is shown; longer text (a stored error message, a path) is cut
+/// with "…" in tables. CSV and JSON keep the whole text.
+pub const MAX_CELL_CHARS: usize = 160;
+
+/// `s` cut to at most `max` characters, the last one "…" when it was cut; line breaks
+/// become spaces so a cell stays on its row.
+pub fn clip(s: &str, max: usize) -> String {
+    let flat = || {
+        s.chars()
+            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+    };
+    if s.chars().count() <= max {
+        return flat().collect();
+    }
+    let mut out: String = flat().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Renders rows as an aligned text table (each cell clipped to [`MAX_CELL_CHARS`]).
 pub fn render_table(header: &[String], rows: &[Vec<String>]) -> String {
+    let clipped =
+        |r: &[String]| -> Vec<String> { r.iter().map(|c| clip(c, MAX_CELL_CHARS)).collect() };
+    let header = clipped(header);
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| clipped(r)).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
@@ -102,12 +125,15 @@ pub fn render_table(header: &[String], rows: &[Vec<String>]) -> String {
         let parts: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| {
+                let pad = w.saturating_sub(c.chars().count());
+                format!("{c}{}", " ".repeat(pad))
+            })
             .collect();
         let _ = writeln!(out, "{}", parts.join("  ").trim_end());
     };
-    line(header, &mut out);
-    for r in rows {
+    line(&header, &mut out);
+    for r in &rows {
         line(r, &mut out);
     }
     out
@@ -163,6 +189,21 @@ pub fn render(format: Format, header: &[String], rows: &[Vec<Cell>]) -> String {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_cuts_at_a_character_and_flattens_line_breaks() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "ab…");
+        assert_eq!(clip("a\nb", 5), "a b");
+        assert_eq!(clip("ééééé", 4), "ééé…");
+        let t = render_table(&["h".into()], &[vec!["y".repeat(70_000)]]);
+        assert_eq!(t.lines().nth(1).unwrap().chars().count(), MAX_CELL_CHARS);
+    }
+}
+
+#[cfg(test)]
 pub(crate) mod fixture {
     //! A small store with two finished runs, one failed run, metrics, a checkpoint artifact and
     //! spectra, built through the store API (shared by the view tests).
@@ -204,19 +245,20 @@ pub(crate) mod fixture {
                 .collect();
             s.log_metrics(id, &rows).unwrap();
         }
-        s.set_status(&ids[0], Status::Finished, None).unwrap();
+        let first = s.claim(&ids[0], 1, false).unwrap().unwrap();
+        s.set_artifact(
+            &first,
+            "checkpoint",
+            "runs/fx/x/checkpoints/step-00000003",
+            Some(3),
+        )
+        .unwrap();
+        s.finish(&first, Status::Finished, None).unwrap();
         s.set_status(&ids[1], Status::Finished, None).unwrap();
         s.set_status(
             &ids[2],
             Status::Failed,
             Some("loss became NaN at epoch 2 step 5"),
-        )
-        .unwrap();
-        s.set_artifact(
-            &ids[0],
-            "checkpoint",
-            "runs/fx/x/checkpoints/step-00000003",
-            Some(3),
         )
         .unwrap();
         let spectrum = |scale: &str, ratio: f64| ScaleSpectrum {

@@ -122,4 +122,19 @@ mod tests {
         let failed = runs(&s, None, Some(Status::Failed), Format::Csv).unwrap();
         assert_eq!(failed.lines().count(), 2, "{failed}");
     }
+
+    #[test]
+    fn a_huge_stored_error_is_clipped_in_tables_and_kept_whole_in_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, ids) = crate::views::fixture::store(dir.path());
+        // a 100 000-character data path in an error message, with a line break
+        let error = format!("/data/{}\nis not an IDX file", "x".repeat(100_000));
+        s.set_status(&ids[2], Status::Failed, Some(&error)).unwrap();
+        let t = runs(&s, None, None, Format::Table).unwrap();
+        assert_eq!(t.lines().count(), 4, "one line per run");
+        assert!(t.lines().all(|l| l.chars().count() < 600), "{}", t.len());
+        assert!(t.contains("/data/xxx") && t.contains('…'));
+        let j: Value = serde_json::from_str(&runs(&s, None, None, Format::Json).unwrap()).unwrap();
+        assert_eq!(j[2]["error"], Value::from(error));
+    }
 }

@@ -23,6 +23,9 @@ pub fn show(store: &Store, id: &str) -> Result<String> {
     );
     let _ = writeln!(out, "binary     {}", r.git_commit.as_deref().unwrap_or("-"));
     let _ = writeln!(out, "folder     {}", r.out_dir.as_deref().unwrap_or("-"));
+    if let Some(p) = &r.provenance {
+        let _ = writeln!(out, "adopted    {}", adopted(p));
+    }
     if let Some(d) = r.elapsed(now()) {
         let _ = writeln!(out, "duration   {d:.1}s");
     }
@@ -49,6 +52,31 @@ pub fn show(store: &Store, id: &str) -> Result<String> {
         );
     }
     Ok(out)
+}
+
+/// One line for a run's provenance JSON: which store watched it, what is missing.
+fn adopted(provenance: &str) -> String {
+    let Ok(p) = serde_json::from_str::<serde_json::Value>(provenance) else {
+        return provenance.to_string();
+    };
+    let list = |key: &str| -> String {
+        p[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    };
+    format!(
+        "from store {} at checkpoint step {}; recovered: {}; missing: {}",
+        p["adopted_from_store"].as_str().unwrap_or("unknown"),
+        p["checkpoint_step"],
+        list("recovered"),
+        list("missing")
+    )
 }
 
 #[cfg(test)]
