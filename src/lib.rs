@@ -2,7 +2,7 @@
 //! ("Self-Supervised Learning based on Heat Equation", Chen et al.), on burn.
 //!
 //! Data flows one way: config → data → model/train → store → analysis → views / TUI / report.
-//! Leaves (`spec`, `masking`, `curve`, `liveness`) import nothing of the crate but `spec`;
+//! Leaves (`spec`, `masking`, `curve`, `liveness`, `simd`) import nothing of the crate but `spec`;
 //! nothing below `store` reads the store, and only `store` runs SQL.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -18,6 +18,7 @@ pub mod masking;
 pub mod model;
 pub mod probe;
 pub mod report;
+pub mod simd;
 pub mod spec;
 pub mod store;
 pub mod sweep;

@@ -16,6 +16,10 @@ fn main() -> ExitCode {
     qbheat_workbench::backend::train_on_main_thread();
     cli::signal::exit_quietly_on_closed_pipe();
     let args = cli::Cli::parse();
+    if let Err(e) = qbheat_workbench::simd::init() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match cli::dispatch(args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -36,14 +36,16 @@ impl std::fmt::Display for BenchResult {
         write!(
             f,
             "bench: img_per_s={:.1} step_ms={:.2} peak_rss_mb={:.1} gflop_per_s={:.2} \
-             cores_busy={:.2} system_share={:.2} page_faults_per_step={:.0}",
+             cores_busy={:.2} system_share={:.2} page_faults_per_step={:.0} simd={} cpu_flags={}",
             self.img_per_s,
             self.step_ms,
             self.peak_rss_mb,
             self.gflop_per_s,
             self.cores_busy,
             self.system_share,
-            self.page_faults_per_step
+            self.page_faults_per_step,
+            crate::simd::level().name(),
+            crate::simd::cpu_flags()
         )
     }
 }

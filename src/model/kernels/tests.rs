@@ -652,3 +652,69 @@ fn matrix_product_matches_burns_matmul_forward_and_backward() {
         }
     }
 }
+
+/// The kernels with run-time SIMD dispatch (depthwise convolution, BatchNorm, dynamic ReLU),
+/// forward and gradients, give the same bits at every level this CPU runs (their reductions
+/// use fixed lanes in a fixed order and no level fuses a multiply and an add). Planes of
+/// 17×19 values exercise full lanes and remainders.
+#[test]
+fn fused_kernels_give_the_same_bits_at_every_simd_level() {
+    use crate::simd::{self, Level};
+    let run = || -> Vec<u32> {
+        let x = input([3, 4, 17, 19], 91).detach().require_grad();
+        let w = input([8, 1, 3, 3], 92).detach().require_grad();
+        let gamma = (input([1, 1, 1, 8], 93).reshape([8]) * 0.5)
+            .detach()
+            .require_grad();
+        let beta = input([1, 1, 1, 8], 94).reshape([8]).detach().require_grad();
+        let coef = (input([1, 1, 3, 64], 95).reshape([3, 64]) * 0.3)
+            .detach()
+            .require_grad();
+        let h = depthwise(x.clone(), w.clone(), 1);
+        let (h, mean, var) = batch_norm_train(h, gamma.clone(), beta.clone(), 1e-5);
+        let y = dynamic_relu(h, coef.clone(), 1);
+        let weights = input(y.dims(), 96);
+        let grads = (y.clone() * weights).sum().backward();
+        let mut bits = Vec::new();
+        let mut push = |t: Tensor<Cpu, 1>| {
+            bits.extend(
+                t.into_data()
+                    .to_vec::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits()),
+            )
+        };
+        push(y.inner().reshape([-1]));
+        push(mean.inner());
+        push(var.inner());
+        push(x.grad(&grads).unwrap().reshape([-1]));
+        push(w.grad(&grads).unwrap().reshape([-1]));
+        push(gamma.grad(&grads).unwrap());
+        push(beta.grad(&grads).unwrap());
+        push(coef.grad(&grads).unwrap().reshape([-1]));
+        bits
+    };
+    simd::force(Some(Level::Scalar)).unwrap();
+    let scalar = run();
+    let mut levels = vec!["scalar"];
+    for level in [Level::Avx2, Level::Avx512] {
+        if simd::force(Some(level)).is_err() {
+            continue;
+        }
+        let bits = run();
+        levels.push(level.name());
+        let differ = bits.iter().zip(&scalar).filter(|(a, b)| a != b).count();
+        simd::force(None).unwrap();
+        assert_eq!(
+            differ,
+            0,
+            "{} of {} values differ at {}",
+            differ,
+            bits.len(),
+            level.name()
+        );
+    }
+    simd::force(None).unwrap();
+    eprintln!("same bits at {levels:?}");
+}

@@ -9,35 +9,87 @@ use rayon::prelude::*;
 
 use super::view::View;
 use super::{filled, tensor, vector};
+use crate::simd::{self, LANES};
 
-/// Per channel: (sum, sum of squares around the mean) in f64, the mean and biased variance.
+/// Per channel: the mean and biased variance, summed in f64 lanes (two passes: the sum,
+/// then the squares around the mean).
 fn channel_stats(x: &View) -> Vec<(f32, f32)> {
-    let [n, c, h, w] = x.shape;
-    let m = (n * h * w) as f64;
-    (0..c)
+    (0..x.shape[1])
         .into_par_iter()
-        .map(|ch| {
-            let mut buf = Vec::new();
-            let mut s = 0f64;
-            for i in 0..n {
-                s += x
-                    .plane(i, ch, &mut buf)
-                    .iter()
-                    .map(|&v| v as f64)
-                    .sum::<f64>();
-            }
-            let mean = s / m;
-            let mut s2 = 0f64;
-            for i in 0..n {
-                s2 += x
-                    .plane(i, ch, &mut buf)
-                    .iter()
-                    .map(|&v| (v as f64 - mean).powi(2))
-                    .sum::<f64>();
-            }
-            (mean as f32, (s2 / m) as f32)
-        })
+        .map(|ch| moments(x, ch))
         .collect()
+}
+
+crate::multiversion! {
+    /// (μ, σ²) of channel `ch` over every sample and pixel.
+    fn moments(x: &View, ch: usize) -> (f32, f32) {
+        let [n, _, h, w] = x.shape;
+        let m = (n * h * w) as f64;
+        let mut buf = Vec::new();
+        let mut s = 0f64;
+        for i in 0..n {
+            s += simd::sum(x.plane(i, ch, &mut buf));
+        }
+        let mean = s / m;
+        let mut s2 = 0f64;
+        for i in 0..n {
+            s2 += simd::sum_sq_dev(x.plane(i, ch, &mut buf), mean);
+        }
+        (mean as f32, (s2 / m) as f32)
+    }
+}
+
+crate::multiversion! {
+    /// `out = src·k + o` (one plane of y, or of ∂x's first term).
+    fn scale_shift(out: &mut [MaybeUninit<f32>], src: &[f32], k: f32, o: f32) {
+        for (dst, &v) in out.iter_mut().zip(src) {
+            *dst = MaybeUninit::new(v * k + o);
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Channel `ch`'s (∂γ, ∂β) = (Σ ∂y·x̂, Σ ∂y), x̂ = (x − μ)·inv, in f64 lanes.
+    fn grad_sums(v: &View, gv: &View, ch: usize, mu: f32, inv: f32) -> (f32, f32) {
+        let (mut bx, mut bg) = (Vec::new(), Vec::new());
+        let (mut db, mut dg) = ([0f64; LANES], [0f64; LANES]);
+        for i in 0..v.shape[0] {
+            let xs = v.plane(i, ch, &mut bx);
+            let gs = gv.plane(i, ch, &mut bg);
+            let (cx, cg) = (xs.chunks_exact(LANES), gs.chunks_exact(LANES));
+            let (rx, rg) = (cx.remainder(), cg.remainder());
+            for (x, g) in cx.zip(cg) {
+                for l in 0..LANES {
+                    db[l] += g[l] as f64;
+                    dg[l] += g[l] as f64 * ((x[l] - mu) * inv) as f64;
+                }
+            }
+            for (l, (x, g)) in rx.iter().zip(rg).enumerate() {
+                db[l] += *g as f64;
+                dg[l] += *g as f64 * ((x - mu) * inv) as f64;
+            }
+        }
+        (simd::fold(dg) as f32, simd::fold(db) as f32)
+    }
+}
+
+crate::multiversion! {
+    /// One plane of ∂x = k·(∂y − Σ∂y/m − x̂·Σ∂y·x̂/m).
+    fn input_grad(
+        out: &mut [MaybeUninit<f32>],
+        xs: &[f32],
+        gs: &[f32],
+        mu: f32,
+        inv: f32,
+        k: f32,
+        db_m: f32,
+        dg_m: f32,
+    ) {
+        for ((dst, &xv), &gv) in out.iter_mut().zip(xs).zip(gs) {
+            let xhat = (xv - mu) * inv;
+            *dst = MaybeUninit::new(k * (gv - db_m - xhat * dg_m));
+        }
+    }
 }
 
 /// Training-mode BatchNorm (the module doc of `kernels`): one pass per channel for the
@@ -82,9 +134,7 @@ fn normalised(
         let (i, ch) = (row / c, row % c);
         let mut buf = Vec::new();
         let (k, o) = ko[ch];
-        for (dst, &src) in out.iter_mut().zip(v.plane(i, ch, &mut buf)) {
-            *dst = MaybeUninit::new(src * k + o);
-        }
+        scale_shift(out, v.plane(i, ch, &mut buf), k, o);
     });
     tensor(y, vec![n, c, h, w])
 }
@@ -122,19 +172,7 @@ pub fn backward(
     // per channel: ∂β = Σ∂y, ∂γ = Σ∂y·x̂
     let sums: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
-        .map(|ch| {
-            let (mut bx, mut bg) = (Vec::new(), Vec::new());
-            let (mut db, mut dg) = (0f64, 0f64);
-            for i in 0..n {
-                let xs = v.plane(i, ch, &mut bx);
-                let gs = gv.plane(i, ch, &mut bg);
-                for (&xv, &gv) in xs.iter().zip(gs) {
-                    db += gv as f64;
-                    dg += gv as f64 * ((xv - mu[ch]) * inv[ch]) as f64;
-                }
-            }
-            (dg as f32, db as f32)
-        })
+        .map(|ch| grad_sums(&v, &gv, ch, mu[ch], inv[ch]))
         .collect();
     let dx = filled(n * c * hw, hw, |start, out| {
         let row = start / hw.max(1);
@@ -144,11 +182,7 @@ pub fn backward(
         let gs = gv.plane(i, ch, &mut bg);
         let k = g[ch] * inv[ch];
         let (dg, db) = sums[ch];
-        let (db_m, dg_m) = (db / m, dg / m);
-        for ((dst, &xv), &gv) in out.iter_mut().zip(xs).zip(gs) {
-            let xhat = (xv - mu[ch]) * inv[ch];
-            *dst = MaybeUninit::new(k * (gv - db_m - xhat * dg_m));
-        }
+        input_grad(out, xs, gs, mu[ch], inv[ch], k, db / m, dg / m);
     });
     let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
     Some([

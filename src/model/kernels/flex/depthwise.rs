@@ -54,7 +54,7 @@ impl Geometry {
     }
 
     /// For output row/column `o` and tap `a`: the input index, if inside the map.
-    #[inline]
+    #[inline(always)]
     fn input(&self, o: usize, a: usize, side: usize) -> Option<usize> {
         let i = (o * self.stride + a) as isize - (self.k / 2) as isize;
         (i >= 0 && (i as usize) < side).then_some(i as usize)
@@ -62,7 +62,7 @@ impl Geometry {
 
     /// The output columns `lo..hi` whose tap `b` falls inside an input row of `side` values,
     /// and the input column of `lo`.
-    #[inline]
+    #[inline(always)]
     fn columns(&self, b: usize, side: usize, out_side: usize) -> (usize, usize, usize) {
         let p = self.k / 2;
         let s = self.stride;
@@ -78,7 +78,7 @@ impl Geometry {
 }
 
 /// `out[ox] += t · src[ix₀ + (ox − lo)·s]` for ox in lo..hi.
-#[inline]
+#[inline(always)]
 fn tap_add(out: &mut [f32], src: &[f32], t: f32, (lo, hi, ix0): (usize, usize, usize), s: usize) {
     if s == 1 {
         for (r, &v) in out[lo..hi].iter_mut().zip(&src[ix0..ix0 + hi - lo]) {
@@ -92,7 +92,7 @@ fn tap_add(out: &mut [f32], src: &[f32], t: f32, (lo, hi, ix0): (usize, usize, u
 }
 
 /// `dst[ix₀ + (ox − lo)·s] += t · g[ox]` for ox in lo..hi.
-#[inline]
+#[inline(always)]
 fn tap_scatter(dst: &mut [f32], g: &[f32], t: f32, (lo, hi, ix0): (usize, usize, usize), s: usize) {
     if s == 1 {
         for (d, &v) in dst[ix0..ix0 + hi - lo].iter_mut().zip(&g[lo..hi]) {
@@ -105,21 +105,77 @@ fn tap_scatter(dst: &mut [f32], g: &[f32], t: f32, (lo, hi, ix0): (usize, usize,
     }
 }
 
-/// `Σ g[ox] · src[ix₀ + (ox − lo)·s]` for ox in lo..hi.
-#[inline]
+/// `Σ g[ox] · src[ix₀ + (ox − lo)·s]` for ox in lo..hi (in [`crate::simd::LANES`] lanes at
+/// stride 1).
+#[inline(always)]
 fn tap_dot(g: &[f32], src: &[f32], (lo, hi, ix0): (usize, usize, usize), s: usize) -> f32 {
     if s == 1 {
-        g[lo..hi]
-            .iter()
-            .zip(&src[ix0..ix0 + hi - lo])
-            .map(|(a, b)| a * b)
-            .sum()
+        crate::simd::dot(&g[lo..hi], &src[ix0..ix0 + hi - lo])
     } else {
         g[lo..hi]
             .iter()
             .enumerate()
             .map(|(k, &a)| a * src[ix0 + k * s])
             .sum()
+    }
+}
+
+crate::multiversion! {
+    /// One output plane: `out[oy, ox] = Σ_{a,b} taps[a, b] · src[oy·s + a − k/2, ox·s + b − k/2]`.
+    fn forward_plane(out: &mut [f32], src: &[f32], taps: &[f32], g: &Geometry) {
+        for oy in 0..g.ho {
+            let row = &mut out[oy * g.wo..(oy + 1) * g.wo];
+            for a in 0..g.k {
+                let Some(iy) = g.input(oy, a, g.h) else {
+                    continue;
+                };
+                let srow = &src[iy * g.w..(iy + 1) * g.w];
+                for b in 0..g.k {
+                    let cols = g.columns(b, g.w, g.wo);
+                    tap_add(row, srow, taps[a * g.k + b], cols, g.stride);
+                }
+            }
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Adds one output plane's share of ∂x: `din[iy, ix] += Σ taps[a, b] · gp[oy, ox]` over
+    /// the taps that read (iy, ix).
+    fn input_grad_plane(din: &mut [f32], gp: &[f32], taps: &[f32], g: &Geometry) {
+        for oy in 0..g.ho {
+            let grow = &gp[oy * g.wo..(oy + 1) * g.wo];
+            for a in 0..g.k {
+                let Some(iy) = g.input(oy, a, g.h) else {
+                    continue;
+                };
+                let drow = &mut din[iy * g.w..(iy + 1) * g.w];
+                for b in 0..g.k {
+                    let cols = g.columns(b, g.w, g.wo);
+                    tap_scatter(drow, grow, taps[a * g.k + b], cols, g.stride);
+                }
+            }
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Adds one sample's share of ∂w: `taps[a, b] += Σ_{oy, ox} gp[oy, ox] · src[oy·s + a − k/2, ox·s + b − k/2]`.
+    fn weight_grad_plane(taps: &mut [f32], src: &[f32], gp: &[f32], g: &Geometry) {
+        for a in 0..g.k {
+            for b in 0..g.k {
+                let mut acc = 0f32;
+                for oy in 0..g.ho {
+                    let Some(iy) = g.input(oy, a, g.h) else {
+                        continue;
+                    };
+                    let srow = &src[iy * g.w..(iy + 1) * g.w];
+                    let grow = &gp[oy * g.wo..(oy + 1) * g.wo];
+                    acc += tap_dot(grow, srow, g.columns(b, g.w, g.wo), g.stride);
+                }
+                taps[a * g.k + b] += acc;
+            }
+        }
     }
 }
 
@@ -137,20 +193,7 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, stride: usize) -> Option<Fle
         let (i, o) = (idx / g.c_out, idx % g.c_out);
         let mut buf = Vec::new();
         let src = xv.plane(i, o / mult, &mut buf);
-        let taps = &w[o * kk..(o + 1) * kk];
-        for oy in 0..g.ho {
-            let row = &mut out[oy * g.wo..(oy + 1) * g.wo];
-            for a in 0..g.k {
-                let Some(iy) = g.input(oy, a, g.h) else {
-                    continue;
-                };
-                let srow = &src[iy * g.w..(iy + 1) * g.w];
-                for b in 0..g.k {
-                    let cols = g.columns(b, g.w, g.wo);
-                    tap_add(row, srow, taps[a * g.k + b], cols, g.stride);
-                }
-            }
-        }
+        forward_plane(out, src, &w[o * kk..(o + 1) * kk], &g);
     });
     Some(tensor(y, vec![g.n, g.c_out, g.ho, g.wo]))
 }
@@ -179,20 +222,7 @@ pub fn backward(
         let mut buf = Vec::new();
         for o in c * mult..(c + 1) * mult {
             let gp = gv.plane(i, o, &mut buf);
-            let taps = &w[o * kk..(o + 1) * kk];
-            for oy in 0..g.ho {
-                let grow = &gp[oy * g.wo..(oy + 1) * g.wo];
-                for a in 0..g.k {
-                    let Some(iy) = g.input(oy, a, g.h) else {
-                        continue;
-                    };
-                    let drow = &mut din[iy * g.w..(iy + 1) * g.w];
-                    for b in 0..g.k {
-                        let cols = g.columns(b, g.w, g.wo);
-                        tap_scatter(drow, grow, taps[a * g.k + b], cols, g.stride);
-                    }
-                }
-            }
+            input_grad_plane(din, gp, &w[o * kk..(o + 1) * kk], &g);
         }
     });
     // ∂w[o, a, b] = Σ_{n, i, j} ∂y[n, o, i, j] · x[n, o/m, i·s + a − k/2, j·s + b − k/2]
@@ -204,20 +234,7 @@ pub fn backward(
             for i in 0..g.n {
                 let src = xv.plane(i, o / mult, &mut bx);
                 let gp = gv.plane(i, o, &mut bg);
-                for a in 0..g.k {
-                    for b in 0..g.k {
-                        let mut acc = 0f32;
-                        for oy in 0..g.ho {
-                            let Some(iy) = g.input(oy, a, g.h) else {
-                                continue;
-                            };
-                            let srow = &src[iy * g.w..(iy + 1) * g.w];
-                            let grow = &gp[oy * g.wo..(oy + 1) * g.wo];
-                            acc += tap_dot(grow, srow, g.columns(b, g.w, g.wo), g.stride);
-                        }
-                        taps[a * g.k + b] += acc;
-                    }
-                }
+                weight_grad_plane(taps, src, gp, &g);
             }
         });
     Some([

@@ -11,6 +11,7 @@ use super::gelu::exp_nonpositive;
 use super::matmul::contiguous;
 use super::view::View;
 use super::{filled, tensor, zeros};
+use crate::simd::{self, LANES};
 
 /// Δ = 2σ(ℓ) − 1 = sign(ℓ)·(1 − e)/(1 + e) with e = e^(−|ℓ|) (branch-free; libm's tanh per
 /// channel plane was 4 % of a training step).
@@ -39,6 +40,48 @@ fn lines([da1, db1, da2, db2]: [f32; 4]) -> [f32; 4] {
     [1.0 + da1, 0.5 * db1, da2, 0.5 * db2]
 }
 
+crate::multiversion! {
+    /// One plane of y = max(a₁x + b₁, a₂x + b₂).
+    fn plane_forward(out: &mut [MaybeUninit<f32>], xs: &[f32], l: [f32; 4]) {
+        let [a1, b1, a2, b2] = l;
+        for (o, &v) in out.iter_mut().zip(xs) {
+            *o = MaybeUninit::new((a1 * v + b1).max(a2 * v + b2));
+        }
+    }
+}
+
+crate::multiversion! {
+    /// One plane of ∂x, and [Σ g·x, Σ g] where the first line wins, then where the second
+    /// does (in [`LANES`] lanes, branch-free).
+    fn plane_backward(out: &mut [f32], xs: &[f32], gs: &[f32], l: [f32; 4]) -> [f32; 4] {
+        let [a1, b1, a2, b2] = l;
+        let n = out.len().min(xs.len()).min(gs.len());
+        let (out, xs, gs) = (&mut out[..n], &xs[..n], &gs[..n]);
+        let mut s = [[0f32; LANES]; 4];
+        let mut step = |j: usize, lane: usize| {
+            let (v, g) = (xs[j], gs[j]);
+            let first = a1 * v + b1 >= a2 * v + b2;
+            out[j] = g * if first { a1 } else { a2 };
+            let (gx, g1) = if first { (g * v, g) } else { (0.0, 0.0) };
+            let (gx2, g2) = if first { (0.0, 0.0) } else { (g * v, g) };
+            s[0][lane] += gx;
+            s[1][lane] += g1;
+            s[2][lane] += gx2;
+            s[3][lane] += g2;
+        };
+        let full = n / LANES * LANES;
+        for base in (0..full).step_by(LANES) {
+            for lane in 0..LANES {
+                step(base + lane, lane);
+            }
+        }
+        for j in full..n {
+            step(j, j - full);
+        }
+        s.map(simd::fold)
+    }
+}
+
 /// `y`; `None` for other element types or shapes.
 pub fn forward(x: &FlexTensor, coef: &FlexTensor, set: usize) -> Option<FlexTensor> {
     let xv = View::of(x)?;
@@ -53,11 +96,8 @@ pub fn forward(x: &FlexTensor, coef: &FlexTensor, set: usize) -> Option<FlexTens
     let y = filled(n * c * hw, hw, |start, out| {
         let row = start / hw.max(1);
         let (i, ch) = (row / c, row % c);
-        let [a1, b1, a2, b2] = lines(table[row]);
         let mut buf = Vec::new();
-        for (o, &v) in out.iter_mut().zip(xv.plane(i, ch, &mut buf)) {
-            *o = MaybeUninit::new((a1 * v + b1).max(a2 * v + b2));
-        }
+        plane_forward(out, xv.plane(i, ch, &mut buf), lines(table[row]));
     });
     Some(tensor(y, vec![n, c, h, w]))
 }
@@ -84,24 +124,10 @@ pub fn backward(
         .enumerate()
         .map(|(row, out)| {
             let (i, ch) = (row / c, row % c);
-            let [a1, b1, a2, b2] = lines(table[row]);
             let (mut bx, mut bg) = (Vec::new(), Vec::new());
             let xs = xv.plane(i, ch, &mut bx);
             let gs = gv.plane(i, ch, &mut bg);
-            // [Σ g·x, Σ g] where the first line wins, then where the second does
-            let mut s = [0f32; 4];
-            for ((o, &v), &g) in out.iter_mut().zip(xs).zip(gs) {
-                if a1 * v + b1 >= a2 * v + b2 {
-                    *o = g * a1;
-                    s[0] += g * v;
-                    s[1] += g;
-                } else {
-                    *o = g * a2;
-                    s[2] += g * v;
-                    s[3] += g;
-                }
-            }
-            s
+            plane_backward(out, xs, gs, lines(table[row]))
         })
         .collect();
     let mut dcoef = zeros(n * 8 * c);
