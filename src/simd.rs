@@ -99,8 +99,13 @@ pub fn force(level: Option<Level>) -> Result<(), String> {
 /// Checks `WORKBENCH_SIMD` once at start-up (the CLI calls it first, so a bad value is a
 /// clear error rather than a silent fallback) and fixes the level.
 pub fn init() -> Result<Level, String> {
-    let requested = Level::requested(std::env::var("WORKBENCH_SIMD").ok().as_deref())?;
+    let requested = from_env()?;
     Ok(*LEVEL.get_or_init(|| requested.unwrap_or_else(Level::detected)))
+}
+
+/// The level `WORKBENCH_SIMD` asks for, if any.
+fn from_env() -> Result<Option<Level>, String> {
+    Level::requested(std::env::var("WORKBENCH_SIMD").ok().as_deref())
 }
 
 /// The level the kernels run at: `WORKBENCH_SIMD` when set and valid, else the best the CPU
@@ -108,12 +113,7 @@ pub fn init() -> Result<Level, String> {
 #[inline]
 pub fn level() -> Level {
     match FORCED.load(Ordering::Relaxed) {
-        0 => *LEVEL.get_or_init(|| {
-            Level::requested(std::env::var("WORKBENCH_SIMD").ok().as_deref())
-                .ok()
-                .flatten()
-                .unwrap_or_else(Level::detected)
-        }),
+        0 => *LEVEL.get_or_init(|| from_env().ok().flatten().unwrap_or_else(Level::detected)),
         k => Level::ALL[(k - 1) as usize],
     }
 }

@@ -44,14 +44,20 @@ fn start_sweep(dir: &Path, file: &Path, jobs: usize) -> Child {
     start_sweep_with(dir, file, jobs, &[])
 }
 
-fn start_sweep_with(dir: &Path, file: &Path, jobs: usize, extra: &[&str]) -> Child {
-    Command::new(BIN)
-        .arg("sweep")
+/// `workbench sweep FILE --db DB --runs-dir DIR/runs`.
+fn sweep_command(dir: &Path, file: &Path, db: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("sweep")
         .arg(file)
         .arg("--db")
-        .arg(dir.join("w.db"))
+        .arg(db)
         .arg("--runs-dir")
-        .arg(dir.join("runs"))
+        .arg(dir.join("runs"));
+    cmd
+}
+
+fn start_sweep_with(dir: &Path, file: &Path, jobs: usize, extra: &[&str]) -> Child {
+    sweep_command(dir, file, &dir.join("w.db"))
         .arg("--jobs")
         .arg(jobs.to_string())
         .args(extra)
@@ -629,13 +635,7 @@ fn assert_consistent_all_finished(db: &Path) {
 
 /// A sweep with `extra` arguments against the store `db`, run to its end: (exit code, stderr).
 fn sweep_to_end(dir: &Path, file: &Path, db: &Path, extra: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("sweep")
-        .arg(file)
-        .arg("--db")
-        .arg(db)
-        .arg("--runs-dir")
-        .arg(dir.join("runs"))
+    let out = sweep_command(dir, file, db)
         .arg("--no-report")
         .args(extra)
         .stdin(Stdio::null())

@@ -8,7 +8,7 @@
 //! that finished meanwhile, or was claimed again, is left alone.
 
 use anyhow::Result;
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::rows::Status;
 use super::{now, Store};
@@ -35,9 +35,10 @@ pub struct LostClaim {
     pub now: String,
 }
 
-/// Checks inside a write transaction that `claim` still holds its run.
-pub(super) fn ensure_held(tx: &Transaction, claim: &Claim) -> Result<()> {
-    let row: Option<(String, i64)> = tx
+/// Checks that `claim` still holds its run (inside a write transaction, so that the write
+/// that follows is fenced by it).
+pub(super) fn ensure_held(conn: &Connection, claim: &Claim) -> Result<()> {
+    let row: Option<(String, i64)> = conn
         .query_row(
             "SELECT status, attempts FROM runs WHERE id = ?1",
             params![claim.run],
@@ -79,9 +80,8 @@ impl Store {
     }
 
     /// Fails unless `claim` still holds its run (a worker checks this before it trains).
-    pub fn verify_claim(&mut self, claim: &Claim) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        ensure_held(&tx, claim)
+    pub fn verify_claim(&self, claim: &Claim) -> Result<()> {
+        ensure_held(&self.conn, claim)
     }
 
     /// Records that the worker holding `claim` was alive (made progress) at time `at`.
@@ -106,8 +106,7 @@ impl Store {
         if n == 1 {
             return Ok(());
         }
-        let tx = self.conn.unchecked_transaction()?;
-        ensure_held(&tx, claim)?;
+        ensure_held(&self.conn, claim)?;
         anyhow::bail!("run {}: status not written", claim.run)
     }
 
