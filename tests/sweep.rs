@@ -324,7 +324,14 @@ fn two_writers_and_a_reader_never_see_a_locked_database() {
             let db = db.clone();
             std::thread::spawn(move || {
                 let mut s = Store::open(&db).unwrap();
-                let claim = s.claim(&id, std::process::id(), false).unwrap().unwrap();
+                let claim = s
+                    .claim(
+                        &id,
+                        &qbheat_workbench::store::claim::Owner::local(std::process::id()),
+                        false,
+                    )
+                    .unwrap()
+                    .unwrap();
                 let mut step = 0i64;
                 while Instant::now() < deadline {
                     let rows: Vec<Metric> = (0..50)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::spatial::{histogram, mean_abs_offdiag};
 use crate::backend::Cpu;
 use crate::config::RunConfig;
-use crate::store::{now, Metric, RunRow, SpectrumRow, Store};
+use crate::store::{now, Locator, Metric, RunRow, SpectrumRow, Store};
 use crate::train::checkpoint;
 
 /// The config of a stored run.
@@ -42,7 +42,7 @@ fn require_checkpoint(row: &RunRow) -> Result<(PathBuf, usize)> {
 
 /// Spectra of a run by epoch: the stored ones, else computed from the newest checkpoint and
 /// stored (when the database is writable). `Ok(None)` when there is neither yet.
-pub fn spectra(db: &Path, run: &str) -> Result<Option<Vec<SpectrumRow>>> {
+pub fn spectra(db: &Locator, run: &str) -> Result<Option<Vec<SpectrumRow>>> {
     let store = Store::open_read_only(db)?;
     let row = store.run(run)?;
     let stored = store.spectra(&row.id)?;

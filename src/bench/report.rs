@@ -22,7 +22,7 @@ pub struct ReportBenchResult {
 
 pub fn run(dir: &Path, runs: usize, rows: usize) -> Result<ReportBenchResult> {
     let db = dir.join("report.db");
-    let (_, written) = fill_store(&db, runs, rows)?;
+    let (_, written) = fill_store(&crate::store::Locator::from(&db), runs, rows)?;
     let store = Store::open_read_only(&db)?;
     let t = Instant::now();
     let r = report::build(&store, &Selection::Sweep("bench".into()))?;

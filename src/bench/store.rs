@@ -4,7 +4,7 @@ use anyhow::Result;
 use std::time::Instant;
 
 use crate::config::RunConfig;
-use crate::store::{MatrixSpectrum, Metric, NewRun, ScaleSpectrum, Store};
+use crate::store::{Locator, MatrixSpectrum, Metric, NewRun, ScaleSpectrum, Store};
 use crate::views::{runs::runs, Format};
 
 /// Result of the store benchmark.
@@ -53,15 +53,17 @@ pub fn fill_metrics(store: &mut Store, id: &str, per_run: usize) -> Result<usize
     Ok(written)
 }
 
-/// Fills a fresh database at `db` with `runs` runs and `rows` metric rows (batched, as the
+/// Fills a fresh store at `db` with `runs` runs and `rows` metric rows (batched, as the
 /// workers write them), then times `workbench runs` on it.
-pub fn store(db: &std::path::Path, runs_n: usize, rows: usize) -> Result<StoreBenchResult> {
+pub fn store(db: &Locator, runs_n: usize, rows: usize) -> Result<StoreBenchResult> {
     anyhow::ensure!(runs_n >= 1, "--runs must be at least 1");
-    anyhow::ensure!(
-        !db.exists(),
-        "{}: already exists; the benchmark needs a fresh file",
-        db.display()
-    );
+    if let Some(path) = db.sqlite_path() {
+        anyhow::ensure!(
+            !path.exists(),
+            "{}: already exists; the benchmark needs a fresh file",
+            path.display()
+        );
+    }
     let mut store = Store::open(db)?;
     let planned = fill_runs(&mut store, "bench", runs_n)?;
     let per_run = rows / runs_n;
@@ -110,7 +112,7 @@ pub fn spectrum(scale: &str, n: usize, epoch: i64) -> ScaleSpectrum {
 /// A store like a long-lived workbench's: `runs` runs of sweep "bench" with `rows` metric rows
 /// in all (steps, and ten epochs of losses and speed each) and 20 epochs of 512-eigenvalue
 /// spectra of both scales for the first run. Returns the runs and the rows written.
-pub fn fill_store(db: &std::path::Path, runs: usize, rows: usize) -> Result<(Vec<NewRun>, usize)> {
+pub fn fill_store(db: &Locator, runs: usize, rows: usize) -> Result<(Vec<NewRun>, usize)> {
     anyhow::ensure!(runs >= 1, "--runs must be at least 1");
     let mut store = Store::open(db)?;
     let planned = fill_runs(&mut store, "bench", runs)?;

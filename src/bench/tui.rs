@@ -2,12 +2,11 @@
 //! commit (on another connection) to its value on screen.
 
 use anyhow::Result;
-use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::store::fill_store;
-use crate::store::{Metric, Store};
+use crate::store::{Locator, Metric, Store};
 use crate::tui::app::{App, Tab};
 use crate::tui::live::Live;
 use crate::tui::snapshot::Snapshot;
@@ -24,7 +23,7 @@ pub struct TuiBenchResult {
     pub notify: bool,
 }
 
-pub fn run(db: &Path, runs: usize, rows: usize, frames: usize) -> Result<TuiBenchResult> {
+pub fn run(db: &Locator, runs: usize, rows: usize, frames: usize) -> Result<TuiBenchResult> {
     anyhow::ensure!(
         runs >= 1 && frames >= 1,
         "--runs and --frames must be at least 1"
@@ -52,7 +51,7 @@ pub fn run(db: &Path, runs: usize, rows: usize, frames: usize) -> Result<TuiBenc
     let mut live = Live::watch(db);
     let id = planned[0].id.clone();
     let (tx, rx) = mpsc::channel();
-    let writer_db = db.to_path_buf();
+    let writer_db = db.clone();
     let writer = std::thread::spawn(move || -> Result<()> {
         std::thread::sleep(Duration::from_millis(300));
         let mut w = Store::open(&writer_db)?;

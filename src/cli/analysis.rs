@@ -10,10 +10,10 @@ use super::{emit, DbArg};
 
 pub fn spectrum(db: &DbArg, run: &str, epoch: Option<i64>, format: Format) -> Result<()> {
     anyhow::ensure!(format != Format::Csv, "spectrum prints table or json");
-    match stored::spectra(&db.path(), run)? {
+    match stored::spectra(&db.locator(), run)? {
         Some(spectra) => emit(&views::spectrum::spectrum(&spectra, epoch, format)?),
         None => {
-            let row = Store::open_read_only(&db.path())?.run(run)?;
+            let row = Store::open_read_only(db.locator())?.run(run)?;
             let why = format!(
                 "run {} ({}): no spectrum yet (no epoch finished and no checkpoint)",
                 row.id, row.status
@@ -32,7 +32,7 @@ pub fn spectrum(db: &DbArg, run: &str, epoch: Option<i64>, format: Format) -> Re
 
 pub fn spatial(db: &DbArg, run: &str, images: usize) -> Result<()> {
     anyhow::ensure!(images >= 1, "--images must be at least 1");
-    let mut store = Store::open_existing(&db.path())?;
+    let mut store = Store::open_existing(db.locator())?;
     let s = stored::spatial(&mut store, run, images)?;
     println!(
         "run {} epoch {}: mean |off-diagonal spatial correlation| over {} images = {:.4}",

@@ -7,6 +7,8 @@ use qbheat_workbench::backend::dispatch;
 use qbheat_workbench::bench::{spectrum as spectrum_bench, step, store as store_bench};
 use qbheat_workbench::config::{ConfigError, RunConfig};
 use qbheat_workbench::spec::{BackendKind, Models, Position, Preset};
+use qbheat_workbench::store::scratch::ScratchStore;
+use qbheat_workbench::store::Locator;
 use qbheat_workbench::train::resources::check_memory;
 
 #[derive(clap::Args)]
@@ -91,17 +93,28 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn store(runs: usize, metrics: usize, db: Option<PathBuf>) -> Result<()> {
-    let tmp = tempdir()?;
-    let path = db.unwrap_or_else(|| tmp.join("bench.db"));
-    let r = store_bench::store(&path, runs, metrics);
-    let _ = std::fs::remove_dir_all(&tmp);
-    let r = r?;
+pub fn store(runs: usize, metrics: usize, db: Option<Locator>) -> Result<()> {
+    let scratch = bench_store_at(db)?;
+    let r = store_bench::store(&scratch.locator, runs, metrics)?;
     println!(
-        "bench-store: runs={runs} rows={} ingest_rows_per_s={:.0} runs_listing_ms={:.1}",
-        r.rows, r.ingest_rows_per_s, r.runs_listing_ms
+        "bench-store: backend={} runs={runs} rows={} ingest_rows_per_s={:.0} runs_listing_ms={:.1}",
+        scratch.name(),
+        r.rows,
+        r.ingest_rows_per_s,
+        r.runs_listing_ms
     );
     Ok(())
+}
+
+/// Where a benchmark fills its store: a fresh database of its own on the PostgreSQL server
+/// `--db` names (dropped afterwards), the fresh SQLite file `--db` names (kept), or a
+/// temporary SQLite file.
+pub fn bench_store_at(db: Option<Locator>) -> Result<ScratchStore> {
+    match db {
+        Some(Locator::Postgres(server)) => ScratchStore::postgres(&server),
+        Some(at) => Ok(ScratchStore::kept(at)),
+        None => ScratchStore::sqlite(),
+    }
 }
 
 pub fn spectrum(dim: usize, models: i64) -> Result<()> {

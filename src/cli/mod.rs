@@ -13,10 +13,9 @@ pub mod tui;
 pub mod views;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 use qbheat_workbench::spec::{parse_name, BackendKind, Preset, ProbeKind};
-use qbheat_workbench::store::Status;
+use qbheat_workbench::store::{Locator, Status};
 use qbheat_workbench::views::Format;
 
 #[derive(Parser)]
@@ -135,9 +134,10 @@ pub enum Command {
         runs: usize,
         #[arg(long, default_value_t = 1_000_000)]
         metrics: usize,
-        /// Database file to create [default: a temporary file].
-        #[arg(long)]
-        db: Option<PathBuf>,
+        /// Database file to create, or a PostgreSQL server URL (the benchmark creates its own
+        /// database there and drops it afterwards) [default: a temporary file].
+        #[arg(long, value_name = "PATH|URL")]
+        db: Option<Locator>,
     },
     /// Time the spectrum analysis of every generator (corner+center, models = 4 by default).
     BenchSpectrum {
@@ -179,19 +179,20 @@ pub enum Analysis {
     },
 }
 
-/// `--db PATH` (default `$WORKBENCH_DB`, else `./workbench.db`).
+/// `--db PATH|URL` (default `$WORKBENCH_DB`, else `./workbench.db`).
 #[derive(clap::Args, Clone)]
 pub struct DbArg {
-    /// Run database [default: $WORKBENCH_DB or ./workbench.db].
-    #[arg(long = "db")]
-    pub path: Option<PathBuf>,
+    /// Run store: a SQLite file, or a PostgreSQL URL `postgresql://user@host:port/db`
+    /// [default: $WORKBENCH_DB or ./workbench.db].
+    #[arg(long = "db", value_name = "PATH|URL")]
+    pub locator: Option<Locator>,
 }
 
 impl DbArg {
-    pub fn path(&self) -> PathBuf {
-        self.path
+    pub fn locator(&self) -> Locator {
+        self.locator
             .clone()
-            .unwrap_or_else(qbheat_workbench::store::default_path)
+            .unwrap_or_else(qbheat_workbench::store::default_locator)
     }
 }
 

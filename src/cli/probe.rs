@@ -16,7 +16,7 @@ use qbheat_workbench::sweep::worker::probe_metrics;
 use super::DbArg;
 
 pub fn run(db: &DbArg, run: &str, kinds: Vec<ProbeKind>) -> Result<()> {
-    let path = db.path();
+    let path = db.locator();
     let row = Store::open_read_only(&path)?.run(run)?;
     let cfg = config_of(&row)?;
     let kinds = if !kinds.is_empty() {

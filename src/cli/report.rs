@@ -1,7 +1,9 @@
 //! `workbench report`: the HTML/SVG report of a sweep or a run.
 
 use anyhow::Result;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use qbheat_workbench::store::Locator;
 
 use qbheat_workbench::report::{self, Selection};
 use qbheat_workbench::store::Store;
@@ -24,7 +26,11 @@ pub struct ReportArgs {
 }
 
 /// Builds and writes the report of `sel`; returns the page and the parts left out.
-pub fn write(db: &Path, sel: &Selection, out: Option<PathBuf>) -> Result<(PathBuf, Vec<String>)> {
+pub fn write(
+    db: &Locator,
+    sel: &Selection,
+    out: Option<PathBuf>,
+) -> Result<(PathBuf, Vec<String>)> {
     let store = Store::open_read_only(db)?;
     let report = report::build(&store, sel)?;
     let dir = match out {
@@ -35,7 +41,7 @@ pub fn write(db: &Path, sel: &Selection, out: Option<PathBuf>) -> Result<(PathBu
 }
 
 pub fn run(a: ReportArgs) -> Result<()> {
-    let db = a.db.path();
+    let db = a.db.locator();
     let sel = match (a.sweep, a.run) {
         (Some(s), _) => Selection::Sweep(s),
         (None, Some(r)) => Selection::Run(r),
@@ -44,7 +50,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
             let sweeps: Vec<String> = store.sweeps()?.into_iter().map(|s| s.name).collect();
             anyhow::bail!(
                 "name a sweep with --sweep (sweeps in {}: {}) or a run with --run",
-                db.display(),
+                db,
                 if sweeps.is_empty() {
                     "none".to_string()
                 } else {

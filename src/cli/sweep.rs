@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 
 use qbheat_workbench::backend::{check_gpus, Unavailable};
 use qbheat_workbench::spec::BackendKind;
-use qbheat_workbench::store::{Claim, Status, Store};
-use qbheat_workbench::sweep::runner::{self, SweepOptions, STALE_AFTER_S};
+use qbheat_workbench::store::{Claim, Locator, Status, Store};
+use qbheat_workbench::sweep::runner::{self, SweepOptions, SweepReport, STALE_AFTER_S};
+use qbheat_workbench::sweep::slurm::{self, SlurmOptions};
 use qbheat_workbench::sweep::spec::Sweep;
 use qbheat_workbench::sweep::worker;
 
@@ -18,9 +19,37 @@ use super::DbArg;
 pub struct SweepArgs {
     /// Sweep file (TOML with [base], [grid] / [[grids]], seeds, [[runs]]).
     file: PathBuf,
-    /// Runs executed at once, each in its own process.
-    #[arg(long, default_value_t = 1)]
-    jobs: usize,
+    /// Runs executed at once, each in its own process [default: 1]; with `--executor slurm`,
+    /// the array's throttle (`--array=…%P`) [default: none].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Where runs execute: `local` (child processes of this command) or `slurm` (one SLURM
+    /// job array; use a PostgreSQL store, and a runs folder every node mounts).
+    #[arg(long, default_value = "local", value_parser = ["local", "slurm"])]
+    executor: String,
+    /// SLURM: time limit of each task (`sbatch --time`).
+    #[arg(long)]
+    time: Option<String>,
+    /// SLURM: partition (`sbatch --partition`).
+    #[arg(long)]
+    partition: Option<String>,
+    /// SLURM: generic resources per task, e.g. gpu:1 (`sbatch --gres`).
+    #[arg(long)]
+    gres: Option<String>,
+    /// SLURM: a further sbatch argument (repeatable), e.g. --sbatch-arg=--qos=low.
+    #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+    sbatch_args: Vec<String>,
+    /// SLURM: wait until every run has ended, resubmitting runs whose task died.
+    #[arg(long)]
+    wait: bool,
+    /// SLURM: P agent tasks that each claim the next queued run until none is left, instead of
+    /// one task per run (sweeps larger than the cluster's MaxArraySize).
+    #[arg(long)]
+    agents: Option<usize>,
+    /// SLURM: seconds before the time limit at which tasks get SIGUSR2 (they checkpoint and
+    /// requeue themselves).
+    #[arg(long, default_value_t = 90)]
+    signal_lead: u32,
     #[command(flatten)]
     db: DbArg,
     /// Run failed runs again (they resume from their last checkpoint).
@@ -57,13 +86,23 @@ pub struct SweepArgs {
 pub struct WorkerArgs {
     #[command(flatten)]
     db: DbArg,
+    /// The run a local sweep claimed for this worker.
+    #[arg(long, required_unless_present = "sweep", requires_all = ["attempt", "out"])]
+    run: Option<String>,
+    /// The claim number the sweep's claim started: every write of the worker is fenced by it.
     #[arg(long)]
-    run: String,
-    /// The attempt the sweep's claim started: every write of the worker is fenced by it.
+    attempt: Option<i64>,
     #[arg(long)]
-    attempt: i64,
-    #[arg(long)]
-    out: PathBuf,
+    out: Option<PathBuf>,
+    /// A SLURM task's worker: the sweep whose run it claims itself (with --task or --agent).
+    #[arg(long, conflicts_with = "run")]
+    sweep: Option<String>,
+    /// The array task whose frozen run this worker claims ($SLURM_ARRAY_TASK_ID).
+    #[arg(long, requires = "sweep", conflicts_with = "agent")]
+    task: Option<i64>,
+    /// Claim queued runs of --sweep one after another until none is left.
+    #[arg(long, requires = "sweep")]
+    agent: bool,
     /// GPU assigned by the sweep (--devices).
     #[arg(long)]
     device: Option<usize>,
@@ -73,11 +112,10 @@ pub struct WorkerArgs {
 }
 
 /// The dry run: each planned run with its grid point and stored status.
-fn dry_run(sweep: &Sweep, db: &std::path::Path) -> Result<()> {
-    let store = db
-        .is_file()
-        .then(|| Store::open_read_only(db))
-        .transpose()?;
+fn dry_run(sweep: &Sweep, db: &Locator) -> Result<()> {
+    // a store that does not exist yet has no runs (nothing is created by a dry run)
+    let exists = db.sqlite_path().is_none_or(|p| p.is_file());
+    let store = exists.then(|| Store::open_read_only(db)).transpose()?;
     let known: std::collections::HashMap<String, Status> = match &store {
         Some(s) => s
             .runs(Some(&sweep.name), None)?
@@ -142,17 +180,30 @@ fn check_devices(sweep: &Sweep, devices: &[usize]) -> Result<()> {
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
-    anyhow::ensure!(a.jobs >= 1, "--jobs must be at least 1");
+    anyhow::ensure!(a.jobs != Some(0), "--jobs must be at least 1");
+    anyhow::ensure!(a.agents != Some(0), "--agents must be at least 1");
+    let slurm = a.executor == "slurm";
+    anyhow::ensure!(
+        slurm
+            || (a.agents.is_none()
+                && !a.wait
+                && a.time.is_none()
+                && a.partition.is_none()
+                && a.gres.is_none()
+                && a.sbatch_args.is_empty()),
+        "--agents, --wait, --time, --partition, --gres and --sbatch-arg need --executor slurm"
+    );
+    let jobs = a.jobs.unwrap_or(1);
     let sweep = Sweep::load(&a.file)?;
     check_devices(&sweep, &a.devices)?;
-    let db = a.db.path();
+    let db = a.db.locator();
     if a.dry_run {
         return dry_run(&sweep, &db);
     }
     let stop = super::signal::stop_flag()?;
     let opts = SweepOptions {
         db,
-        jobs: a.jobs,
+        jobs,
         retry_failed: a.retry_failed,
         runs_root: a.runs_dir,
         progress: std::io::stdout().is_terminal(),
@@ -161,20 +212,35 @@ pub fn run(a: SweepArgs) -> Result<()> {
         devices: a.devices.clone(),
         adopt: a.adopt,
     };
+    if slurm {
+        let slurm_opts = SlurmOptions {
+            throttle: a.jobs,
+            time: a.time,
+            partition: a.partition,
+            gres: a.gres,
+            sbatch_args: a.sbatch_args,
+            wait: a.wait,
+            agents: a.agents,
+            signal_lead: a.signal_lead,
+        };
+        println!(
+            "sweep {}: {} runs on SLURM, store {}",
+            sweep.name,
+            sweep.runs.len(),
+            opts.db
+        );
+        let report = slurm::run(&sweep, &a.file, &opts, &slurm_opts, stop)?;
+        print_counts(&sweep.name, &report);
+        return no_failures(&report);
+    }
     println!(
-        "sweep {}: {} runs, {} at a time, store {}",
+        "sweep {}: {} runs, {jobs} at a time, store {}",
         sweep.name,
         sweep.runs.len(),
-        a.jobs,
-        opts.db.display()
+        opts.db
     );
     let report = runner::run(&sweep, &a.file, &opts, stop.clone())?;
-    let counts: Vec<String> = report
-        .counts
-        .iter()
-        .map(|(k, v)| format!("{v} {k}"))
-        .collect();
-    println!("sweep {}: {}", sweep.name, counts.join(", "));
+    print_counts(&sweep.name, &report);
     if let Ok(store) = Store::open_read_only(&opts.db) {
         if let Ok(table) = qbheat_workbench::views::runs::runs(
             &store,
@@ -194,6 +260,21 @@ pub fn run(a: SweepArgs) -> Result<()> {
             Err(e) => println!("report not written: {e:#}"),
         }
     }
+    no_failures(&report)
+}
+
+/// `sweep NAME: 2 finished, 1 failed`.
+fn print_counts(name: &str, report: &SweepReport) {
+    let counts: Vec<String> = report
+        .counts
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    println!("sweep {name}: {}", counts.join(", "));
+}
+
+/// The sweep's exit status: an error naming how many runs failed.
+fn no_failures(report: &SweepReport) -> Result<()> {
     anyhow::ensure!(
         report.failed.is_empty(),
         "{} run(s) failed (see `workbench runs --status failed`)",
@@ -203,15 +284,39 @@ pub fn run(a: SweepArgs) -> Result<()> {
 }
 
 pub fn worker(a: WorkerArgs) -> Result<()> {
-    let stop = super::signal::stop_flag()?;
-    let job = worker::Job {
-        claim: Claim {
-            run: a.run,
-            attempt: a.attempt,
-        },
-        out: a.out,
-        device: a.device,
-        adopt: a.adopt,
+    let signals = super::signal::worker_signals()?;
+    let db = a.db.locator();
+    let Some(sweep) = a.sweep else {
+        let (Some(run), Some(attempt), Some(out)) = (a.run, a.attempt, a.out) else {
+            anyhow::bail!("a worker needs --run, --attempt and --out, or --sweep");
+        };
+        let job = worker::Job {
+            claim: Claim { run, attempt },
+            out,
+            device: a.device,
+            adopt: a.adopt,
+        };
+        return worker::work(&db, &job, &signals);
     };
-    worker::work(&a.db.path(), &job, stop)
+    anyhow::ensure!(
+        a.task.is_some() || a.agent,
+        "--sweep needs --task N or --agent"
+    );
+    loop {
+        let mut store = Store::open_existing(&db)?;
+        let Some(mut job) = slurm::claim_for_task(&mut store, &sweep, a.task)? else {
+            println!("sweep {sweep}: nothing left to claim");
+            return Ok(());
+        };
+        drop(store);
+        job.device = a.device;
+        println!(
+            "worker: run {} (claim {})",
+            job.claim.run, job.claim.attempt
+        );
+        worker::work(&db, &job, &signals)?;
+        if a.task.is_some() || signals.stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+    }
 }

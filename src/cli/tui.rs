@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use qbheat_workbench::bench::tui as tui_bench;
 
 use super::DbArg;
+use qbheat_workbench::store::Locator;
 
 #[derive(clap::Args)]
 pub struct TuiArgs {
@@ -20,7 +21,7 @@ pub struct TuiArgs {
 }
 
 pub fn run(a: TuiArgs) -> Result<()> {
-    qbheat_workbench::tui::run(&a.db.path(), a.sweep, a.experiments)
+    qbheat_workbench::tui::run(&a.db.locator(), a.sweep, a.experiments)
 }
 
 #[derive(clap::Args)]
@@ -32,20 +33,23 @@ pub struct BenchTuiArgs {
     /// Frames timed per tab.
     #[arg(long, default_value_t = 20)]
     frames: usize,
+    /// A PostgreSQL server URL to benchmark on (a database of its own, dropped afterwards), or
+    /// a fresh SQLite file [default: a temporary file].
+    #[arg(long, value_name = "PATH|URL")]
+    db: Option<Locator>,
 }
 
 pub fn bench(a: BenchTuiArgs) -> Result<()> {
-    let dir = super::bench::tempdir()?;
-    let result = tui_bench::run(&dir.join("tui.db"), a.runs, a.metrics, a.frames);
-    let _ = std::fs::remove_dir_all(&dir);
-    let r = result?;
+    let scratch = super::bench::bench_store_at(a.db)?;
+    let r = tui_bench::run(&scratch.locator, a.runs, a.metrics, a.frames)?;
     let tabs: Vec<String> = r
         .frame_ms
         .iter()
         .map(|(tab, ms)| format!("{}_ms={ms:.1}", tab.to_lowercase()))
         .collect();
     println!(
-        "bench-tui: runs={} rows={} size=160x48 {} max_frame_ms={:.1} commit_to_screen_ms={:.0} notify={}",
+        "bench-tui: backend={} runs={} rows={} size=160x48 {} max_frame_ms={:.1} commit_to_screen_ms={:.0} notify={}",
+        scratch.name(),
         a.runs,
         r.rows,
         tabs.join(" "),

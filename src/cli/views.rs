@@ -8,7 +8,7 @@ use qbheat_workbench::views::{self, Format};
 use super::{emit, DbArg};
 
 fn open(db: &DbArg) -> Result<Store> {
-    Store::open_read_only(&db.path())
+    Store::open_read_only(db.locator())
 }
 
 pub fn runs(db: &DbArg, sweep: Option<&str>, status: Option<Status>, format: Format) -> Result<()> {

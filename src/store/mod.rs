@@ -1,5 +1,6 @@
-//! The run store: one SQLite file (WAL, busy timeout, versioned schema) holding sweeps, runs,
-//! their parameters, metrics, artifacts, spectra and histograms.
+//! The run store: sweeps, runs, their parameters, metrics, artifacts, spectra and histograms,
+//! in one SQLite file (WAL, busy timeout, versioned schema; one machine) or one PostgreSQL
+//! database (a cluster's nodes all write to it), chosen by the [`Locator`] (`--db`).
 //!
 //! Every SQL statement of the program lives in this module. The write side
 //! ([`write`]) is used by sweeps, workers and analyses; the read side ([`read`]) is one typed
@@ -7,22 +8,42 @@
 //! without migrating (and works on a read-only file system).
 
 pub mod claim;
+pub mod cluster;
+pub mod db;
+pub mod locator;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod read;
 pub mod rows;
 pub mod schema;
+pub mod scratch;
 pub mod write;
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use claim::{Claim, LostClaim};
+use db::Db;
+
+pub use claim::{Claim, LostClaim, Owner};
+pub use locator::Locator;
 pub use read::SeriesPoint;
 pub use rows::{
     Artifact, Histogram, MatrixSpectrum, Metric, NewRun, RunRow, ScaleSpectrum, SpectrumRow,
     Status, SweepProgress, SweepRow,
 };
+
+/// The tables whose rows belong to a run (`run_id`).
+const RUN_TABLES: [&str; 7] = [
+    "sweep_runs",
+    "params",
+    "metrics",
+    "latest_metrics",
+    "artifacts",
+    "spectra",
+    "histograms",
+];
 
 /// Seconds since the Unix epoch.
 pub fn now() -> f64 {
@@ -31,17 +52,16 @@ pub fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The default database path: `$WORKBENCH_DB`, else `./workbench.db`.
-pub fn default_path() -> PathBuf {
-    std::env::var_os("WORKBENCH_DB")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("workbench.db"))
+/// The default store: `$WORKBENCH_DB` (a path or a `postgresql://` URL), else
+/// `./workbench.db`.
+pub fn default_locator() -> Locator {
+    Locator::from_env()
 }
 
 /// A connection to the store.
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
+    locator: Locator,
     read_only: bool,
 }
 
@@ -61,88 +81,127 @@ fn file_uri(path: &Path, query: &str) -> String {
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`, for writing.
-    pub fn open(path: &Path) -> Result<Store> {
+    /// Opens (creating if needed) and migrates the store at `at`, for writing.
+    pub fn open(at: impl Into<Locator>) -> Result<Store> {
+        let locator = at.into();
+        let db = match &locator {
+            Locator::Sqlite(path) => Self::open_sqlite(path)?,
+            Locator::Postgres(url) => connect_postgres(url, false)?,
+        };
+        schema::migrate(&db).with_context(|| format!("{locator}: cannot migrate database"))?;
+        Ok(Store {
+            db,
+            locator,
+            read_only: false,
+        })
+    }
+
+    fn open_sqlite(path: &Path) -> Result<Db> {
         let conn = Connection::open(path)
             .with_context(|| format!("{}: cannot open database", path.display()))?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        let db = Db::sqlite(conn);
         // a foreign or damaged file is refused before anything (even the journal mode) is
         // written to it
-        if schema::version(&conn).is_ok() {
-            schema::usable_version(&conn).with_context(|| path.display().to_string())?;
+        if schema::version(&db).is_ok() {
+            schema::usable_version(&db).with_context(|| path.display().to_string())?;
         }
+        let db::Conn::Sqlite(conn) = &db.conn else {
+            unreachable!("a SQLite connection")
+        };
         conn.pragma_update(None, "journal_mode", "WAL")
             .with_context(|| format!("{}: cannot open database for writing", path.display()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-            read_only: false,
-        };
-        schema::migrate(&mut store.conn)
-            .with_context(|| format!("{}: cannot migrate database", path.display()))?;
-        Ok(store)
+        Ok(db)
     }
 
-    /// Opens an existing database for writing (fails when the file is missing).
-    pub fn open_existing(path: &Path) -> Result<Store> {
-        Self::ensure_exists(path)?;
-        Store::open(path)
+    /// Opens an existing store for writing (fails when the file is missing, or the server's
+    /// database holds no store).
+    pub fn open_existing(at: impl Into<Locator>) -> Result<Store> {
+        let locator = at.into();
+        Self::ensure_exists(&locator)?;
+        Store::open(locator)
     }
 
-    fn ensure_exists(path: &Path) -> Result<()> {
-        anyhow::ensure!(
-            path.is_file(),
-            "{}: no such database (run a sweep first, or pass --db)",
-            path.display()
-        );
+    fn ensure_exists(locator: &Locator) -> Result<()> {
+        match locator {
+            Locator::Sqlite(path) => anyhow::ensure!(
+                path.is_file(),
+                "{}: no such database (run a sweep first, or pass --db)",
+                path.display()
+            ),
+            Locator::Postgres(url) => {
+                let db = connect_postgres(url, true)?;
+                anyhow::ensure!(
+                    schema::version(&db)? > 0,
+                    "{locator}: no workbench store in this database (run a sweep first, or pass --db)"
+                );
+            }
+        }
         Ok(())
     }
 
-    /// Opens an existing database for reading only: nothing is migrated or written. A store
+    /// Opens an existing store for reading only: nothing is migrated or written. A store
     /// of a newer schema is refused with both versions; an older one is upgraded first when
-    /// the file is writable. On a read-only file system (where SQLite cannot create the WAL
-    /// index) the file is opened as immutable.
-    pub fn open_read_only(path: &Path) -> Result<Store> {
-        Self::ensure_exists(path)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let plain = Connection::open_with_flags(path, flags)
-            .and_then(|c| schema::version(&c).map(|v| (c, v)));
-        let (conn, version) = match plain {
-            Ok(ok) => ok,
-            Err(_) => {
-                let c = Connection::open_with_flags(file_uri(path, "immutable=1"), flags)
-                    .with_context(|| format!("{}: cannot open database", path.display()))?;
-                let v = schema::version(&c)
-                    .with_context(|| format!("{}: not a workbench database", path.display()))?;
-                (c, v)
+    /// it is writable. On a read-only file system (where SQLite cannot create the WAL
+    /// index) the file is opened as immutable; a PostgreSQL session is made read-only.
+    pub fn open_read_only(at: impl Into<Locator>) -> Result<Store> {
+        let locator = at.into();
+        Self::ensure_exists(&locator)?;
+        let (db, version) = match &locator {
+            Locator::Sqlite(path) => Self::open_sqlite_read_only(path)?,
+            Locator::Postgres(url) => {
+                let db = connect_postgres(url, true)?;
+                let v = schema::version(&db)?;
+                (db, v)
             }
         };
-        schema::usable_version(&conn).with_context(|| path.display().to_string())?;
+        schema::usable_version(&db).with_context(|| locator.to_string())?;
         if version < schema::VERSION {
-            drop(conn);
-            Store::open(path).with_context(|| {
+            drop(db);
+            Store::open(&locator).with_context(|| {
                 format!(
                     "schema version {version} is older than this workbench's {}; \
                      it must be upgraded once by a writable open",
                     schema::VERSION
                 )
             })?;
-            return Store::open_read_only(path);
+            return Store::open_read_only(locator);
         }
-        conn.busy_timeout(Duration::from_secs(5))?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
+        let store = Store {
+            db,
+            locator,
             read_only: true,
-        })
+        };
+        store.set_busy_timeout(Duration::from_secs(5))?;
+        Ok(store)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn open_sqlite_read_only(path: &Path) -> Result<(Db, i64)> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let plain = Connection::open_with_flags(path, flags)
+            .map_err(anyhow::Error::from)
+            .map(Db::sqlite)
+            .and_then(|db| schema::version(&db).map(|v| (db, v)));
+        match plain {
+            Ok(ok) => Ok(ok),
+            Err(_) => {
+                let c = Connection::open_with_flags(file_uri(path, "immutable=1"), flags)
+                    .with_context(|| format!("{}: cannot open database", path.display()))?;
+                let db = Db::sqlite(c);
+                let v = schema::version(&db)
+                    .with_context(|| format!("{}: not a workbench database", path.display()))?;
+                Ok((db, v))
+            }
+        }
+    }
+
+    /// Where this store lives.
+    pub fn locator(&self) -> &Locator {
+        &self.locator
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -152,13 +211,34 @@ impl Store {
     /// How long a statement waits for a writer's lock before failing (the TUI keeps this
     /// short so a busy database shows stale data instead of hanging).
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<()> {
-        Ok(self.conn.busy_timeout(timeout)?)
+        match &self.db.conn {
+            db::Conn::Sqlite(c) => Ok(c.busy_timeout(timeout)?),
+            #[cfg(feature = "postgres")]
+            db::Conn::Postgres(_) => self
+                .db
+                .batch(&format!("SET lock_timeout = {}", timeout.as_millis())),
+        }
     }
+}
+
+/// A connection to the PostgreSQL store at `url`.
+#[cfg(feature = "postgres")]
+fn connect_postgres(url: &str, read_only: bool) -> Result<Db> {
+    Ok(Db::postgres(postgres::Pg::connect(url, read_only)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn connect_postgres(url: &str, _read_only: bool) -> Result<Db> {
+    anyhow::bail!(
+        "{}: this workbench was built without PostgreSQL support (cargo feature `postgres`)",
+        locator::redact(url)
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn fixture(dir: &Path) -> PathBuf {
         let path = dir.join("s.db");
@@ -190,12 +270,54 @@ mod tests {
 
     #[test]
     fn read_only_cannot_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = fixture(dir.path());
-        let s = Store::open_read_only(&path).unwrap();
-        assert_eq!(s.runs(None, None).unwrap().len(), 1);
-        let id = s.runs(None, None).unwrap()[0].id.clone();
-        assert!(s.set_status(&id, Status::Failed, Some("x")).is_err());
+        for backend in scratch::every_backend().unwrap() {
+            let mut w = Store::open(&backend.locator).unwrap();
+            let cfg = crate::config::RunConfig::default();
+            w.register_sweep("sw", "sw.toml", &[NewRun::from_config(&cfg)])
+                .unwrap();
+            let s = Store::open_read_only(&backend.locator).unwrap();
+            assert_eq!(s.runs(None, None).unwrap().len(), 1);
+            let id = s.runs(None, None).unwrap()[0].id.clone();
+            assert!(
+                s.set_status(&id, Status::Failed, Some("x")).is_err(),
+                "{}",
+                backend.name()
+            );
+            assert_eq!(s.run(&id).unwrap().status, Status::Queued);
+        }
+    }
+
+    #[test]
+    fn a_store_on_a_server_that_is_not_there_names_host_and_port() {
+        let e = Store::open(Locator::parse("postgresql://u@127.0.0.1:1/none"))
+            .err()
+            .unwrap();
+        let e = format!("{e:#}");
+        assert!(e.contains("127.0.0.1:1"), "{e}");
+    }
+
+    #[test]
+    fn another_programs_postgres_database_is_refused() {
+        let Some(server) = scratch::postgres_server() else {
+            return;
+        };
+        let db = scratch::ScratchStore::postgres(&server).unwrap();
+        let url = match &db.locator {
+            Locator::Postgres(u) => u.clone(),
+            Locator::Sqlite(_) => unreachable!(),
+        };
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        c.batch_execute("CREATE TABLE theirs (x INT)").unwrap();
+        let e = format!("{:#}", Store::open(&db.locator).err().unwrap());
+        assert!(e.contains("not a workbench database"), "{e}");
+        let tables: i64 = c
+            .query_one(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(tables, 1, "nothing was created");
     }
 
     #[test]
@@ -204,7 +326,7 @@ mod tests {
         let path = fixture(dir.path());
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
         let c = Connection::open_with_flags(file_uri(&path, "immutable=1"), flags).unwrap();
-        assert_eq!(schema::version(&c).unwrap(), schema::VERSION);
+        assert_eq!(schema::version(&Db::sqlite(c)).unwrap(), schema::VERSION);
         assert_eq!(
             file_uri(Path::new("/a?b#c%d"), "immutable=1"),
             "file:/a%3Fb%23c%25d?immutable=1"

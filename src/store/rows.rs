@@ -99,6 +99,14 @@ pub struct RunRow {
     /// Where the run's history came from when it was adopted from a checkpoint another store
     /// watched (JSON: the other store's id, what was recovered, what is missing).
     pub provenance: Option<String>,
+    /// Host of the process holding (or that last held) the run; its `pid` is checked only
+    /// there.
+    pub host: Option<String>,
+    /// SLURM job (`<array job>_<task>`) the run's worker runs in.
+    pub slurm_job: Option<String>,
+    /// Times the run was preempted or hit a time limit and checkpointed (not counted in
+    /// `attempts`, which count crashes).
+    pub preemptions: i64,
 }
 
 impl RunRow {
@@ -124,7 +132,16 @@ impl RunRow {
             stop_requested: false,
             config: "{}".into(),
             provenance: None,
+            host: None,
+            slurm_job: None,
+            preemptions: 0,
         }
+    }
+
+    /// The number of the claim that holds (or last held) the run: every claim adds one, and
+    /// every write of its worker is fenced by it (see [`super::Claim`]).
+    pub fn claim_number(&self) -> i64 {
+        self.attempts + self.preemptions
     }
 
     /// Seconds of compute so far (started → ended, or → `now` while it runs).
@@ -152,6 +169,14 @@ pub struct SweepRow {
     pub log: Option<String>,
     /// Process id of the `workbench sweep` that last drove it.
     pub runner_pid: Option<i64>,
+    /// `local` or `slurm` (how it was last run; `None` before any run).
+    pub executor: Option<String>,
+    /// The sweep's runs folder (absolute for a SLURM sweep: every node reads it).
+    pub runs_root: Option<String>,
+    /// The batch script a SLURM sweep submitted.
+    pub script: Option<String>,
+    /// The SLURM array jobs submitted for it, oldest first (comma-separated).
+    pub slurm_jobs: Option<String>,
 }
 
 /// Runs of a sweep by status, and its timing.

@@ -1,6 +1,12 @@
-//! Schema versions, applied in order; `PRAGMA user_version` records the newest applied.
+//! Schema versions, applied in order. SQLite records the newest applied in `PRAGMA
+//! user_version` and runs [`MIGRATIONS`] one by one; a PostgreSQL store (always created by a
+//! binary that knows this schema) is created at [`PG_BASE_VERSION`] in one step and records
+//! its version in `schema_version`; both migrate under a lock, so two processes opening a
+//! fresh store migrate it once.
 
-use rusqlite::{Connection, TransactionBehavior};
+use anyhow::Result;
+
+use super::db::{Db, Dialect};
 
 /// Forward migrations: index i brings the schema from version i to i + 1.
 const MIGRATIONS: &[&str] = &[
@@ -99,19 +105,166 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO store_meta(key, value) VALUES ('store_id', lower(hex(randomblob(16))));
     ALTER TABLE runs ADD COLUMN provenance TEXT;",
+    // 5: a run's owner beyond one machine (host next to pid, the SLURM job), preemptions
+    //    counted apart from crash attempts, the SLURM array task a sweep's run is frozen to;
+    //    how a sweep executes (executor, its runs folder, batch script and submitted jobs)
+    "ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN slurm_job TEXT;
+    ALTER TABLE runs ADD COLUMN preemptions BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE sweep_runs ADD COLUMN task BIGINT;
+    ALTER TABLE sweeps ADD COLUMN executor TEXT;
+    ALTER TABLE sweeps ADD COLUMN runs_root TEXT;
+    ALTER TABLE sweeps ADD COLUMN script TEXT;
+    ALTER TABLE sweeps ADD COLUMN slurm_jobs TEXT;",
 ];
+
+/// The version [`PG_BASE`] creates.
+pub const PG_BASE_VERSION: i64 = 5;
+
+/// The whole schema at [`PG_BASE_VERSION`] in PostgreSQL's types (`DOUBLE PRECISION`,
+/// `BIGINT`), with `seq` for insertion order (no rowid), foreign keys deferrable (a run is
+/// renamed in one transaction) and `store_changes`, the counter each write transaction bumps.
+/// Migrations after it are shared with SQLite ([`MIGRATIONS`] from index
+/// [`PG_BASE_VERSION`] on).
+const PG_BASE: &str = "
+    CREATE TABLE store_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO store_meta(key, value)
+        VALUES ('store_id', md5(random()::text || clock_timestamp()::text));
+    CREATE TABLE store_changes (
+        id      INT PRIMARY KEY CHECK (id = 1),
+        counter BIGINT NOT NULL
+    );
+    INSERT INTO store_changes(id, counter) VALUES (1, 0);
+    CREATE TABLE sweeps (
+        name       TEXT PRIMARY KEY,
+        file       TEXT NOT NULL,
+        created    DOUBLE PRECISION NOT NULL,
+        log        TEXT,
+        runner_pid BIGINT,
+        executor   TEXT,
+        runs_root  TEXT,
+        script     TEXT,
+        slurm_jobs TEXT
+    );
+    CREATE TABLE runs (
+        seq            BIGINT GENERATED ALWAYS AS IDENTITY,
+        id             TEXT PRIMARY KEY,
+        sweep          TEXT NOT NULL,
+        seed           BIGINT NOT NULL,
+        config         TEXT NOT NULL,
+        status         TEXT NOT NULL CHECK (status IN ('queued','running','finished','failed','stopped')),
+        error          TEXT,
+        pid            BIGINT,
+        heartbeat      DOUBLE PRECISION,
+        attempts       BIGINT NOT NULL DEFAULT 0,
+        started        DOUBLE PRECISION,
+        ended          DOUBLE PRECISION,
+        backend        TEXT,
+        device         TEXT,
+        git_commit     TEXT,
+        out_dir        TEXT,
+        created        DOUBLE PRECISION NOT NULL,
+        stop_requested BIGINT NOT NULL DEFAULT 0,
+        provenance     TEXT,
+        host           TEXT,
+        slurm_job      TEXT,
+        preemptions    BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_status ON runs(status);
+    CREATE INDEX runs_order ON runs(created, seq);
+    CREATE TABLE sweep_runs (
+        sweep  TEXT NOT NULL REFERENCES sweeps(name),
+        run_id TEXT NOT NULL REFERENCES runs(id) DEFERRABLE,
+        task   BIGINT,
+        PRIMARY KEY (sweep, run_id)
+    );
+    CREATE INDEX sweep_runs_run ON sweep_runs(run_id);
+    CREATE TABLE params (
+        run_id TEXT NOT NULL REFERENCES runs(id) DEFERRABLE,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    );
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        step   BIGINT NOT NULL,
+        epoch  BIGINT NOT NULL,
+        value  DOUBLE PRECISION NOT NULL,
+        wall   DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (run_id, key, step)
+    );
+    CREATE TABLE latest_metrics (
+        run_id TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        step   BIGINT NOT NULL,
+        epoch  BIGINT NOT NULL,
+        value  DOUBLE PRECISION NOT NULL,
+        wall   DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (run_id, key)
+    );
+    CREATE INDEX latest_by_key ON latest_metrics(key);
+    CREATE TABLE artifacts (
+        run_id  TEXT NOT NULL REFERENCES runs(id) DEFERRABLE,
+        kind    TEXT NOT NULL,
+        path    TEXT NOT NULL,
+        epoch   BIGINT,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (run_id, path)
+    );
+    CREATE TABLE spectra (
+        run_id       TEXT NOT NULL REFERENCES runs(id) DEFERRABLE,
+        epoch        BIGINT NOT NULL,
+        scale        TEXT NOT NULL,
+        energy_ratio DOUBLE PRECISION NOT NULL,
+        commutator   DOUBLE PRECISION NOT NULL,
+        detail       TEXT NOT NULL,
+        PRIMARY KEY (run_id, epoch, scale)
+    );
+    CREATE TABLE histograms (
+        run_id TEXT NOT NULL REFERENCES runs(id) DEFERRABLE,
+        name   TEXT NOT NULL,
+        epoch  BIGINT NOT NULL,
+        lo     DOUBLE PRECISION NOT NULL,
+        hi     DOUBLE PRECISION NOT NULL,
+        counts TEXT NOT NULL,
+        PRIMARY KEY (run_id, name, epoch)
+    );
+    CREATE TABLE schema_version (version BIGINT NOT NULL);
+";
+
+/// Key of the advisory lock PostgreSQL migrations run under.
+const PG_MIGRATION_LOCK: i64 = 0x7162_6865_6174;
 
 /// The schema version this binary writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// The schema version of an open database.
-pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+/// The schema version of an open database (0: a fresh one).
+pub fn version(db: &Db) -> Result<i64> {
+    match db.dialect() {
+        Dialect::Sqlite => db.query_one("PRAGMA user_version", &[])?.get(0),
+        Dialect::Postgres => {
+            let exists: bool = db
+                .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?
+                .get(0)?;
+            if !exists {
+                return Ok(0);
+            }
+            Ok(db
+                .query_opt("SELECT version FROM schema_version", &[])?
+                .map(|r| r.get(0))
+                .transpose()?
+                .unwrap_or(0))
+        }
+    }
 }
 
 /// Refuses a version this binary does not know: one written by a newer workbench (naming
 /// both versions), or a negative one (a foreign or damaged file; nothing is migrated).
-pub fn check_known(current: i64) -> anyhow::Result<()> {
+pub fn check_known(current: i64) -> Result<()> {
     anyhow::ensure!(
         current >= 0,
         "not a workbench database (unknown schema version {current})"
@@ -123,14 +276,25 @@ pub fn check_known(current: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The schema version of a database this binary may open: [`check_known`], and a file at
-/// version 0 must be empty (a fresh store); a version-0 file with tables is another
-/// program's database, which is refused rather than migrated into.
-pub fn usable_version(conn: &Connection) -> anyhow::Result<i64> {
-    let current = version(conn)?;
+/// Tables and indexes of a database that has no workbench schema (another program's).
+fn foreign_objects(db: &Db) -> Result<i64> {
+    let sql = match db.dialect() {
+        Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master",
+        Dialect::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+        }
+    };
+    db.query_one(sql, &[])?.get(0)
+}
+
+/// The schema version of a database this binary may open: [`check_known`], and a database
+/// at version 0 must be empty (a fresh store); a version-0 database with tables is another
+/// program's, which is refused rather than migrated into.
+pub fn usable_version(db: &Db) -> Result<i64> {
+    let current = version(db)?;
     check_known(current)?;
     if current == 0 {
-        let tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+        let tables = foreign_objects(db)?;
         anyhow::ensure!(
             tables == 0,
             "not a workbench database (it holds {tables} tables or indexes of another program)"
@@ -139,20 +303,58 @@ pub fn usable_version(conn: &Connection) -> anyhow::Result<i64> {
     Ok(current)
 }
 
-/// Applies every migration newer than the database's `user_version`, each in its own
-/// transaction. A database from a newer binary is refused rather than touched.
-pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let current = usable_version(conn)?;
+/// Applies every migration the database lacks. A database from a newer binary is refused
+/// rather than touched.
+pub fn migrate(db: &Db) -> Result<()> {
+    match db.dialect() {
+        Dialect::Sqlite => migrate_sqlite(db),
+        Dialect::Postgres => migrate_postgres(db),
+    }
+}
+
+/// Each SQLite migration in its own `BEGIN IMMEDIATE` transaction.
+fn migrate_sqlite(db: &Db) -> Result<()> {
+    let current = usable_version(db)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // another process may have migrated while we waited for the lock
-        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if now > i as i64 {
-            continue;
-        }
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
+        db.transaction("BEGIN IMMEDIATE", |db| {
+            // another process may have migrated while we waited for the lock
+            if version(db)? > i as i64 {
+                return Ok(());
+            }
+            db.batch(sql)?;
+            db.batch(&format!("PRAGMA user_version = {}", i + 1))
+        })?;
     }
     Ok(())
+}
+
+/// PostgreSQL: one transaction under an advisory lock: the base schema on a fresh database,
+/// then the shared migrations after it.
+fn migrate_postgres(db: &Db) -> Result<()> {
+    if usable_version(db)? == VERSION {
+        return Ok(());
+    }
+    db.transaction("BEGIN", |db| {
+        db.batch(&format!(
+            "SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})"
+        ))?;
+        let mut current = usable_version(db)?;
+        if current == 0 {
+            db.batch(PG_BASE)?;
+            db.execute(
+                "INSERT INTO schema_version(version) VALUES (?1)",
+                &[&PG_BASE_VERSION],
+            )?;
+            current = PG_BASE_VERSION;
+        }
+        anyhow::ensure!(
+            current >= PG_BASE_VERSION,
+            "PostgreSQL store at schema version {current}, older than any this workbench creates"
+        );
+        for sql in &MIGRATIONS[current as usize..] {
+            db.batch(sql)?;
+        }
+        db.execute("UPDATE schema_version SET version = ?1", &[&VERSION])?;
+        Ok(())
+    })
 }

@@ -1,157 +1,154 @@
 //! The write side of the store: registering sweeps, the run lifecycle, metrics, artifacts,
-//! spectra and histograms. Every multi-row write is one transaction.
+//! spectra and histograms. Every write is one transaction ([`Db::write`]); times are the
+//! database's clock (`{now}`), so rows written from every node of a cluster compare.
 
 use anyhow::Result;
-use rusqlite::{params, Transaction, TransactionBehavior};
 
-use super::claim::{ensure_held, Claim};
+use super::claim::{ensure_held, Claim, Owner};
+use super::db::{values_list, Db, Dialect, Param};
 use super::rows::{Metric, NewRun, ScaleSpectrum, Status};
-use super::{now, Store};
+use super::Store;
+
+/// Rows per multi-row `INSERT` (6 parameters each: well under both engines' limits).
+const INSERT_CHUNK: usize = 256;
 
 impl Store {
     /// Records a sweep and makes sure every run of it exists (new ones `queued`). Returns how
     /// many runs were new.
     pub fn register_sweep(&mut self, name: &str, file: &str, runs: &[NewRun]) -> Result<usize> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO sweeps(name, file, created) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name) DO UPDATE SET file = excluded.file",
-            params![name, file, now()],
-        )?;
-        let mut added = 0;
-        {
-            let mut run = tx.prepare_cached(
-                "INSERT OR IGNORE INTO runs(id, sweep, seed, config, status, created)
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
+        self.db.write(|db| {
+            db.execute(
+                "INSERT INTO sweeps(name, file, created) VALUES (?1, ?2, {now})
+                 ON CONFLICT(name) DO UPDATE SET file = excluded.file",
+                &[&name, &file],
             )?;
-            let mut member = tx.prepare_cached(
-                "INSERT OR IGNORE INTO sweep_runs(sweep, run_id) VALUES (?1, ?2)",
-            )?;
-            let mut param = tx.prepare_cached(
-                "INSERT OR IGNORE INTO params(run_id, key, value) VALUES (?1, ?2, ?3)",
-            )?;
+            let mut added = 0;
             for r in runs {
-                added += run.execute(params![r.id, name, r.seed as i64, r.config, now()])?;
-                member.execute(params![name, r.id])?;
+                added += db.execute(
+                    "INSERT INTO runs(id, sweep, seed, config, status, created)
+                     VALUES (?1, ?2, ?3, ?4, 'queued', {now}) ON CONFLICT DO NOTHING",
+                    &[&r.id, &name, &(r.seed as i64), &r.config],
+                )?;
+                db.execute(
+                    "INSERT INTO sweep_runs(sweep, run_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    &[&name, &r.id],
+                )?;
                 for (k, v) in &r.params {
-                    param.execute(params![r.id, k, v])?;
+                    db.execute(
+                        "INSERT INTO params(run_id, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                        &[&r.id, k, v],
+                    )?;
                 }
             }
-        }
-        tx.commit()?;
-        Ok(added)
+            Ok(added)
+        })
     }
 
     /// Gives run `old` the id `new` everywhere (runs registered under an older id scheme).
     /// Returns false when `new` is taken or `old` does not exist.
     pub fn rename_run(&mut self, old: &str, new: &str) -> Result<bool> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let taken: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM runs WHERE id = ?1",
-            params![new],
-            |r| r.get(0),
-        )?;
-        let exists: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM runs WHERE id = ?1",
-            params![old],
-            |r| r.get(0),
-        )?;
-        if taken > 0 || exists == 0 {
-            return Ok(false);
-        }
-        tx.execute_batch("PRAGMA defer_foreign_keys = ON")?;
-        for table in [
-            "sweep_runs",
-            "params",
-            "metrics",
-            "latest_metrics",
-            "artifacts",
-            "spectra",
-            "histograms",
-        ] {
-            tx.execute(
-                &format!("UPDATE {table} SET run_id = ?2 WHERE run_id = ?1"),
-                params![old, new],
-            )?;
-        }
-        tx.execute("UPDATE runs SET id = ?2 WHERE id = ?1", params![old, new])?;
-        tx.commit()?;
-        Ok(true)
+        self.db.write(|db| {
+            let count = |id: &str| -> Result<i64> {
+                db.query_one("SELECT COUNT(*) FROM runs WHERE id = ?1", &[&id])?
+                    .get(0)
+            };
+            if count(new)? > 0 || count(old)? == 0 {
+                return Ok(false);
+            }
+            db.batch(match db.dialect() {
+                Dialect::Sqlite => "PRAGMA defer_foreign_keys = ON",
+                Dialect::Postgres => "SET CONSTRAINTS ALL DEFERRED",
+            })?;
+            for table in super::RUN_TABLES {
+                db.execute(
+                    &format!("UPDATE {table} SET run_id = ?2 WHERE run_id = ?1"),
+                    &[&old, &new],
+                )?;
+            }
+            db.execute("UPDATE runs SET id = ?2 WHERE id = ?1", &[&old, &new])?;
+            Ok(true)
+        })
     }
 
     /// Notes which `workbench sweep` process drives a sweep (0 = none).
     pub fn set_sweep_runner(&self, sweep: &str, pid: u32) -> Result<()> {
-        let pid = (pid != 0).then_some(pid as i64);
-        self.conn.execute(
-            "UPDATE sweeps SET runner_pid = ?2 WHERE name = ?1",
-            params![sweep, pid],
-        )?;
+        let pid = (pid != 0).then_some(pid);
+        self.db.write(|db| {
+            db.execute(
+                "UPDATE sweeps SET runner_pid = ?2 WHERE name = ?1",
+                &[&sweep, &pid],
+            )
+        })?;
         Ok(())
     }
 
     /// Notes the log file of a sweep started detached.
     pub fn set_sweep_log(&self, sweep: &str, log: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE sweeps SET log = ?2 WHERE name = ?1",
-            params![sweep, log],
-        )?;
+        self.db.write(|db| {
+            db.execute(
+                "UPDATE sweeps SET log = ?2 WHERE name = ?1",
+                &[&sweep, &log],
+            )
+        })?;
         Ok(())
     }
 
-    /// Worker bookkeeping at start: its pid, backend, device and binary version.
+    /// Worker bookkeeping at start: who it is (host, pid, SLURM job), backend, device and
+    /// binary version.
     pub fn mark_worker(
         &mut self,
         claim: &Claim,
-        pid: u32,
+        owner: &Owner,
         backend: &str,
         device: &str,
         out_dir: &str,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        ensure_held(&tx, claim)?;
-        tx.execute(
-            "UPDATE runs SET pid = ?2, heartbeat = ?3, backend = ?4, device = ?5, git_commit = ?6,
-                 out_dir = ?7 WHERE id = ?1",
-            params![
-                claim.run,
-                pid as i64,
-                now(),
-                backend,
-                device,
-                env!("WORKBENCH_GIT_COMMIT"),
-                out_dir
-            ],
-        )?;
-        tx.commit()?;
+        self.db.write(|db| {
+            ensure_held(db, claim)?;
+            db.execute(
+                "UPDATE runs SET pid = ?2, host = ?7, slurm_job = ?8, heartbeat = {now},
+                     backend = ?3, device = ?4, git_commit = ?5, out_dir = ?6 WHERE id = ?1",
+                &[
+                    &claim.run,
+                    &owner.pid,
+                    &backend,
+                    &device,
+                    &env!("WORKBENCH_GIT_COMMIT"),
+                    &out_dir,
+                    &owner.host,
+                    &owner.slurm_job,
+                ],
+            )
+        })?;
         Ok(())
     }
 
     /// Sets a run's status by hand (an operator's or a test's write: not fenced; a worker
     /// ends its run with [`Store::finish`]).
     pub fn set_status(&self, id: &str, status: Status, error: Option<&str>) -> Result<()> {
-        let ended = matches!(status, Status::Finished | Status::Failed | Status::Stopped).then(now);
-        self.conn.execute(
-            "UPDATE runs SET status = ?2, error = ?3, ended = ?4, stop_requested = 0,
-                 pid = CASE WHEN ?2 = 'running' THEN pid ELSE NULL END
-             WHERE id = ?1",
-            params![id, status.as_str(), error, ended],
-        )?;
+        let ends = matches!(status, Status::Finished | Status::Failed | Status::Stopped);
+        self.db.write(|db| {
+            db.execute(
+                "UPDATE runs SET status = ?2, error = ?3,
+                     ended = CASE WHEN ?4 THEN {now} ELSE NULL END, stop_requested = 0,
+                     pid = CASE WHEN ?2 = 'running' THEN pid ELSE NULL END
+                 WHERE id = ?1",
+                &[&id, &status.as_str(), &error, &ends],
+            )
+        })?;
         Ok(())
     }
 
     /// Asks the worker of a running run to checkpoint and stop at its next step. Returns
     /// false when the run is not running.
     pub fn request_stop(&self, id: &str) -> Result<bool> {
-        let n = self.conn.execute(
-            "UPDATE runs SET stop_requested = 1 WHERE id = ?1 AND status = 'running'",
-            params![id],
-        )?;
+        let n = self.db.write(|db| {
+            db.execute(
+                "UPDATE runs SET stop_requested = 1 WHERE id = ?1 AND status = 'running'",
+                &[&id],
+            )
+        })?;
         Ok(n == 1)
     }
 
@@ -159,12 +156,14 @@ impl Store {
     /// `sweep` of its sweep resumes it from its last checkpoint. Returns false for other
     /// statuses.
     pub fn requeue(&self, id: &str) -> Result<bool> {
-        let n = self.conn.execute(
-            "UPDATE runs SET status = 'queued', error = NULL, attempts = 0, pid = NULL,
-                 stop_requested = 0
-             WHERE id = ?1 AND status IN ('failed', 'stopped')",
-            params![id],
-        )?;
+        let n = self.db.write(|db| {
+            db.execute(
+                "UPDATE runs SET status = 'queued', error = NULL, attempts = 0, pid = NULL,
+                     stop_requested = 0
+                 WHERE id = ?1 AND status IN ('failed', 'stopped')",
+                &[&id],
+            )
+        })?;
         Ok(n == 1)
     }
 
@@ -186,15 +185,12 @@ impl Store {
             return Ok(());
         }
         ensure_finite(run, rows)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(claim) = fence {
-            ensure_held(&tx, claim)?;
-        }
-        insert_metrics(&tx, run, rows)?;
-        tx.commit()?;
-        Ok(())
+        self.db.write(|db| {
+            if let Some(claim) = fence {
+                ensure_held(db, claim)?;
+            }
+            insert_metrics(db, run, rows)
+        })
     }
 
     /// Replaces the whole history of the run `claim` holds (metrics and spectra) by `rows`
@@ -208,45 +204,39 @@ impl Store {
     ) -> Result<()> {
         let run = claim.run.as_str();
         ensure_finite(run, rows)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        ensure_held(&tx, claim)?;
-        for table in ["metrics", "latest_metrics", "spectra"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE run_id = ?1"),
-                params![run],
+        self.db.write(|db| {
+            ensure_held(db, claim)?;
+            for table in ["metrics", "latest_metrics", "spectra"] {
+                db.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), &[&run])?;
+            }
+            insert_metrics(db, run, rows)?;
+            db.execute(
+                "UPDATE runs SET provenance = ?2 WHERE id = ?1",
+                &[&run, &provenance],
             )?;
-        }
-        insert_metrics(&tx, run, rows)?;
-        tx.execute(
-            "UPDATE runs SET provenance = ?2 WHERE id = ?1",
-            params![run, provenance],
-        )?;
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Drops metrics past `step` (rows logged after the checkpoint a run resumes from).
     pub fn truncate_metrics(&mut self, claim: &Claim, step: i64) -> Result<()> {
         let run = claim.run.as_str();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        ensure_held(&tx, claim)?;
-        tx.execute(
-            "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2",
-            params![run, step],
-        )?;
-        tx.execute("DELETE FROM latest_metrics WHERE run_id = ?1", params![run])?;
-        tx.execute(
-            "INSERT INTO latest_metrics(run_id, key, step, epoch, value, wall)
-             SELECT run_id, key, step, epoch, value, wall FROM metrics m
-             WHERE run_id = ?1 AND step = (SELECT MAX(step) FROM metrics WHERE run_id = ?1 AND key = m.key)",
-            params![run],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.db.write(|db| {
+            ensure_held(db, claim)?;
+            db.execute(
+                "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2",
+                &[&run, &step],
+            )?;
+            db.execute("DELETE FROM latest_metrics WHERE run_id = ?1", &[&run])?;
+            db.execute(
+                "INSERT INTO latest_metrics(run_id, key, step, epoch, value, wall)
+                 SELECT run_id, key, step, epoch, value, wall FROM metrics m
+                 WHERE run_id = ?1
+                   AND step = (SELECT MAX(step) FROM metrics WHERE run_id = ?1 AND key = m.key)",
+                &[&run],
+            )?;
+            Ok(())
+        })
     }
 
     /// Replaces the artifacts of `kind` of a run by one (the worker holding `claim`).
@@ -258,20 +248,19 @@ impl Store {
         epoch: Option<i64>,
     ) -> Result<()> {
         let run = claim.run.as_str();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        ensure_held(&tx, claim)?;
-        tx.execute(
-            "DELETE FROM artifacts WHERE run_id = ?1 AND kind = ?2",
-            params![run, kind],
-        )?;
-        tx.execute(
-            "INSERT OR REPLACE INTO artifacts(run_id, kind, path, epoch, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run, kind, path, epoch, now()],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.db.write(|db| {
+            ensure_held(db, claim)?;
+            db.execute(
+                "DELETE FROM artifacts WHERE run_id = ?1 AND (kind = ?2 OR path = ?3)",
+                &[&run, &kind, &path],
+            )?;
+            db.execute(
+                "INSERT INTO artifacts(run_id, kind, path, epoch, created)
+                 VALUES (?1, ?2, ?3, ?4, {now})",
+                &[&run, &kind, &path, &epoch],
+            )?;
+            Ok(())
+        })
     }
 
     /// Stores the spectra of one epoch (replacing an earlier write of the same epoch).
@@ -296,21 +285,29 @@ impl Store {
         epoch: i64,
         spectra: &[ScaleSpectrum],
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(claim) = fence {
-            ensure_held(&tx, claim)?;
-        }
-        for s in spectra {
-            tx.execute(
-                "INSERT OR REPLACE INTO spectra(run_id, epoch, scale, energy_ratio, commutator, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![run, epoch, s.scale, s.energy_ratio, s.commutator, serde_json::to_string(s)?],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.db.write(|db| {
+            if let Some(claim) = fence {
+                ensure_held(db, claim)?;
+            }
+            for s in spectra {
+                db.execute(
+                    "INSERT INTO spectra(run_id, epoch, scale, energy_ratio, commutator, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(run_id, epoch, scale) DO UPDATE SET
+                         energy_ratio = excluded.energy_ratio,
+                         commutator = excluded.commutator, detail = excluded.detail",
+                    &[
+                        &run,
+                        &epoch,
+                        &s.scale,
+                        &s.energy_ratio,
+                        &s.commutator,
+                        &serde_json::to_string(s)?,
+                    ],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Stores a histogram over [lo, hi].
@@ -323,10 +320,16 @@ impl Store {
         hi: f64,
         counts: &[u64],
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO histograms(run_id, name, epoch, lo, hi, counts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![run, name, epoch, lo, hi, serde_json::to_string(counts)?],
-        )?;
+        let counts = serde_json::to_string(counts)?;
+        self.db.write(|db| {
+            db.execute(
+                "INSERT INTO histograms(run_id, name, epoch, lo, hi, counts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(run_id, name, epoch) DO UPDATE SET
+                     lo = excluded.lo, hi = excluded.hi, counts = excluded.counts",
+                &[&run, &name, &epoch, &lo, &hi, &counts],
+            )
+        })?;
         Ok(())
     }
 }
@@ -344,38 +347,61 @@ fn ensure_finite(run: &str, rows: &[Metric]) -> Result<()> {
     Ok(())
 }
 
-/// Inserts metric rows (a (run, key, step) written again replaces the old row), keeps the
-/// latest table in step, and counts the write as a heartbeat.
-fn insert_metrics(tx: &Transaction, run: &str, rows: &[Metric]) -> Result<()> {
-    let mut ins = tx.prepare_cached(
-        "INSERT OR REPLACE INTO metrics(run_id, key, step, epoch, value, wall)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut latest = tx.prepare_cached(
-        "INSERT INTO latest_metrics(run_id, key, step, epoch, value, wall)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(run_id, key) DO UPDATE SET step = excluded.step, epoch = excluded.epoch,
-             value = excluded.value, wall = excluded.wall
-         WHERE excluded.step >= latest_metrics.step",
-    )?;
-    for m in rows {
-        ins.execute(params![run, m.key, m.step, m.epoch, m.value, m.wall])?;
+/// Inserts metric rows (a (run, key, step) written again replaces the old row) in multi-row
+/// statements of [`INSERT_CHUNK`] rows, keeps the latest table in step, and counts the write
+/// as a heartbeat.
+fn insert_metrics(db: &Db, run: &str, rows: &[Metric]) -> Result<()> {
+    // one row per (key, step), the last written winning: an upsert may not touch a row twice
+    let mut last: std::collections::HashMap<(&str, i64), usize> = Default::default();
+    for (i, m) in rows.iter().enumerate() {
+        last.insert((m.key.as_str(), m.step), i);
+    }
+    let mut unique: Vec<&Metric> = Vec::with_capacity(last.len());
+    for (i, m) in rows.iter().enumerate() {
+        if last[&(m.key.as_str(), m.step)] == i {
+            unique.push(m);
+        }
+    }
+    for chunk in unique.chunks(INSERT_CHUNK) {
+        upsert_metric_rows(db, "metrics", "(run_id, key, step)", run, chunk)?;
     }
     // only the newest row per key touches the latest table
     let mut newest: Vec<&Metric> = Vec::new();
-    for m in rows {
+    for m in &unique {
         match newest.iter_mut().find(|x| x.key == m.key) {
             Some(x) if x.step <= m.step => *x = m,
             Some(_) => {}
             None => newest.push(m),
         }
     }
-    for m in newest {
-        latest.execute(params![run, m.key, m.step, m.epoch, m.value, m.wall])?;
+    for chunk in newest.chunks(INSERT_CHUNK) {
+        upsert_metric_rows(db, "latest_metrics", "(run_id, key)", run, chunk)?;
     }
-    tx.execute(
-        "UPDATE runs SET heartbeat = MAX(COALESCE(heartbeat, 0), ?2) WHERE id = ?1",
-        params![run, now()],
+    db.execute(
+        "UPDATE runs SET heartbeat = GREATEST(COALESCE(heartbeat, 0), {now}) WHERE id = ?1",
+        &[&run],
     )?;
+    Ok(())
+}
+
+/// One multi-row upsert of metric rows into `table` (keyed by `key`); into `latest_metrics`
+/// a row only replaces an older step.
+fn upsert_metric_rows(db: &Db, table: &str, key: &str, run: &str, rows: &[&Metric]) -> Result<()> {
+    let newer_only = if table == "latest_metrics" {
+        " WHERE excluded.step >= latest_metrics.step"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "INSERT INTO {table}(run_id, key, step, epoch, value, wall) VALUES {}
+         ON CONFLICT{key} DO UPDATE SET step = excluded.step, epoch = excluded.epoch,
+             value = excluded.value, wall = excluded.wall{newer_only}",
+        values_list(rows.len(), 6, 1)
+    );
+    let mut params: Vec<&dyn Param> = Vec::with_capacity(rows.len() * 6);
+    for m in rows {
+        params.extend_from_slice(&[&run, &m.key, &m.step, &m.epoch, &m.value, &m.wall]);
+    }
+    db.execute(&sql, &params)?;
     Ok(())
 }

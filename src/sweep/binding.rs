@@ -306,12 +306,15 @@ mod tests {
     #[test]
     fn a_checkpoint_is_ours_only_when_bound_to_us_or_when_we_hold_its_history() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let mut store = Store::open(dir.path().join("s.db")).unwrap();
         let run = crate::store::NewRun::from_config(&crate::config::RunConfig::default());
         store
             .register_sweep("sw", "sw.toml", std::slice::from_ref(&run))
             .unwrap();
-        let claim = store.claim(&run.id, 1, false).unwrap().unwrap();
+        let claim = store
+            .claim(&run.id, &crate::store::claim::Owner::local(1), false)
+            .unwrap()
+            .unwrap();
         let us = store.store_id().unwrap();
         assert_eq!(us.len(), 32);
         let out = dir.path().join("out");

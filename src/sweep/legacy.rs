@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn old_runs_get_their_canonical_id_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("l.db")).unwrap();
+        let mut store = Store::open(dir.path().join("l.db")).unwrap();
         // the JSON an older binary stored: no decay_all, no probe dropout keys
         let mut cfg = RunConfig::default();
         cfg.train.epochs = 3;

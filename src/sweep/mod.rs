@@ -4,5 +4,6 @@ pub mod binding;
 pub mod legacy;
 pub mod progress;
 pub mod runner;
+pub mod slurm;
 pub mod spec;
 pub mod worker;

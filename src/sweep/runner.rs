@@ -16,7 +16,7 @@ use super::legacy::adopt_legacy_runs;
 use super::progress::ProgressView;
 use super::spec::Sweep;
 use super::worker::{run_dir, Job};
-use crate::store::{now, NewRun, RunRow, Status, Store};
+use crate::store::{Locator, NewRun, Owner, RunRow, Status, Store};
 use crate::train::checkpoint;
 
 /// Default seconds without a heartbeat after which a worker is presumed dead or hung.
@@ -28,7 +28,7 @@ pub const MAX_ATTEMPTS: i64 = 3;
 
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
-    pub db: PathBuf,
+    pub db: Locator,
     pub jobs: usize,
     pub retry_failed: bool,
     /// Folder that holds one folder per run [default: runs/<sweep name>].
@@ -94,7 +94,7 @@ fn is_zombie(pid: i64) -> bool {
 fn requeue_dead(store: &Store, row: &RunRow, why: &str) -> Result<String> {
     let failed = (row.attempts >= MAX_ATTEMPTS)
         .then(|| format!("worker died {} times (last: {why})", row.attempts));
-    if !store.requeue_dead(&row.id, row.attempts, failed.as_deref())? {
+    if !store.requeue_dead(&row.id, row.claim_number(), failed.as_deref())? {
         let now = store.run(&row.id).map_or("gone".into(), |r| {
             format!("{}, attempt {}", r.status, r.attempts)
         });
@@ -127,30 +127,7 @@ pub fn run(
     opts: &SweepOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<SweepReport> {
-    anyhow::ensure!(
-        opts.stale_after >= MIN_STALE_AFTER_S && opts.stale_after.is_finite(),
-        "the stale limit must be at least {MIN_STALE_AFTER_S} seconds"
-    );
-    let mut store = Store::open(&opts.db)?;
-    let planned: Vec<NewRun> = sweep
-        .runs
-        .iter()
-        .map(|r| NewRun::from_config(&r.config))
-        .collect();
-    for line in adopt_legacy_runs(&mut store, &sweep.name)? {
-        println!("{line}");
-    }
-    let runs_root = opts
-        .runs_root
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(&sweep.name));
-    if !opts.adopt {
-        let foreign = foreign_checkpoints(&store, &planned, &runs_root, opts.retry_failed)?;
-        if !foreign.is_empty() {
-            anyhow::bail!(binding::refusal(&foreign, &store.store_id()?));
-        }
-    }
-    store.register_sweep(&sweep.name, &file.display().to_string(), &planned)?;
+    let (mut store, _planned, runs_root) = prepare(sweep, file, opts)?;
     store.set_sweep_runner(&sweep.name, std::process::id())?;
     if let Some(log) = &opts.log_file {
         store.set_sweep_log(&sweep.name, &log.display().to_string())?;
@@ -230,7 +207,7 @@ pub fn run(
         // 2. a worker of ours that stopped heartbeating is hung: kill it (reaped above next
         //    time, then requeued); runs of workers that are not ours and died go back too
         let rows = store.runs(Some(&sweep.name), None)?;
-        let t = now();
+        let t = store.db_now()?;
         for row in rows.iter().filter(|r| r.status == Status::Running) {
             let stale = row.heartbeat.is_none_or(|h| t - h > opts.stale_after);
             match children.get(&row.id) {
@@ -291,7 +268,8 @@ pub fn run(
                 if !claimable {
                     continue;
                 }
-                let Some(claim) = store.claim(&row.id, std::process::id(), opts.retry_failed)?
+                let Some(claim) =
+                    store.claim(&row.id, &Owner::this_process(), opts.retry_failed)?
                 else {
                     continue;
                 };
@@ -358,6 +336,53 @@ pub fn run(
     Ok(report)
 }
 
+/// What every executor does first: checks the options, opens the store, renames runs of an
+/// older id scheme, refuses run folders another store watched (unless `--adopt`), and
+/// registers the sweep's runs. Returns the store, the planned runs and the runs folder.
+pub(crate) fn prepare(
+    sweep: &Sweep,
+    file: &Path,
+    opts: &SweepOptions,
+) -> Result<(Store, Vec<NewRun>, PathBuf)> {
+    anyhow::ensure!(
+        opts.stale_after >= MIN_STALE_AFTER_S && opts.stale_after.is_finite(),
+        "the stale limit must be at least {MIN_STALE_AFTER_S} seconds"
+    );
+    let mut store = Store::open(&opts.db)?;
+    let planned: Vec<NewRun> = sweep
+        .runs
+        .iter()
+        .map(|r| NewRun::from_config(&r.config))
+        .collect();
+    for line in adopt_legacy_runs(&mut store, &sweep.name)? {
+        println!("{line}");
+    }
+    let runs_root = opts
+        .runs_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&sweep.name));
+    if !opts.adopt {
+        foreign_refusal(&store, &planned, &runs_root, opts.retry_failed)?;
+    }
+    store.register_sweep(&sweep.name, &file.display().to_string(), &planned)?;
+    Ok((store, planned, runs_root))
+}
+
+/// Refuses, in one message, to run a sweep whose run folders hold checkpoints this store did
+/// not watch train (`--adopt` takes them over instead).
+fn foreign_refusal(
+    store: &Store,
+    planned: &[NewRun],
+    runs_root: &Path,
+    retry_failed: bool,
+) -> Result<()> {
+    let foreign = foreign_checkpoints(store, planned, runs_root, retry_failed)?;
+    if !foreign.is_empty() {
+        anyhow::bail!(binding::refusal(&foreign, &store.store_id()?));
+    }
+    Ok(())
+}
+
 /// The planned runs a worker would take whose folders hold a checkpoint this store did not
 /// watch train: (folder, the store it is bound to, its state). Unreadable checkpoints are left
 /// to the worker, which fails the run and keeps its rows.
@@ -400,7 +425,7 @@ fn foreign_checkpoints(
     Ok(foreign)
 }
 
-fn spawn_worker(exe: &Path, db: &Path, job: &Job) -> Result<Child> {
+fn spawn_worker(exe: &Path, db: &Locator, job: &Job) -> Result<Child> {
     let out = job.out.as_path();
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let log = OpenOptions::new()
@@ -411,7 +436,7 @@ fn spawn_worker(exe: &Path, db: &Path, job: &Job) -> Result<Child> {
     let mut cmd = Command::new(exe);
     cmd.arg("worker")
         .arg("--db")
-        .arg(db)
+        .arg(db.as_arg())
         .arg("--run")
         .arg(&job.claim.run)
         .arg("--attempt")

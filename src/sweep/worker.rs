@@ -15,7 +15,7 @@ use crate::liveness;
 use crate::model::predictor::HostGenerators;
 use crate::probe::{Interrupted, ProbeResult};
 use crate::spec::Method;
-use crate::store::{now, Claim, Metric, Status, Store};
+use crate::store::{now, Claim, Locator, Metric, Owner, Status, Store};
 use crate::sweep::binding::{self, Found};
 use crate::train::checkpoint::{self, EpochStats};
 use crate::train::pretrain::{pretrain, Observer, Outcome, PretrainOptions};
@@ -142,7 +142,7 @@ pub fn run_dir(runs_root: &Path, id: &str) -> PathBuf {
 /// into the stop flag. A heartbeat refused because the claim was lost raises the stop flag
 /// too: the run belongs to someone else now. Ends when `done` is set.
 fn heartbeat_thread(
-    db: PathBuf,
+    db: Locator,
     claim: Claim,
     stop: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
@@ -152,8 +152,10 @@ fn heartbeat_thread(
             return;
         };
         while !done.load(Ordering::SeqCst) {
-            let at = liveness::last_tick().unwrap_or_else(now);
-            if let Ok(false) = store.heartbeat(&claim, at) {
+            // how long ago this process last made progress, by its own clock; the store
+            // stamps the beat with the database's
+            let age = liveness::last_tick().map_or(0.0, |t| now() - t);
+            if let Ok(false) = store.heartbeat(&claim, age) {
                 stop.store(true, Ordering::SeqCst);
             }
             if store.run(&claim.run).is_ok_and(|r| r.stop_requested) {
@@ -166,6 +168,19 @@ fn heartbeat_thread(
             }
         }
     })
+}
+
+/// The flags a worker's signal handlers raise.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// Stop at the next step, with a checkpoint.
+    pub stop: Arc<AtomicBool>,
+    /// The stop is a preemption (or a time limit): the run goes back to the queue, counted as
+    /// a preemption, not as a stopped run.
+    pub preempt: Arc<AtomicBool>,
+    /// SLURM's warning signal (SIGUSR2) arrived: after the checkpoint, the worker requeues its
+    /// own SLURM job (`scontrol requeue`; SLURM never requeues a TIMEOUT itself).
+    pub warned: Arc<AtomicBool>,
 }
 
 /// What a sweep hands its worker.
@@ -183,7 +198,8 @@ pub struct Job {
 /// Executes the run `job.claim` holds from the store at `db`; the run's status tells how it
 /// ended. A worker whose claim does not hold (the run is not `running` at that attempt)
 /// refuses before it trains or writes anything.
-pub fn work(db: &Path, job: &Job, stop: Arc<AtomicBool>) -> Result<()> {
+pub fn work(db: &Locator, job: &Job, signals: &Signals) -> Result<()> {
+    let stop = signals.stop.clone();
     liveness::tick();
     let mut store = Store::open_existing(db)?;
     store
@@ -191,19 +207,15 @@ pub fn work(db: &Path, job: &Job, stop: Arc<AtomicBool>) -> Result<()> {
         .context("refusing to train")?;
     let row = store.run(&job.claim.run)?;
     let done = Arc::new(AtomicBool::new(false));
-    let beat = heartbeat_thread(
-        db.to_path_buf(),
-        job.claim.clone(),
-        stop.clone(),
-        done.clone(),
-    );
-    let result = work_on(&mut store, job, &row.config, stop);
+    let beat = heartbeat_thread(db.clone(), job.claim.clone(), stop.clone(), done.clone());
+    let result = work_on(&mut store, job, &row.config, signals);
     done.store(true, Ordering::SeqCst);
     let _ = beat.join();
     result
 }
 
-fn work_on(store: &mut Store, job: &Job, config: &str, stop: Arc<AtomicBool>) -> Result<()> {
+fn work_on(store: &mut Store, job: &Job, config: &str, signals: &Signals) -> Result<()> {
+    let stop = signals.stop.clone();
     let claim = &job.claim;
     let id = claim.run.as_str();
     let out = job.out.as_path();
@@ -226,7 +238,7 @@ fn work_on(store: &mut Store, job: &Job, config: &str, stop: Arc<AtomicBool>) ->
     }
     store.mark_worker(
         claim,
-        std::process::id(),
+        &Owner::this_process(),
         cfg.backend.name(),
         &device_name(cfg.backend, cfg.device),
         &out.display().to_string(),
@@ -281,16 +293,44 @@ fn work_on(store: &mut Store, job: &Job, config: &str, stop: Arc<AtomicBool>) ->
     match result {
         Ok(outcome) => {
             register_checkpoint(store, claim, out)?;
-            let status = if outcome.finished {
-                Status::Finished
+            if outcome.finished {
+                store.finish(claim, Status::Finished, None)
+            } else if signals.preempt.load(Ordering::SeqCst) {
+                store.preempted(claim)?;
+                println!(
+                    "preempted: checkpointed at step {}, run back in the queue",
+                    outcome.state.step
+                );
+                if signals.warned.load(Ordering::SeqCst) {
+                    requeue_own_slurm_job();
+                }
+                Ok(())
             } else {
-                Status::Stopped
-            };
-            store.finish(claim, status, None)
+                store.finish(claim, Status::Stopped, None)
+            }
         }
         // a worker that lost its claim writes nothing more: the run is someone else's
         Err(e) if e.downcast_ref::<crate::store::LostClaim>().is_some() => Err(e),
         Err(e) => fail(store, e),
+    }
+}
+
+/// `scontrol requeue $SLURM_JOB_ID`: a task warned of its time limit goes back to SLURM's
+/// queue (a preempted one is requeued by SLURM itself; asking again is harmless).
+fn requeue_own_slurm_job() {
+    let Ok(job) = std::env::var("SLURM_JOB_ID") else {
+        return;
+    };
+    match std::process::Command::new("scontrol")
+        .args(["requeue", &job])
+        .output()
+    {
+        Ok(o) if o.status.success() => println!("requeued SLURM job {job}"),
+        Ok(o) => eprintln!(
+            "scontrol requeue {job}: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => eprintln!("scontrol requeue {job}: {e}"),
     }
 }
 

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::store::{Status, Store};
+use crate::store::{Locator, Status, Store};
 use crate::sweep::spec::Sweep;
 
 /// `*.toml` files under `dir`, sorted.
@@ -55,7 +55,7 @@ pub fn preview(file: &Path, store: &Store) -> String {
 }
 
 /// Starts `workbench sweep FILE --db DB` detached; returns the log path.
-pub fn launch(file: &Path, db: &Path) -> Result<PathBuf> {
+pub fn launch(file: &Path, db: &Locator) -> Result<PathBuf> {
     use std::os::unix::process::CommandExt;
     let sweep = Sweep::load(file)?;
     let dir = PathBuf::from("runs").join(&sweep.name);
@@ -71,7 +71,7 @@ pub fn launch(file: &Path, db: &Path) -> Result<PathBuf> {
         .arg("sweep")
         .arg(file)
         .arg("--db")
-        .arg(db)
+        .arg(db.as_arg())
         .arg("--log-file")
         .arg(&log_path)
         .stdin(Stdio::null())

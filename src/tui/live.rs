@@ -5,6 +5,8 @@
 
 use notify::{RecursiveMode, Watcher};
 use std::path::Path;
+
+use crate::store::Locator;
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
@@ -21,9 +23,18 @@ pub struct Live {
 }
 
 impl Live {
-    /// Watches the folder of `db` (no watcher, only the poll, when that fails).
-    pub fn watch(db: &Path) -> Live {
+    /// Watches the folder of a SQLite `db` (no watcher, only the poll, when that fails or
+    /// the store is on a server: there the poll asks its change counter every second).
+    pub fn watch(db: &Locator) -> Live {
         let (tx, rx) = channel();
+        let Some(db) = db.sqlite_path() else {
+            return Live {
+                _watcher: None,
+                events: None,
+                pending: None,
+                last_refresh: Instant::now(),
+            };
+        };
         let name = db
             .file_name()
             .map(|n| n.to_string_lossy().to_string())

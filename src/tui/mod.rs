@@ -16,13 +16,13 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use ratatui::Terminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use app::{Action, App, Mode, Tab};
 use snapshot::{SeriesKey, Snapshot};
 
-use crate::store::Store;
+use crate::store::{Locator, Store};
 
 /// The series the current tab draws.
 pub fn wanted(app: &App, snap: &Snapshot) -> Vec<SeriesKey> {
@@ -112,7 +112,7 @@ pub fn buffer_text(buf: &Buffer) -> String {
 }
 
 /// Runs the TUI on the store at `db` until `q`.
-pub fn run(db: &Path, sweep: Option<String>, experiments: PathBuf) -> Result<()> {
+pub fn run(db: &Locator, sweep: Option<String>, experiments: PathBuf) -> Result<()> {
     // bad states are messages before the terminal is taken over
     let mut snap = Snapshot::open(db)?;
     if let Some(s) = &sweep {

@@ -7,12 +7,11 @@
 
 use anyhow::Result;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use crate::analysis::ablation::Params;
 use crate::analysis::progress::{run_progress, RunProgress};
 use crate::config::RunConfig;
-use crate::store::{now, Metric, RunRow, SpectrumRow, Store, SweepProgress, SweepRow};
+use crate::store::{now, Locator, Metric, RunRow, SpectrumRow, Store, SweepProgress, SweepRow};
 
 /// A metric series of one run (cached, extended by cursor).
 pub type SeriesKey = (String, String);
@@ -37,11 +36,18 @@ pub struct Snapshot {
     /// they had.
     pub stale: Option<String>,
     pub refreshed_at: f64,
+    /// SLURM's state of each task of the SLURM sweeps (`<array job>_<task>` → state), asked
+    /// of `squeue` when runs are re-read, at most every [`SLURM_EVERY_S`].
+    pub slurm: HashMap<String, String>,
+    slurm_at: f64,
 }
+
+/// Smallest interval between two `squeue` calls of the TUI.
+pub const SLURM_EVERY_S: f64 = 2.0;
 
 impl Snapshot {
     /// Opens the store read-only (a short busy timeout: a busy database shows stale data).
-    pub fn open(db: &Path) -> Result<Snapshot> {
+    pub fn open(db: impl Into<Locator>) -> Result<Snapshot> {
         let store = Store::open_read_only(db)?;
         store.set_busy_timeout(std::time::Duration::from_millis(100))?;
         Ok(Snapshot {
@@ -58,11 +64,13 @@ impl Snapshot {
             queries: 0,
             stale: None,
             refreshed_at: 0.0,
+            slurm: HashMap::new(),
+            slurm_at: f64::NEG_INFINITY,
         })
     }
 
-    pub fn db(&self) -> PathBuf {
-        self.store.path().to_path_buf()
+    pub fn db(&self) -> Locator {
+        self.store.locator().clone()
     }
 
     /// The store the snapshot reads (for one-off reads such as a sweep's dry run).
@@ -161,6 +169,7 @@ impl Snapshot {
                 Ok((s, p))
             })
             .collect::<Result<_>>()?;
+        self.reload_slurm(t);
         // runs whose rows were truncated on resume: drop their cached series
         let known: std::collections::HashSet<&str> =
             self.runs.iter().map(|r| r.id.as_str()).collect();
@@ -177,6 +186,34 @@ impl Snapshot {
             }
         }
         Ok(())
+    }
+
+    /// Task states of the SLURM sweeps' jobs (kept as they were when `squeue` fails).
+    fn reload_slurm(&mut self, t: f64) {
+        if t - self.slurm_at < SLURM_EVERY_S {
+            return;
+        }
+        let jobs: Vec<String> = self
+            .sweeps
+            .iter()
+            .filter(|(s, _)| s.executor.as_deref() == Some("slurm"))
+            .flat_map(|(s, _)| {
+                s.slurm_jobs
+                    .clone()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|j| !j.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if jobs.is_empty() {
+            return;
+        }
+        self.slurm_at = t;
+        if let Ok(states) = crate::sweep::slurm::task_states(&jobs) {
+            self.slurm = states;
+        }
     }
 
     /// The newest value of `key` of a run.

@@ -212,7 +212,7 @@ pub(crate) mod fixture {
     use crate::store::{MatrixSpectrum, Metric, NewRun, ScaleSpectrum, Status, Store};
 
     pub fn store(dir: &std::path::Path) -> (Store, Vec<String>) {
-        let mut s = Store::open(&dir.join("f.db")).unwrap();
+        let mut s = Store::open(dir.join("f.db")).unwrap();
         let mut runs = Vec::new();
         for (i, pos) in [Position::Corner, Position::Center, Position::CornerCenter]
             .into_iter()
@@ -245,7 +245,10 @@ pub(crate) mod fixture {
                 .collect();
             s.log_metrics(id, &rows).unwrap();
         }
-        let first = s.claim(&ids[0], 1, false).unwrap().unwrap();
+        let first = s
+            .claim(&ids[0], &crate::store::claim::Owner::local(1), false)
+            .unwrap()
+            .unwrap();
         s.set_artifact(
             &first,
             "checkpoint",

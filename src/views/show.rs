@@ -14,7 +14,24 @@ pub fn show(store: &Store, id: &str) -> Result<String> {
     if let Some(e) = &r.error {
         let _ = writeln!(out, "error      {e}");
     }
-    let _ = writeln!(out, "attempts   {}", r.attempts);
+    if r.preemptions > 0 {
+        let _ = writeln!(
+            out,
+            "attempts   {} (and {} preemptions, resumed from checkpoints)",
+            r.attempts, r.preemptions
+        );
+    } else {
+        let _ = writeln!(out, "attempts   {}", r.attempts);
+    }
+    if let Some(host) = &r.host {
+        let slurm = r
+            .slurm_job
+            .as_deref()
+            .map(|j| format!(", SLURM job {j}"))
+            .unwrap_or_default();
+        let pid = r.pid.map(|p| format!(" pid {p}")).unwrap_or_default();
+        let _ = writeln!(out, "worker     {host}{pid}{slurm}");
+    }
     let _ = writeln!(
         out,
         "backend    {} ({})",

@@ -84,7 +84,7 @@ pub fn draw(frame: &mut Frame, app: &App, snap: &Snapshot) {
         frame.render_widget(
             Paragraph::new(format!(
                 "the store {} is empty: press n to launch a sweep, or run `workbench sweep FILE`",
-                snap.db().display()
+                snap.db()
             ))
             .wrap(ratatui::widgets::Wrap { trim: true }),
             body,

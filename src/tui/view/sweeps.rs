@@ -1,5 +1,6 @@
 //! The Sweeps tab: each sweep's progress by status, compute time, throughput, ETA, and the
-//! log tail of the selected sweep.
+//! log tail of the selected sweep; for a SLURM sweep, its array jobs and each run's task with
+//! SLURM's state of it.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -24,22 +25,58 @@ pub fn sweep_eta(p: &SweepProgress) -> Option<f64> {
     Some(left as f64 * per_run / p.running.max(1) as f64)
 }
 
-/// The log the Sweeps tab tails for a sweep: its detached log, else the newest worker log.
+/// The log the Sweeps tab tails for a sweep: its detached log, else the newest worker log
+/// (a SLURM task's log, `RUNS/slurm/<job>_<task>.log`, for a SLURM sweep).
 fn log_of(app: &App, snap: &Snapshot) -> Option<PathBuf> {
     let (s, _) = snap.sweeps.get(app.sweep_cursor)?;
     if let Some(log) = &s.log {
         return Some(PathBuf::from(log));
     }
-    snap.runs
+    let newest = snap
+        .runs
         .iter()
         .filter(|r| r.sweep == s.name && r.out_dir.is_some())
         .max_by(|a, b| {
             a.started
                 .unwrap_or(0.0)
                 .total_cmp(&b.started.unwrap_or(0.0))
+        })?;
+    match (&newest.slurm_job, &s.runs_root) {
+        (Some(job), Some(root)) => {
+            Some(PathBuf::from(root).join("slurm").join(format!("{job}.log")))
+        }
+        _ => newest
+            .out_dir
+            .as_ref()
+            .map(|d| PathBuf::from(d).join("worker.log")),
+    }
+}
+
+/// A SLURM sweep's runs: status, the task that holds (or last held) each, SLURM's state of it.
+fn slurm_lines(snap: &Snapshot, sweep: &str) -> Vec<String> {
+    snap.runs
+        .iter()
+        .filter(|r| r.sweep == sweep)
+        .map(|r| {
+            let task = r.slurm_job.as_deref().unwrap_or("-");
+            let state = r
+                .slurm_job
+                .as_ref()
+                .and_then(|j| snap.slurm.get(j))
+                .map_or("-", String::as_str);
+            let pre = if r.preemptions > 0 {
+                format!("  preempted {}×", r.preemptions)
+            } else {
+                String::new()
+            };
+            format!(
+                "{}  {:<8}  task {task:<10} {state:<10} on {}{pre}",
+                &r.id[..r.id.len().min(12)],
+                r.status.to_string(),
+                r.host.as_deref().unwrap_or("-")
+            )
         })
-        .and_then(|r| r.out_dir.as_ref())
-        .map(|d| PathBuf::from(d).join("worker.log"))
+        .collect()
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
@@ -110,6 +147,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         list,
         &mut state,
     );
+    let selected = snap.sweeps.get(app.sweep_cursor).map(|(s, _)| s);
+    let log = match selected.filter(|s| s.executor.as_deref() == Some("slurm")) {
+        Some(s) => {
+            let [tasks, log] =
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(log);
+            let title = format!(
+                "SLURM jobs {}",
+                s.slurm_jobs.as_deref().unwrap_or("none yet")
+            );
+            frame.render_widget(
+                Paragraph::new(slurm_lines(snap, &s.name).join("\n"))
+                    .block(Block::bordered().title(title)),
+                tasks,
+            );
+            log
+        }
+        None => log,
+    };
     let (title, lines) = match log_of(app, snap) {
         Some(path) => {
             let n = log.height.saturating_sub(2) as usize;

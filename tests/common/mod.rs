@@ -1,0 +1,69 @@
+//! What the PostgreSQL and SLURM tests share: a small sweep file and the learned values of a
+//! store's runs.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use qbheat_workbench::store::{Locator, Metric, Store};
+
+/// A sweep `name` of the micro model on built-in data: `epochs` epochs over `train` images,
+/// one run per masking position in `grid` (TOML list items), `extra` appended.
+pub fn tiny_sweep(
+    dir: &Path,
+    name: &str,
+    epochs: usize,
+    train: usize,
+    grid: &str,
+    extra: &str,
+) -> PathBuf {
+    let text = format!(
+        r#"
+name = "{name}"
+seeds = [0]
+[base.data]
+image_size = 32
+train_size = {train}
+val_size = 32
+[base.model]
+preset = "mf-micro"
+[base.predictor]
+dim = 32
+[base.decoder]
+dim = 32
+depth = 1
+heads = 2
+[base.train]
+epochs = {epochs}
+batch_size = 16
+base_lr = 1e-3
+{extra}
+[grid]
+"masking.position" = [{grid}]
+"#
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Every metric of every run that does not measure time (wall clock zeroed), by run: what
+/// must be bit-identical between two stores that ran the same sweep.
+pub fn learned(db: &Locator) -> Vec<(String, Vec<Metric>)> {
+    let store = Store::open_read_only(db).unwrap();
+    store
+        .runs(None, None)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let ms: Vec<Metric> = store
+                .metrics(&r.id)
+                .unwrap()
+                .into_iter()
+                .filter(|m| !m.key.contains("per_s") && !m.key.contains("seconds"))
+                .map(|m| Metric { wall: 0.0, ..m })
+                .collect();
+            (r.id, ms)
+        })
+        .collect()
+}

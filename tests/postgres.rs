@@ -1,0 +1,136 @@
+//! A store on a PostgreSQL server (`WORKBENCH_TEST_PG`, started by `.ci/run` with
+//! `scripts/postgres.sh`): a sweep stores there exactly what it stores in SQLite, and every
+//! viewer reads it unchanged. Skipped without a server, except under `CI=true`.
+
+use std::path::Path;
+use std::process::Command;
+
+use qbheat_workbench::store::scratch::{postgres_server, ScratchStore};
+use qbheat_workbench::store::{Locator, Status, Store};
+
+mod common;
+use common::{learned, tiny_sweep};
+
+const BIN: &str = env!("CARGO_BIN_EXE_workbench");
+
+fn sweep_file(dir: &Path) -> std::path::PathBuf {
+    tiny_sweep(
+        dir,
+        "pg",
+        2,
+        96,
+        r#""corner", "center""#,
+        "[base.probe]\nkinds = [\"lin\"]",
+    )
+}
+
+fn workbench(args: &[&std::ffi::OsStr]) -> (i32, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn sweep(dir: &Path, file: &Path, db: &Locator, runs: &str) -> String {
+    let runs = dir.join(runs);
+    let (code, out) = workbench(&[
+        "sweep".as_ref(),
+        file.as_os_str(),
+        "--db".as_ref(),
+        db.as_arg().as_os_str(),
+        "--runs-dir".as_ref(),
+        runs.as_os_str(),
+        "--no-report".as_ref(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    out
+}
+
+#[test]
+fn a_sweep_on_postgres_stores_bit_for_bit_what_sqlite_stores_and_viewers_read_it() {
+    let Some(server) = postgres_server() else {
+        eprintln!("WORKBENCH_TEST_PG not set: PostgreSQL not tested");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path());
+    let pg = ScratchStore::postgres(&server).unwrap();
+    let lite = Locator::Sqlite(dir.path().join("w.db"));
+    sweep(dir.path(), &file, &lite, "runs-sqlite");
+    sweep(dir.path(), &file, &pg.locator, "runs-pg");
+
+    let b = Store::open_read_only(&pg.locator).unwrap();
+    let (la, lb) = (learned(&lite), learned(&pg.locator));
+    assert_eq!(la.len(), 2);
+    assert!(la
+        .iter()
+        .all(|(_, ms)| ms.iter().any(|m| m.key == "train/loss")));
+    assert!(la
+        .iter()
+        .all(|(_, ms)| ms.iter().any(|m| m.key == "probe/lin/top1")));
+    assert_eq!(la, lb, "same run ids, same losses to the bit");
+    for r in b.runs(None, None).unwrap() {
+        assert_eq!(r.status, Status::Finished);
+        assert_eq!(r.attempts, 1);
+        assert!(r.host.is_some() && r.heartbeat.is_some());
+    }
+    assert_eq!(b.integrity_check().unwrap(), "ok");
+    assert_eq!(b.duplicate_metric_rows().unwrap(), 0);
+
+    // every viewer reads the server's store unchanged
+    let url = pg.locator.as_arg();
+    let id = &la[0].0;
+    for args in [
+        vec!["runs"],
+        vec!["show", id.as_str()],
+        vec!["export", "--format", "csv"],
+        vec!["spectrum", id.as_str()],
+    ] {
+        let mut full: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_ref()).collect();
+        full.push("--db".as_ref());
+        full.push(url.as_os_str());
+        let (code, out) = workbench(&full);
+        assert_eq!(code, 0, "{args:?}: {out}");
+        assert!(
+            out.contains(&id[..8]) || args[0] == "spectrum",
+            "{args:?}: {out}"
+        );
+    }
+    let report = dir.path().join("report");
+    let (code, out) = workbench(&[
+        "report".as_ref(),
+        "--sweep".as_ref(),
+        "pg".as_ref(),
+        "--db".as_ref(),
+        url.as_os_str(),
+        "--out".as_ref(),
+        report.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(report.join("index.html").is_file());
+}
+
+#[test]
+fn an_unreachable_server_is_one_line_naming_host_and_port_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path());
+    let (code, out) = workbench(&[
+        "sweep".as_ref(),
+        file.as_os_str(),
+        "--db".as_ref(),
+        "postgresql://me:secret@127.0.0.1:9/nowhere".as_ref(),
+        "--runs-dir".as_ref(),
+        dir.path().join("runs").as_os_str(),
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("127.0.0.1:9"), "{out}");
+    assert!(
+        !out.contains("secret"),
+        "the password is never shown: {out}"
+    );
+    assert!(!out.contains("panicked"), "{out}");
+    assert!(!dir.path().join("runs").exists(), "nothing was written");
+}

@@ -1,0 +1,274 @@
+//! Sweeps on a real SLURM (started by `.ci/run` with `scripts/slurm.sh`, `SLURM_CONF` set)
+//! against a real PostgreSQL store (`WORKBENCH_TEST_PG`): the same runs and bit-identical
+//! losses as a local sweep; preemption (checkpoint, requeue, resume); a task killed outright
+//! (stale heartbeat, reconcile, resubmit); a second invocation submits only what is
+//! unfinished. Skipped without both services, except under `CI=true`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use qbheat_workbench::store::scratch::{postgres_server, ScratchStore};
+use qbheat_workbench::store::{Locator, Status, Store};
+
+mod common;
+use common::{learned, tiny_sweep};
+
+const BIN: &str = env!("CARGO_BIN_EXE_workbench");
+
+/// The node is shared: one scenario at a time.
+static NODE: Mutex<()> = Mutex::new(());
+
+/// Whether a SLURM controller answers; panics under `CI=true` when it does not.
+fn slurm_up() -> bool {
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    if !up && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but no SLURM controller answers (scripts/slurm.sh start, SLURM_CONF)");
+    }
+    up
+}
+
+fn services() -> Option<String> {
+    let pg = postgres_server()?;
+    slurm_up().then_some(pg)
+}
+
+fn sweep_file(dir: &Path, name: &str, epochs: usize, train: usize, grid: &str) -> PathBuf {
+    tiny_sweep(dir, name, epochs, train, grid, "")
+}
+
+fn sweep_cmd(file: &Path, db: &Locator, runs: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("sweep")
+        .arg(file)
+        .arg("--db")
+        .arg(db.as_arg())
+        .arg("--runs-dir")
+        .arg(runs)
+        .arg("--no-report")
+        .args(extra);
+    cmd
+}
+
+fn run_to_end(mut cmd: Command) -> String {
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+fn wait_child(child: &mut Child, limit: Duration) {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            assert!(s.success(), "the sweep failed: {s}");
+            return;
+        }
+        assert!(t.elapsed() < limit, "the sweep did not end in {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn wait_for(db: &Locator, limit: Duration, what: &str, mut pred: impl FnMut(&Store) -> bool) {
+    let t = Instant::now();
+    loop {
+        if let Ok(s) = Store::open_read_only(db) {
+            if pred(&s) {
+                return;
+            }
+        }
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn steps_logged(s: &Store, id: &str) -> usize {
+    s.series(id, "train/loss", None).map_or(0, |v| v.len())
+}
+
+fn slurm_jobs(db: &Locator, sweep: &str) -> Vec<String> {
+    Store::open_read_only(db)
+        .unwrap()
+        .sweep(sweep)
+        .unwrap()
+        .slurm_jobs
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_slurm_sweep_matches_a_local_one_and_a_second_invocation_submits_nothing() {
+    let Some(server) = services() else {
+        eprintln!("no SLURM or no WORKBENCH_TEST_PG: SLURM executor not tested");
+        return;
+    };
+    let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "same", 2, 96, r#""corner", "center""#);
+    let lite = Locator::Sqlite(dir.path().join("local.db"));
+    run_to_end(sweep_cmd(&file, &lite, &dir.path().join("local"), &[]));
+    let pg = ScratchStore::postgres(&server).unwrap();
+    let out = run_to_end(sweep_cmd(
+        &file,
+        &pg.locator,
+        &dir.path().join("slurm"),
+        &["--executor", "slurm", "--wait"],
+    ));
+    assert!(out.contains("submitted SLURM array job"), "{out}");
+    assert_eq!(
+        learned(&lite),
+        learned(&pg.locator),
+        "same runs, same losses"
+    );
+    let script = dir.path().join("slurm/slurm/same.sbatch");
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains("exec ") && text.contains("--task \"$SLURM_ARRAY_TASK_ID\""));
+
+    let jobs = slurm_jobs(&pg.locator, "same");
+    assert_eq!(jobs.len(), 1);
+    let again = run_to_end(sweep_cmd(
+        &file,
+        &pg.locator,
+        &dir.path().join("slurm"),
+        &["--executor", "slurm"],
+    ));
+    assert!(again.contains("nothing to submit"), "{again}");
+    assert_eq!(slurm_jobs(&pg.locator, "same"), jobs, "nothing resubmitted");
+}
+
+#[test]
+fn preempted_tasks_checkpoint_requeue_and_resume_to_the_uninterrupted_losses() {
+    let Some(server) = services() else {
+        return;
+    };
+    let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "pre", 6, 512, r#""corner", "center""#);
+    let pg = ScratchStore::postgres(&server).unwrap();
+    let t0 = Instant::now();
+    let mut sweep = sweep_cmd(
+        &file,
+        &pg.locator,
+        &dir.path().join("slurm"),
+        &["--executor", "slurm", "--wait", "--partition", "low"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    // both low-priority tasks are training past their first steps
+    wait_for(
+        &pg.locator,
+        Duration::from_secs(120),
+        "both runs training",
+        |s| {
+            let runs = s.runs(None, None).unwrap();
+            runs.len() == 2
+                && runs
+                    .iter()
+                    .all(|r| r.status == Status::Running && steps_logged(s, &r.id) >= 20)
+        },
+    );
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let high = Command::new("sbatch")
+        .args([
+            "--parsable",
+            "-p",
+            "high",
+            "-n",
+            &cpus.to_string(),
+            "--output=/dev/null",
+            "--wrap",
+            "sleep 3",
+        ])
+        .output()
+        .unwrap();
+    assert!(high.status.success(), "{high:?}");
+    eprintln!(
+        "preemption: high job submitted at {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    wait_child(&mut sweep, Duration::from_secs(300));
+    eprintln!(
+        "preemption: sweep ended at {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    let s = Store::open_read_only(&pg.locator).unwrap();
+    for r in s.runs(None, None).unwrap() {
+        assert_eq!(r.status, Status::Finished, "{}", r.id);
+        assert_eq!(r.preemptions, 1, "{}: preempted once", r.id);
+        assert_eq!(r.attempts, 1, "{}: a preemption is not a crash", r.id);
+    }
+    assert_eq!(s.duplicate_metric_rows().unwrap(), 0);
+    // the same sweep, never interrupted
+    let lite = Locator::Sqlite(dir.path().join("local.db"));
+    run_to_end(sweep_cmd(&file, &lite, &dir.path().join("local"), &[]));
+    assert_eq!(
+        learned(&lite),
+        learned(&pg.locator),
+        "resumed = uninterrupted"
+    );
+}
+
+#[test]
+fn a_task_killed_outright_goes_stale_and_is_resubmitted() {
+    let Some(server) = services() else {
+        return;
+    };
+    let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "kill", 6, 512, r#""corner""#);
+    let pg = ScratchStore::postgres(&server).unwrap();
+    let mut sweep = sweep_cmd(
+        &file,
+        &pg.locator,
+        &dir.path().join("slurm"),
+        &["--executor", "slurm", "--wait", "--stale-after", "5"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut task = String::new();
+    wait_for(
+        &pg.locator,
+        Duration::from_secs(120),
+        "the run training",
+        |s| {
+            let runs = s.runs(None, None).unwrap();
+            match runs.first() {
+                Some(r) if r.status == Status::Running && steps_logged(s, &r.id) >= 20 => {
+                    task = r.slurm_job.clone().unwrap_or_default();
+                    true
+                }
+                _ => false,
+            }
+        },
+    );
+    let kill = Command::new("scancel")
+        // SIGKILL to the task's batch process, which is the worker (no checkpoint, no word)
+        .args(["--signal=KILL", "--batch", &task])
+        .output()
+        .unwrap();
+    assert!(kill.status.success(), "{kill:?}");
+    wait_child(&mut sweep, Duration::from_secs(300));
+    let s = Store::open_read_only(&pg.locator).unwrap();
+    let r = &s.runs(None, None).unwrap()[0];
+    assert_eq!(r.status, Status::Finished);
+    assert_eq!(r.attempts, 2, "the kill counted as a crash: {r:?}");
+    assert_eq!(r.preemptions, 0);
+    assert_eq!(slurm_jobs(&pg.locator, "kill").len(), 2, "resubmitted once");
+    assert_eq!(s.duplicate_metric_rows().unwrap(), 0);
+}
