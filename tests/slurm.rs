@@ -13,7 +13,7 @@ use qbheat_workbench::store::scratch::{postgres_server, ScratchStore};
 use qbheat_workbench::store::{Locator, Status, Store};
 
 mod common;
-use common::{learned, tiny_sweep};
+use common::{capture, learned, tiny_sweep, tmux, tmux_available, wait_for_screen};
 
 const BIN: &str = env!("CARGO_BIN_EXE_workbench");
 
@@ -148,6 +148,39 @@ fn a_slurm_sweep_matches_a_local_one_and_a_second_invocation_submits_nothing() {
 }
 
 #[test]
+fn agents_claim_every_queued_run_once() {
+    let Some(server) = services() else {
+        return;
+    };
+    let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(
+        dir.path(),
+        "agents",
+        2,
+        64,
+        r#""corner", "center", "corner+center""#,
+    );
+    let pg = ScratchStore::postgres(&server).unwrap();
+    let out = run_to_end(sweep_cmd(
+        &file,
+        &pg.locator,
+        &dir.path().join("slurm"),
+        &["--executor", "slurm", "--agents", "2", "--wait"],
+    ));
+    assert!(out.contains("(tasks 0-1)"), "two agents: {out}");
+    let s = Store::open_read_only(&pg.locator).unwrap();
+    let runs = s.runs(None, None).unwrap();
+    assert_eq!(runs.len(), 3);
+    for r in &runs {
+        assert_eq!((r.status, r.attempts), (Status::Finished, 1), "{}", r.id);
+    }
+    assert_eq!(slurm_jobs(&pg.locator, "agents").len(), 1);
+    let script = std::fs::read_to_string(dir.path().join("slurm/slurm/agents.sbatch")).unwrap();
+    assert!(script.contains("--agent"), "{script}");
+}
+
+#[test]
 fn preempted_tasks_checkpoint_requeue_and_resume_to_the_uninterrupted_losses() {
     let Some(server) = services() else {
         return;
@@ -271,4 +304,76 @@ fn a_task_killed_outright_goes_stale_and_is_resubmitted() {
     assert_eq!(r.preemptions, 0);
     assert_eq!(slurm_jobs(&pg.locator, "kill").len(), 2, "resubmitted once");
     assert_eq!(s.duplicate_metric_rows().unwrap(), 0);
+}
+
+#[test]
+fn the_tui_on_postgres_shows_a_slurm_sweeps_runs_advancing() {
+    let Some(server) = services() else {
+        return;
+    };
+    if !tmux_available() {
+        return;
+    }
+    let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "watch", 6, 512, r#""corner", "center""#);
+    let pg = ScratchStore::postgres(&server).unwrap();
+    // one task at a time: the second run waits while the first advances
+    let mut sweep = sweep_cmd(
+        &file,
+        &pg.locator,
+        &dir.path().join("slurm"),
+        &["--executor", "slurm", "--jobs", "1", "--wait"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_for(
+        &pg.locator,
+        Duration::from_secs(60),
+        "the sweep registered",
+        |s| s.runs(None, None).is_ok_and(|r| r.len() == 2),
+    );
+    let socket = format!("wb-slurm-{}", std::process::id());
+    let cmd = format!(
+        "{BIN} tui --db '{}'; sleep 30",
+        pg.locator.as_arg().to_string_lossy()
+    );
+    tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "w",
+            "-x",
+            "160",
+            "-y",
+            "48",
+            &cmd,
+        ],
+    );
+    let limit = Duration::from_secs(120);
+    wait_for_screen(&socket, "running", limit);
+    let before = capture(&socket);
+    // the Sweeps tab: the array job and each run's task, with SLURM's state of it
+    tmux(&socket, &["send-keys", "-t", "w", "5"]);
+    wait_for_screen(&socket, "SLURM jobs", limit);
+    let tasks = wait_for_screen(&socket, "RUNNING", limit);
+    wait_for_screen(&socket, "finished", limit);
+    tmux(&socket, &["send-keys", "-t", "w", "1"]);
+    wait_child(&mut sweep, Duration::from_secs(300));
+    let after = wait_for_screen(&socket, "2 runs, 0 running", limit);
+    tmux(&socket, &["kill-server"]);
+    if let Ok(out) = std::env::var("WORKBENCH_TUI_CAPTURE") {
+        let _ = std::fs::write(
+            out,
+            format!("{before}\n----- sweeps tab -----\n{tasks}\n----- at the end -----\n{after}"),
+        );
+    }
+    assert!(before.contains("running"), "{before}");
+    // the second run waits in its own pending task of the same array job
+    assert!(tasks.contains("PENDING"), "{tasks}");
+    assert_eq!(after.matches("finished").count(), 2, "{after}");
 }

@@ -221,6 +221,31 @@ fn killed_sweep_parent_then_rerun_finishes_every_run_once() {
 }
 
 #[test]
+fn sigusr2_preempts_a_worker_which_checkpoints_and_its_sweep_resumes_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "");
+    let db = dir.path().join("w.db");
+    let mut parent = start_sweep(dir.path(), &file, 1);
+    let parent_pid = parent.id();
+    let mut victim = None;
+    wait_for(&db, Duration::from_secs(120), |s| {
+        victim = worker_pid_after_an_epoch(s, parent_pid);
+        victim.is_some()
+    });
+    let (id, pid) = victim.unwrap();
+    kill("-USR2", pid);
+    assert_eq!(wait(&mut parent, Duration::from_secs(300)), 0);
+    let store = Store::open(&db).unwrap();
+    let row = store.run(&id).unwrap();
+    assert_eq!(
+        (row.status, row.attempts, row.preemptions),
+        (Status::Finished, 1, 1),
+        "preempted once, resumed by the same sweep, no crash counted"
+    );
+    assert_consistent(&db);
+}
+
+#[test]
 fn ctrl_c_stops_at_a_checkpoint_and_the_next_sweep_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let file = sweep_file(dir.path(), "");

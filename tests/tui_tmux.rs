@@ -3,40 +3,17 @@
 //! it); without it the test says so and passes unless `WORKBENCH_REQUIRE_TMUX` is set.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use qbheat_workbench::config::RunConfig;
 use qbheat_workbench::store::{Metric, NewRun, Status, Store};
 
-fn tmux(socket: &str, args: &[&str]) -> String {
-    let out = Command::new("tmux")
-        .arg("-L")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("tmux runs");
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn capture(socket: &str) -> String {
-    tmux(socket, &["capture-pane", "-p", "-t", "w"])
-}
+mod common;
+use common::{capture, tmux, tmux_available, wait_for_screen};
 
 /// Waits until the pane shows `text`.
 fn wait_for(socket: &str, text: &str) -> String {
-    let t = Instant::now();
-    loop {
-        let screen = capture(socket);
-        if screen.contains(text) {
-            return screen;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "`{text}` never appeared:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_screen(socket, text, Duration::from_secs(20))
 }
 
 fn fixture(db: &Path) {
@@ -67,11 +44,7 @@ fn fixture(db: &Path) {
 
 #[test]
 fn tui_in_tmux_switches_every_tab_and_quits_cleanly() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("WORKBENCH_REQUIRE_TMUX").is_none(),
-            "tmux is required (WORKBENCH_REQUIRE_TMUX is set) but not installed"
-        );
+    if !tmux_available() {
         eprintln!("tmux not installed: skipping the terminal smoke test (.ci/run installs it)");
         return;
     }

@@ -231,6 +231,13 @@ pub fn run(a: SweepArgs) -> Result<()> {
         );
         let report = slurm::run(&sweep, &a.file, &opts, &slurm_opts, stop)?;
         print_counts(&sweep.name, &report);
+        if slurm_opts.wait && !a.no_report {
+            let sel = qbheat_workbench::report::Selection::Sweep(sweep.name.clone());
+            match super::report::write(&opts.db, &sel, None) {
+                Ok((page, _)) => println!("report: {}", page.display()),
+                Err(e) => println!("report not written: {e:#}"),
+            }
+        }
         return no_failures(&report);
     }
     println!(

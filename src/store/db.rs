@@ -20,6 +20,10 @@ pub enum Value {
     Int(i64),
     Real(f64),
     Text(String),
+    /// Arrays, bound only on PostgreSQL (`unnest($1::text[], …)` bulk writes).
+    Texts(Vec<String>),
+    Ints(Vec<i64>),
+    Reals(Vec<f64>),
 }
 
 /// Something bound as a statement parameter.
@@ -60,6 +64,24 @@ impl Param for str {
 impl Param for String {
     fn value(&self) -> Value {
         Value::Text(self.clone())
+    }
+}
+
+impl Param for Vec<String> {
+    fn value(&self) -> Value {
+        Value::Texts(self.clone())
+    }
+}
+
+impl Param for Vec<i64> {
+    fn value(&self) -> Value {
+        Value::Ints(self.clone())
+    }
+}
+
+impl Param for Vec<f64> {
+    fn value(&self) -> Value {
+        Value::Reals(self.clone())
     }
 }
 
@@ -223,6 +245,11 @@ impl rusqlite::ToSql for SqliteValue<'_> {
             Value::Int(i) => ValueRef::Integer(*i),
             Value::Real(x) => ValueRef::Real(*x),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Texts(_) | Value::Ints(_) | Value::Reals(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "SQLite has no array parameters".into(),
+                ))
+            }
         }))
     }
 }

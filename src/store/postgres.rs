@@ -187,6 +187,9 @@ impl ToSql for Value {
                 _ => x.to_sql(ty, out),
             },
             Value::Text(s) => s.to_sql(ty, out),
+            Value::Texts(v) => v.to_sql(ty, out),
+            Value::Ints(v) => v.to_sql(ty, out),
+            Value::Reals(v) => v.to_sql(ty, out),
         }
     }
 

@@ -480,6 +480,37 @@ mod tests {
     }
 
     #[test]
+    fn a_step_written_again_replaces_its_row_on_every_backend() {
+        for (b, mut s) in stores_with(&["r1"]) {
+            let m = |step: i64, value: f64| Metric {
+                key: "train/loss".into(),
+                step,
+                epoch: 1,
+                value,
+                wall: 0.0,
+            };
+            s.log_metrics("r1", &[m(1, 1.0), m(2, 2.0)]).unwrap();
+            // a batch that rewrites step 2 and adds step 3, and one that repeats a step
+            s.log_metrics("r1", &[m(2, 20.0), m(3, 3.0)]).unwrap();
+            s.log_metrics("r1", &[m(4, 4.0), m(4, 40.0)]).unwrap();
+            let got: Vec<(i64, f64)> = s
+                .metrics("r1")
+                .unwrap()
+                .iter()
+                .map(|m| (m.step, m.value))
+                .collect();
+            assert_eq!(
+                got,
+                [(1, 1.0), (2, 20.0), (3, 3.0), (4, 40.0)],
+                "{}",
+                b.name()
+            );
+            assert_eq!(s.latest_metrics("r1").unwrap()[0].value, 40.0);
+            assert_eq!(s.duplicate_metric_rows().unwrap(), 0);
+        }
+    }
+
+    #[test]
     fn progress_counts_and_data_version() {
         for (_b, s) in stores_with(&["r1", "r2", "r3"]) {
             let reader = Store::open_read_only(s.locator()).unwrap();

@@ -9,7 +9,7 @@ use super::db::{values_list, Db, Dialect, Param};
 use super::rows::{Metric, NewRun, ScaleSpectrum, Status};
 use super::Store;
 
-/// Rows per multi-row `INSERT` (6 parameters each: well under both engines' limits).
+/// Rows per multi-row `INSERT` on SQLite (6 parameters each: well under its limit).
 const INSERT_CHUNK: usize = 256;
 
 impl Store {
@@ -362,8 +362,12 @@ fn insert_metrics(db: &Db, run: &str, rows: &[Metric]) -> Result<()> {
             unique.push(m);
         }
     }
-    for chunk in unique.chunks(INSERT_CHUNK) {
-        upsert_metric_rows(db, "metrics", "(run_id, key, step)", run, chunk)?;
+    let chunk = match db.dialect() {
+        Dialect::Sqlite => INSERT_CHUNK,
+        Dialect::Postgres => unique.len().max(1),
+    };
+    for rows in unique.chunks(chunk) {
+        upsert_metric_rows(db, "metrics", "(run_id, key, step)", run, rows)?;
     }
     // only the newest row per key touches the latest table
     let mut newest: Vec<&Metric> = Vec::new();
@@ -374,8 +378,8 @@ fn insert_metrics(db: &Db, run: &str, rows: &[Metric]) -> Result<()> {
             None => newest.push(m),
         }
     }
-    for chunk in newest.chunks(INSERT_CHUNK) {
-        upsert_metric_rows(db, "latest_metrics", "(run_id, key)", run, chunk)?;
+    for rows in newest.chunks(chunk) {
+        upsert_metric_rows(db, "latest_metrics", "(run_id, key)", run, rows)?;
     }
     db.execute(
         "UPDATE runs SET heartbeat = GREATEST(COALESCE(heartbeat, 0), {now}) WHERE id = ?1",
@@ -384,24 +388,56 @@ fn insert_metrics(db: &Db, run: &str, rows: &[Metric]) -> Result<()> {
     Ok(())
 }
 
-/// One multi-row upsert of metric rows into `table` (keyed by `key`); into `latest_metrics`
-/// a row only replaces an older step.
+/// One upsert of metric rows into `table` (keyed by `key`); into `latest_metrics` a row
+/// only replaces an older step. SQLite: a multi-row `VALUES` list; PostgreSQL: the columns
+/// as six arrays through `unnest` (one small statement however many rows).
 fn upsert_metric_rows(db: &Db, table: &str, key: &str, run: &str, rows: &[&Metric]) -> Result<()> {
     let newer_only = if table == "latest_metrics" {
         " WHERE excluded.step >= latest_metrics.step"
     } else {
         ""
     };
-    let sql = format!(
-        "INSERT INTO {table}(run_id, key, step, epoch, value, wall) VALUES {}
-         ON CONFLICT{key} DO UPDATE SET step = excluded.step, epoch = excluded.epoch,
-             value = excluded.value, wall = excluded.wall{newer_only}",
-        values_list(rows.len(), 6, 1)
+    let update = format!(
+        "ON CONFLICT{key} DO UPDATE SET step = excluded.step, epoch = excluded.epoch,
+             value = excluded.value, wall = excluded.wall{newer_only}"
     );
-    let mut params: Vec<&dyn Param> = Vec::with_capacity(rows.len() * 6);
-    for m in rows {
-        params.extend_from_slice(&[&run, &m.key, &m.step, &m.epoch, &m.value, &m.wall]);
+    match db.dialect() {
+        Dialect::Sqlite => {
+            let sql = format!(
+                "INSERT INTO {table}(run_id, key, step, epoch, value, wall) VALUES {} {update}",
+                values_list(rows.len(), 6, 1)
+            );
+            let mut params: Vec<&dyn Param> = Vec::with_capacity(rows.len() * 6);
+            for m in rows {
+                params.extend_from_slice(&[&run, &m.key, &m.step, &m.epoch, &m.value, &m.wall]);
+            }
+            db.execute(&sql, &params)?;
+        }
+        Dialect::Postgres => {
+            let insert = format!(
+                "INSERT INTO {table}(run_id, key, step, epoch, value, wall)
+                 SELECT ?1, k, s, e, v, w FROM unnest(CAST(?2 AS TEXT[]), CAST(?3 AS BIGINT[]),
+                     CAST(?4 AS BIGINT[]), CAST(?5 AS DOUBLE PRECISION[]),
+                     CAST(?6 AS DOUBLE PRECISION[])) AS u(k, s, e, v, w)"
+            );
+            let keys: Vec<String> = rows.iter().map(|m| m.key.clone()).collect();
+            let steps: Vec<i64> = rows.iter().map(|m| m.step).collect();
+            let epochs: Vec<i64> = rows.iter().map(|m| m.epoch).collect();
+            let values: Vec<f64> = rows.iter().map(|m| m.value).collect();
+            let walls: Vec<f64> = rows.iter().map(|m| m.wall).collect();
+            let params: [&dyn Param; 6] = [&run, &keys, &steps, &epochs, &values, &walls];
+            if table == "metrics" {
+                // new steps are the rule (a resumed run first drops what it will log again): a
+                // plain insert is a third faster than an upsert; a step written again falls
+                // back to the upsert
+                db.batch("SAVEPOINT new_rows")?;
+                if db.execute(&insert, &params).is_ok() {
+                    return db.batch("RELEASE SAVEPOINT new_rows");
+                }
+                db.batch("ROLLBACK TO SAVEPOINT new_rows")?;
+            }
+            db.execute(&format!("{insert} {update}"), &params)?;
+        }
     }
-    db.execute(&sql, &params)?;
     Ok(())
 }

@@ -40,6 +40,8 @@ pub struct Snapshot {
     /// of `squeue` when runs are re-read, at most every [`SLURM_EVERY_S`].
     pub slurm: HashMap<String, String>,
     slurm_at: f64,
+    /// The array task each run of a SLURM sweep is frozen to, by (sweep, run id).
+    pub tasks: HashMap<(String, String), i64>,
 }
 
 /// Smallest interval between two `squeue` calls of the TUI.
@@ -66,6 +68,7 @@ impl Snapshot {
             refreshed_at: 0.0,
             slurm: HashMap::new(),
             slurm_at: f64::NEG_INFINITY,
+            tasks: HashMap::new(),
         })
     }
 
@@ -169,6 +172,16 @@ impl Snapshot {
                 Ok((s, p))
             })
             .collect::<Result<_>>()?;
+        self.tasks.clear();
+        for (s, _) in self
+            .sweeps
+            .iter()
+            .filter(|(s, _)| s.executor.as_deref() == Some("slurm"))
+        {
+            for (task, run) in self.store.tasks(&s.name)? {
+                self.tasks.insert((s.name.clone(), run), task);
+            }
+        }
         self.reload_slurm(t);
         // runs whose rows were truncated on resume: drop their cached series
         let known: std::collections::HashSet<&str> =

@@ -1,9 +1,11 @@
-//! What the PostgreSQL and SLURM tests share: a small sweep file and the learned values of a
-//! store's runs.
+//! What the integration tests share: a small sweep file, the learned values of a store's
+//! runs, and a TUI in tmux.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use qbheat_workbench::store::{Locator, Metric, Store};
 
@@ -66,4 +68,45 @@ pub fn learned(db: &Locator) -> Vec<(String, Vec<Metric>)> {
             (r.id, ms)
         })
         .collect()
+}
+
+/// `tmux -L socket ARGS`; its stdout.
+pub fn tmux(socket: &str, args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("tmux runs");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The text of window `w` of the tmux server on `socket`.
+pub fn capture(socket: &str) -> String {
+    tmux(socket, &["capture-pane", "-p", "-t", "w"])
+}
+
+/// Waits (at most `limit`) until the pane shows `text`; returns the screen.
+pub fn wait_for_screen(socket: &str, text: &str, limit: Duration) -> String {
+    let t = Instant::now();
+    loop {
+        let screen = capture(socket);
+        if screen.contains(text) {
+            return screen;
+        }
+        assert!(t.elapsed() < limit, "`{text}` never appeared:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether tmux can be used; panics when `WORKBENCH_REQUIRE_TMUX` is set and it is missing.
+pub fn tmux_available() -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("WORKBENCH_REQUIRE_TMUX").is_none(),
+        "tmux is required (WORKBENCH_REQUIRE_TMUX is set) but not installed"
+    );
+    false
 }

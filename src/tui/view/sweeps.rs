@@ -9,7 +9,7 @@ use ratatui::Frame;
 use std::path::PathBuf;
 
 use crate::analysis::progress::format_duration;
-use crate::store::{Status, SweepProgress};
+use crate::store::{Status, SweepProgress, SweepRow};
 use crate::tui::app::App;
 use crate::tui::launch::tail;
 use crate::tui::snapshot::Snapshot;
@@ -52,18 +52,33 @@ fn log_of(app: &App, snap: &Snapshot) -> Option<PathBuf> {
     }
 }
 
-/// A SLURM sweep's runs: status, the task that holds (or last held) each, SLURM's state of it.
-fn slurm_lines(snap: &Snapshot, sweep: &str) -> Vec<String> {
+/// A SLURM sweep's runs: status, the task that holds (or last held) each, else the task of
+/// the newest array job it is frozen to, and SLURM's state of that task.
+fn slurm_lines(snap: &Snapshot, sweep: &SweepRow) -> Vec<String> {
+    let newest_job = sweep
+        .slurm_jobs
+        .as_deref()
+        .and_then(|j| j.rsplit(',').next())
+        .unwrap_or("");
     snap.runs
         .iter()
-        .filter(|r| r.sweep == sweep)
+        .filter(|r| r.sweep == sweep.name)
         .map(|r| {
-            let task = r.slurm_job.as_deref().unwrap_or("-");
-            let state = r
-                .slurm_job
+            let frozen = snap
+                .tasks
+                .get(&(sweep.name.clone(), r.id.clone()))
+                .map(|t| format!("{newest_job}_{t}"));
+            let task = match (&r.slurm_job, r.status) {
+                (Some(job), Status::Running | Status::Finished | Status::Failed) => {
+                    Some(job.clone())
+                }
+                _ => frozen.or(r.slurm_job.clone()),
+            };
+            let state = task
                 .as_ref()
                 .and_then(|j| snap.slurm.get(j))
                 .map_or("-", String::as_str);
+            let task = task.unwrap_or_else(|| "-".into());
             let pre = if r.preemptions > 0 {
                 format!("  preempted {}×", r.preemptions)
             } else {
@@ -158,7 +173,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
                 s.slurm_jobs.as_deref().unwrap_or("none yet")
             );
             frame.render_widget(
-                Paragraph::new(slurm_lines(snap, &s.name).join("\n"))
+                Paragraph::new(slurm_lines(snap, s).join("\n"))
                     .block(Block::bordered().title(title)),
                 tasks,
             );
