@@ -377,3 +377,24 @@ fn the_tui_on_postgres_shows_a_slurm_sweeps_runs_advancing() {
     assert!(tasks.contains("PENDING"), "{tasks}");
     assert_eq!(after.matches("finished").count(), 2, "{after}");
 }
+
+#[test]
+fn sbatch_missing_is_one_line_and_a_sqlite_store_on_local_disk_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "nosbatch", 1, 32, r#""corner""#);
+    let db = Locator::Sqlite(dir.path().join("w.db"));
+    let out = sweep_cmd(
+        &file,
+        &db,
+        &dir.path().join("runs"),
+        &["--executor", "slurm"],
+    )
+    .env("PATH", dir.path())
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("sbatch: cannot run it"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+}

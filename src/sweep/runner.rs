@@ -16,6 +16,7 @@ use super::legacy::adopt_legacy_runs;
 use super::progress::ProgressView;
 use super::spec::Sweep;
 use super::worker::{run_dir, Job};
+use crate::store::claim::hostname;
 use crate::store::{Locator, NewRun, Owner, RunRow, Status, Store};
 use crate::train::checkpoint;
 
@@ -86,6 +87,26 @@ fn is_zombie(pid: i64) -> bool {
                 .map(|r| r.trim_start().starts_with('Z'))
         })
         .unwrap_or(false)
+}
+
+/// Why the worker of a running run that is not this sweep's child is presumed dead, if it
+/// is: its process is gone (checked only when it runs on `this_host`: a pid means nothing
+/// elsewhere, and a worker on another node is judged by its heartbeat alone), or its
+/// heartbeat is `stale`.
+fn presumed_dead(
+    row: &RunRow,
+    this_host: &str,
+    stale: bool,
+    alive: impl Fn(i64) -> bool,
+) -> Option<&'static str> {
+    let here = row.host.as_deref().is_none_or(|h| h == this_host);
+    if here && row.pid.is_none_or(|p| !alive(p)) {
+        Some("process gone")
+    } else if stale {
+        Some("heartbeat stale")
+    } else {
+        None
+    }
 }
 
 /// Puts a run whose worker died back in the queue, or fails it after [`MAX_ATTEMPTS`]; a
@@ -160,6 +181,7 @@ pub fn run(
     // runs stopped on request (TUI `S`) stay stopped until requeued or the next sweep
     let mut stopped_here: HashSet<String> = HashSet::new();
     let mut signalled = false;
+    let this_host = hostname();
     let mut view = ProgressView::new(opts.progress, sweep.runs.len());
     let mut last_view = Instant::now() - Duration::from_secs(1);
 
@@ -217,13 +239,7 @@ pub fn run(
                 }
                 Some(_) => {}
                 None => {
-                    let dead = row.pid.is_none_or(|p| !pid_alive(p));
-                    if dead || stale {
-                        let why = if dead {
-                            "process gone"
-                        } else {
-                            "heartbeat stale"
-                        };
+                    if let Some(why) = presumed_dead(row, &this_host, stale, pid_alive) {
                         view.say(&requeue_dead(&store, row, why)?);
                     }
                 }
@@ -458,7 +474,28 @@ fn spawn_worker(exe: &Path, db: &Locator, job: &Job) -> Result<Child> {
 
 #[cfg(test)]
 mod tests {
-    use super::free_device;
+    use super::{free_device, presumed_dead};
+    use crate::store::{RunRow, Status};
+
+    #[test]
+    fn a_pid_is_checked_only_on_its_own_host() {
+        let mut row = RunRow::example("r", Status::Running);
+        row.pid = Some(4242);
+        let gone = |_| false;
+        row.host = Some("here".into());
+        assert_eq!(
+            presumed_dead(&row, "here", false, gone),
+            Some("process gone")
+        );
+        assert_eq!(presumed_dead(&row, "here", false, |_| true), None);
+        // the same pid on another node says nothing: only the heartbeat counts
+        row.host = Some("node7".into());
+        assert_eq!(presumed_dead(&row, "here", false, gone), None);
+        assert_eq!(
+            presumed_dead(&row, "here", true, gone),
+            Some("heartbeat stale")
+        );
+    }
 
     #[test]
     fn each_gpu_holds_one_run() {
