@@ -398,3 +398,35 @@ fn sbatch_missing_is_one_line_and_a_sqlite_store_on_local_disk_is_allowed() {
     assert!(!text.contains("panicked"), "{text}");
     assert_eq!(text.trim().lines().count(), 1, "{text}");
 }
+
+#[test]
+fn sbatch_refusing_is_one_line_with_its_message() {
+    let Some(server) = services() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "refused", 1, 32, r#""corner""#);
+    let pg = ScratchStore::postgres(&server).unwrap();
+    let out = sweep_cmd(
+        &file,
+        &pg.locator,
+        &dir.path().join("runs"),
+        &["--executor", "slurm", "--partition", "nosuchpartition"],
+    )
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("sbatch failed:") && text.contains("artition"),
+        "{text}"
+    );
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    // the runs stay queued for the next submission
+    let s = Store::open_read_only(&pg.locator).unwrap();
+    assert!(s
+        .runs(None, None)
+        .unwrap()
+        .iter()
+        .all(|r| r.status == Status::Queued));
+}
