@@ -290,6 +290,15 @@ impl Db {
         }
     }
 
+    /// The SQLite connection (`None` on PostgreSQL), for its pragmas.
+    pub fn sqlite_connection(&self) -> Option<&rusqlite::Connection> {
+        match &self.conn {
+            Conn::Sqlite(c) => Some(c),
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(_) => None,
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self.conn {
             Conn::Sqlite(_) => Dialect::Sqlite,

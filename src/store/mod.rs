@@ -106,9 +106,9 @@ impl Store {
         if schema::version(&db).is_ok() {
             schema::usable_version(&db).with_context(|| path.display().to_string())?;
         }
-        let db::Conn::Sqlite(conn) = &db.conn else {
-            unreachable!("a SQLite connection")
-        };
+        let conn = db
+            .sqlite_connection()
+            .context("a SQLite store on a server connection")?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .with_context(|| format!("{}: cannot open database for writing", path.display()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
