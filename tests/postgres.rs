@@ -114,6 +114,26 @@ fn a_sweep_on_postgres_stores_bit_for_bit_what_sqlite_stores_and_viewers_read_it
 }
 
 #[test]
+fn a_dry_run_on_an_empty_database_lists_the_runs_and_creates_nothing() {
+    let Some(server) = postgres_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path());
+    let pg = ScratchStore::postgres(&server).unwrap();
+    let (code, out) = workbench(&[
+        "sweep".as_ref(),
+        file.as_os_str(),
+        "--dry-run".as_ref(),
+        "--db".as_ref(),
+        pg.locator.as_arg().as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 runs (0 already finished)"), "{out}");
+    assert!(!Store::exists(&pg.locator).unwrap(), "nothing created");
+}
+
+#[test]
 fn an_unreachable_server_is_one_line_naming_host_and_port_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let file = sweep_file(dir.path());

@@ -114,8 +114,9 @@ pub struct WorkerArgs {
 /// The dry run: each planned run with its grid point and stored status.
 fn dry_run(sweep: &Sweep, db: &Locator) -> Result<()> {
     // a store that does not exist yet has no runs (nothing is created by a dry run)
-    let exists = db.sqlite_path().is_none_or(|p| p.is_file());
-    let store = exists.then(|| Store::open_read_only(db)).transpose()?;
+    let store = Store::exists(db)?
+        .then(|| Store::open_read_only(db))
+        .transpose()?;
     let known: std::collections::HashMap<String, Status> = match &store {
         Some(s) => s
             .runs(Some(&sweep.name), None)?

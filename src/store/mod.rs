@@ -124,6 +124,15 @@ impl Store {
         Store::open(locator)
     }
 
+    /// Whether a store exists at `at` (a file there, or a workbench schema in the server's
+    /// database); nothing is created.
+    pub fn exists(at: &Locator) -> Result<bool> {
+        match at {
+            Locator::Sqlite(path) => Ok(path.is_file()),
+            Locator::Postgres(url) => Ok(schema::version(&connect_postgres(url, true)?)? > 0),
+        }
+    }
+
     fn ensure_exists(locator: &Locator) -> Result<()> {
         match locator {
             Locator::Sqlite(path) => anyhow::ensure!(
