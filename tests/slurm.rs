@@ -54,6 +54,14 @@ fn sweep_cmd(file: &Path, db: &Locator, runs: &Path, extra: &[&str]) -> Command 
     cmd
 }
 
+/// Starts `cmd` in the background, its output discarded.
+fn spawn_quiet(mut cmd: Command) -> Child {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn run_to_end(mut cmd: Command) -> String {
     let out = cmd.output().unwrap();
     let text = format!(
@@ -190,16 +198,12 @@ fn preempted_tasks_checkpoint_requeue_and_resume_to_the_uninterrupted_losses() {
     let file = sweep_file(dir.path(), "pre", 6, 512, r#""corner", "center""#);
     let pg = ScratchStore::postgres(&server).unwrap();
     let t0 = Instant::now();
-    let mut sweep = sweep_cmd(
+    let mut sweep = spawn_quiet(sweep_cmd(
         &file,
         &pg.locator,
         &dir.path().join("slurm"),
         &["--executor", "slurm", "--wait", "--partition", "low"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    ));
     // both low-priority tasks are training past their first steps
     wait_for(
         &pg.locator,
@@ -264,16 +268,12 @@ fn a_task_killed_outright_goes_stale_and_is_resubmitted() {
     let dir = tempfile::tempdir().unwrap();
     let file = sweep_file(dir.path(), "kill", 6, 512, r#""corner""#);
     let pg = ScratchStore::postgres(&server).unwrap();
-    let mut sweep = sweep_cmd(
+    let mut sweep = spawn_quiet(sweep_cmd(
         &file,
         &pg.locator,
         &dir.path().join("slurm"),
         &["--executor", "slurm", "--wait", "--stale-after", "5"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    ));
     let mut task = String::new();
     wait_for(
         &pg.locator,
@@ -319,16 +319,12 @@ fn the_tui_on_postgres_shows_a_slurm_sweeps_runs_advancing() {
     let file = sweep_file(dir.path(), "watch", 6, 512, r#""corner", "center""#);
     let pg = ScratchStore::postgres(&server).unwrap();
     // one task at a time: the second run waits while the first advances
-    let mut sweep = sweep_cmd(
+    let mut sweep = spawn_quiet(sweep_cmd(
         &file,
         &pg.locator,
         &dir.path().join("slurm"),
         &["--executor", "slurm", "--jobs", "1", "--wait"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    ));
     wait_for(
         &pg.locator,
         Duration::from_secs(60),

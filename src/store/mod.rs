@@ -83,10 +83,32 @@ fn file_uri(path: &Path, query: &str) -> String {
 impl Store {
     /// Opens (creating if needed) and migrates the store at `at`, for writing.
     pub fn open(at: impl Into<Locator>) -> Result<Store> {
-        let locator = at.into();
+        Self::open_for_writing(at.into(), false)
+    }
+
+    /// Opens an existing store for writing (fails when the file is missing, or the server's
+    /// database holds no store).
+    pub fn open_existing(at: impl Into<Locator>) -> Result<Store> {
+        Self::open_for_writing(at.into(), true)
+    }
+
+    /// One connection: a server's store is checked for existence on the connection that then
+    /// migrates and writes.
+    fn open_for_writing(locator: Locator, must_exist: bool) -> Result<Store> {
         let db = match &locator {
-            Locator::Sqlite(path) => Self::open_sqlite(path)?,
-            Locator::Postgres(url) => connect_postgres(url, false)?,
+            Locator::Sqlite(path) => {
+                if must_exist && !path.is_file() {
+                    return Err(missing(&locator));
+                }
+                Self::open_sqlite(path)?
+            }
+            Locator::Postgres(url) => {
+                let db = connect_postgres(url, false)?;
+                if must_exist && schema::version(&db)? == 0 {
+                    return Err(missing(&locator));
+                }
+                db
+            }
         };
         schema::migrate(&db).with_context(|| format!("{locator}: cannot migrate database"))?;
         Ok(Store {
@@ -116,14 +138,6 @@ impl Store {
         Ok(db)
     }
 
-    /// Opens an existing store for writing (fails when the file is missing, or the server's
-    /// database holds no store).
-    pub fn open_existing(at: impl Into<Locator>) -> Result<Store> {
-        let locator = at.into();
-        Self::ensure_exists(&locator)?;
-        Store::open(locator)
-    }
-
     /// Whether a store exists at `at` (a file there, or a workbench schema in the server's
     /// database); nothing is created.
     pub fn exists(at: &Locator) -> Result<bool> {
@@ -133,36 +147,25 @@ impl Store {
         }
     }
 
-    fn ensure_exists(locator: &Locator) -> Result<()> {
-        match locator {
-            Locator::Sqlite(path) => anyhow::ensure!(
-                path.is_file(),
-                "{}: no such database (run a sweep first, or pass --db)",
-                path.display()
-            ),
-            Locator::Postgres(url) => {
-                let db = connect_postgres(url, true)?;
-                anyhow::ensure!(
-                    schema::version(&db)? > 0,
-                    "{locator}: no workbench store in this database (run a sweep first, or pass --db)"
-                );
-            }
-        }
-        Ok(())
-    }
-
     /// Opens an existing store for reading only: nothing is migrated or written. A store
     /// of a newer schema is refused with both versions; an older one is upgraded first when
     /// it is writable. On a read-only file system (where SQLite cannot create the WAL
     /// index) the file is opened as immutable; a PostgreSQL session is made read-only.
     pub fn open_read_only(at: impl Into<Locator>) -> Result<Store> {
         let locator = at.into();
-        Self::ensure_exists(&locator)?;
         let (db, version) = match &locator {
-            Locator::Sqlite(path) => Self::open_sqlite_read_only(path)?,
+            Locator::Sqlite(path) => {
+                if !path.is_file() {
+                    return Err(missing(&locator));
+                }
+                Self::open_sqlite_read_only(path)?
+            }
             Locator::Postgres(url) => {
                 let db = connect_postgres(url, true)?;
                 let v = schema::version(&db)?;
+                if v == 0 {
+                    return Err(missing(&locator));
+                }
                 (db, v)
             }
         };
@@ -227,6 +230,19 @@ impl Store {
                 .db
                 .batch(&format!("SET lock_timeout = {}", timeout.as_millis())),
         }
+    }
+}
+
+/// The error for a store that does not exist (yet) at `locator`.
+fn missing(locator: &Locator) -> anyhow::Error {
+    match locator {
+        Locator::Sqlite(path) => anyhow::anyhow!(
+            "{}: no such database (run a sweep first, or pass --db)",
+            path.display()
+        ),
+        Locator::Postgres(_) => anyhow::anyhow!(
+            "{locator}: no workbench store in this database (run a sweep first, or pass --db)"
+        ),
     }
 }
 
