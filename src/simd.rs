@@ -200,6 +200,14 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 pub fn sum(a: &[f32]) -> f64 {
     let mut acc = [0f64; LANES];
+    add_into(&mut acc, a);
+    fold(acc)
+}
+
+/// Adds `a` into the lanes `acc` (element i into lane i mod [`LANES`]), so that a sum over
+/// several slices (the planes of a channel) folds its lanes once, at the end.
+#[inline(always)]
+pub fn add_into(acc: &mut [f64; LANES], a: &[f32]) {
     let chunks = a.chunks_exact(LANES);
     let rest = chunks.remainder();
     for x in chunks {
@@ -210,13 +218,19 @@ pub fn sum(a: &[f32]) -> f64 {
     for (l, x) in rest.iter().enumerate() {
         acc[l] += *x as f64;
     }
-    fold(acc)
 }
 
 /// `Σ (a[i] − mean)²` over [`LANES`] lanes in a fixed order, in f64.
 #[inline(always)]
 pub fn sum_sq_dev(a: &[f32], mean: f64) -> f64 {
     let mut acc = [0f64; LANES];
+    sq_dev_into(&mut acc, a, mean);
+    fold(acc)
+}
+
+/// Adds `(a[i] − mean)²` into the lanes `acc`, like [`add_into`].
+#[inline(always)]
+pub fn sq_dev_into(acc: &mut [f64; LANES], a: &[f32], mean: f64) {
     let chunks = a.chunks_exact(LANES);
     let rest = chunks.remainder();
     for x in chunks {
@@ -229,7 +243,6 @@ pub fn sum_sq_dev(a: &[f32], mean: f64) -> f64 {
         let d = *x as f64 - mean;
         acc[l] += d * d;
     }
-    fold(acc)
 }
 
 /// The lanes summed pairwise in a fixed tree.

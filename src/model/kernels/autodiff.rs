@@ -6,7 +6,8 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::backend::autodiff::NodeId;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Shape, TensorMetadata};
 
@@ -17,18 +18,28 @@ use super::Kernels;
 
 type Ad<B, C> = Autodiff<B, C>;
 
-/// Registers the gradients `f(state, ∂out)` with the parents that track one.
-fn propagate<B: Backend, S, const N: usize>(
+/// Registers the gradients `f(state, ∂out)` with the parents that track one. A tensor that is
+/// several inputs of one operation (attention's K = V = the feature map) gets the sum of its
+/// gradients from [`Kernels::add`] and is registered once: burn's own accumulation of two
+/// strided gradients walks them element by element on one thread.
+fn propagate<B: Kernels, S, const N: usize>(
     ops: Ops<S, N>,
     grads: &mut Gradients,
     f: impl FnOnce(S, FloatTensor<B>) -> [FloatTensor<B>; N],
 ) {
     let grad = grads.consume::<B>(&ops.node);
     let Ops { parents, state, .. } = ops;
+    let mut pending: Vec<(NodeId, FloatTensor<B>)> = Vec::with_capacity(N);
     for (parent, g) in parents.into_iter().zip(f(state, grad)) {
         if let Some(node) = parent {
-            grads.register::<B>(node.id, g);
+            match pending.iter_mut().find(|(id, _)| *id == node.id) {
+                Some((_, sum)) => *sum = B::add(sum.clone(), g),
+                None => pending.push((node.id, g)),
+            }
         }
+    }
+    for (id, g) in pending {
+        grads.register::<B>(id, g);
     }
 }
 

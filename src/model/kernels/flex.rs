@@ -30,6 +30,17 @@ fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
+/// Planes of `hw` values per parallel task in the per-plane kernels (the encoder's planes
+/// hold 4 to 64 values: one task each would cost more to schedule than to compute).
+fn planes_per_task(hw: usize) -> usize {
+    (4096 / hw.max(1)).max(1)
+}
+
+/// A `[n, c, h, w]` tensor from values laid out channel-major (`[c, n, h, w]` in memory).
+fn channel_major(values: Vec<f32>, [n, c, h, w]: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, vec![c, n, h, w])).permute(&[1, 0, 2, 3])
+}
+
 /// A buffer of `len` values written by `fill(start, chunk)` in parallel chunks of `chunk`
 /// values (the last may be shorter), `start` being the chunk's first index. The chunks are
 /// written straight into the allocation: no zeroing pass first. `fill` must write every

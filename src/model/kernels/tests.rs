@@ -590,6 +590,18 @@ fn fused_add_matches_burns_add_forward_and_backward() {
     check(input([4, 2, 12, 961], 73), heads, "strided rhs");
     let strided_lhs = input([4, 12, 2, 961], 78).swap_dims(1, 2);
     check(strided_lhs, input([4, 2, 12, 961], 79), "strided lhs");
+    // two gradients of one head view (attention's K = V): summed in that layout, which a
+    // reshape back to the map then reads without a copy
+    let a = input([4, 2, 12, 961], 80).swap_dims(2, 3);
+    let b = input([4, 2, 12, 961], 81).swap_dims(2, 3);
+    let sum = add(a.clone(), b.clone()).inner();
+    let strides = unwrap(sum.clone()).layout().strides().to_vec();
+    assert_eq!(
+        strides,
+        [2 * 12 * 961, 12 * 961, 1, 961],
+        "same layout as the operands"
+    );
+    check(a, b, "same strided layout");
     // a tile of [65, 32] repeated over 40 samples: written through the 3-D path
     let lhs = input([1, 40, 65, 32], 74)
         .reshape([40, 65, 32])
@@ -653,28 +665,16 @@ fn matrix_product_matches_burns_matmul_forward_and_backward() {
     }
 }
 
-/// The kernels with run-time SIMD dispatch (depthwise convolution, BatchNorm, dynamic ReLU),
-/// forward and gradients, give the same bits at every level this CPU runs (their reductions
-/// use fixed lanes in a fixed order and no level fuses a multiply and an add). Planes of
-/// 17×19 values exercise full lanes and remainders.
+/// The kernels with run-time SIMD dispatch, forward and gradients, give the same bits at every
+/// level this CPU runs (their reductions use fixed lanes in a fixed order and no level fuses a
+/// multiply and an add): the encoder's depthwise convolution (stride 1 and 2), BatchNorm and
+/// dynamic ReLU, and the transformer's LayerNorm, dense layer, GELU, self-attention and
+/// attention with K = V (the bridge), with a residual add. Planes of 17×19 values and rows
+/// of 40 exercise full lanes and remainders.
 #[test]
 fn fused_kernels_give_the_same_bits_at_every_simd_level() {
     use crate::simd::{self, Level};
     let run = || -> Vec<u32> {
-        let x = input([3, 4, 17, 19], 91).detach().require_grad();
-        let w = input([8, 1, 3, 3], 92).detach().require_grad();
-        let gamma = (input([1, 1, 1, 8], 93).reshape([8]) * 0.5)
-            .detach()
-            .require_grad();
-        let beta = input([1, 1, 1, 8], 94).reshape([8]).detach().require_grad();
-        let coef = (input([1, 1, 3, 64], 95).reshape([3, 64]) * 0.3)
-            .detach()
-            .require_grad();
-        let h = depthwise(x.clone(), w.clone(), 1);
-        let (h, mean, var) = batch_norm_train(h, gamma.clone(), beta.clone(), 1e-5);
-        let y = dynamic_relu(h, coef.clone(), 1);
-        let weights = input(y.dims(), 96);
-        let grads = (y.clone() * weights).sum().backward();
         let mut bits = Vec::new();
         let mut push = |t: Tensor<Cpu, 1>| {
             bits.extend(
@@ -685,14 +685,10 @@ fn fused_kernels_give_the_same_bits_at_every_simd_level() {
                     .map(|v| v.to_bits()),
             )
         };
-        push(y.inner().reshape([-1]));
-        push(mean.inner());
-        push(var.inner());
-        push(x.grad(&grads).unwrap().reshape([-1]));
-        push(w.grad(&grads).unwrap().reshape([-1]));
-        push(gamma.grad(&grads).unwrap());
-        push(beta.grad(&grads).unwrap());
-        push(coef.grad(&grads).unwrap().reshape([-1]));
+        for (name, b) in [("conv", conv_chain()), ("transformer", transformer_chain())] {
+            eprintln!("{name}: {} tensors", b.len());
+            b.into_iter().for_each(&mut push);
+        }
         bits
     };
     simd::force(Some(Level::Scalar)).unwrap();
@@ -717,4 +713,90 @@ fn fused_kernels_give_the_same_bits_at_every_simd_level() {
     }
     simd::force(None).unwrap();
     eprintln!("same bits at {levels:?}");
+}
+
+/// LayerNorm → dense (qkv) → self-attention → dense → GELU → attention of the tokens over a
+/// map (K = V) → residual add: the outputs and every gradient, flattened.
+fn transformer_chain() -> Vec<Tensor<Cpu, 1>> {
+    let x = input([1, 3, 7, 40], 101)
+        .reshape([3, 7, 40])
+        .detach()
+        .require_grad();
+    let gamma = (input([1, 1, 1, 40], 102).reshape([40]) * 0.5)
+        .detach()
+        .require_grad();
+    let beta = input([1, 1, 1, 40], 103)
+        .reshape([40])
+        .detach()
+        .require_grad();
+    let w_qkv = (input([1, 1, 40, 48], 104).reshape([40, 48]) * 0.2)
+        .detach()
+        .require_grad();
+    let b_qkv = input([1, 1, 1, 48], 105)
+        .reshape([48])
+        .detach()
+        .require_grad();
+    let w_o = (input([1, 1, 16, 40], 106).reshape([16, 40]) * 0.2)
+        .detach()
+        .require_grad();
+    let b_o = input([1, 1, 1, 40], 107)
+        .reshape([40])
+        .detach()
+        .require_grad();
+    let map = input([3, 40, 5, 3], 108).detach().require_grad();
+    let h = layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+    let qkv = dense(h, w_qkv.clone(), b_qkv.clone());
+    let o = self_attention(qkv, 2); // [3, 7, 16]
+    let y = gelu(dense(o, w_o.clone(), b_o.clone())); // [3, 7, 40]
+                                                      // tokens attend to the map's pixels, K = V = the map seen as [3, 2 heads, 15, 20]
+    let q = y.clone().reshape([3, 7, 2, 20]).swap_dims(1, 2);
+    let kv = map.clone().reshape([3, 2, 20, 15]).swap_dims(2, 3);
+    let a = attention(q, kv.clone(), kv)
+        .swap_dims(1, 2)
+        .reshape([3, 7, 40]);
+    let out = add(y, a);
+    let weights = input([1, 3, 7, 40], 109).reshape([3, 7, 40]);
+    let grads = (out.clone() * weights).sum().backward();
+    let flat = |t: Tensor<CpuTrain, 1>| t.inner();
+    let mut values = vec![flat(out.reshape([-1]))];
+    values.push(x.grad(&grads).unwrap().reshape([-1]));
+    values.push(map.grad(&grads).unwrap().reshape([-1]));
+    for p in [&gamma, &beta, &b_qkv, &b_o] {
+        values.push(p.grad(&grads).unwrap());
+    }
+    for p in [&w_qkv, &w_o] {
+        values.push(p.grad(&grads).unwrap().reshape([-1]));
+    }
+    values
+}
+
+/// Depthwise (stride 1) → BatchNorm → dynamic ReLU → depthwise (stride 2, two outputs per
+/// channel): the outputs, the batch statistics and every gradient, flattened.
+fn conv_chain() -> Vec<Tensor<Cpu, 1>> {
+    let x = input([3, 4, 17, 19], 91).detach().require_grad();
+    let w = input([8, 1, 3, 3], 92).detach().require_grad();
+    let w2 = input([16, 1, 3, 3], 97).detach().require_grad();
+    let gamma = (input([1, 1, 1, 8], 93).reshape([8]) * 0.5)
+        .detach()
+        .require_grad();
+    let beta = input([1, 1, 1, 8], 94).reshape([8]).detach().require_grad();
+    let coef = (input([1, 1, 3, 64], 95).reshape([3, 64]) * 0.3)
+        .detach()
+        .require_grad();
+    let h = depthwise(x.clone(), w.clone(), 1);
+    let (h, mean, var) = batch_norm_train(h, gamma.clone(), beta.clone(), 1e-5);
+    let y = depthwise(dynamic_relu(h, coef.clone(), 1), w2.clone(), 2);
+    let weights = input(y.dims(), 96);
+    let grads = (y.clone() * weights).sum().backward();
+    vec![
+        y.inner().reshape([-1]),
+        mean.inner(),
+        var.inner(),
+        x.grad(&grads).unwrap().reshape([-1]),
+        w.grad(&grads).unwrap().reshape([-1]),
+        w2.grad(&grads).unwrap().reshape([-1]),
+        gamma.grad(&grads).unwrap(),
+        beta.grad(&grads).unwrap(),
+        coef.grad(&grads).unwrap().reshape([-1]),
+    ]
 }

@@ -32,6 +32,11 @@ pub fn forward(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
     if tile == 0 || !len.is_multiple_of(tile) {
         return None;
     }
+    if tile == len && shape == dims(rhs) {
+        if let Some(y) = same_layout(lhs, rhs) {
+            return Some(y);
+        }
+    }
     if tile == len && shape == dims(rhs) && shape.len() == 4 {
         if let (Some(a), Some(b)) = (View::of(lhs), View::of(rhs)) {
             if !lhs.layout().is_contiguous() || !rhs.layout().is_contiguous() {
@@ -55,6 +60,55 @@ pub fn forward(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
         }
     });
     Some(tensor(y, shape))
+}
+
+/// The values of `t` in memory order when its layout is a permutation of a dense one (every
+/// element once, no gaps), with its strides; `None` otherwise.
+fn dense_storage(t: &FlexTensor) -> Option<(&[f32], Vec<isize>)> {
+    let l = t.layout();
+    let shape: Vec<usize> = l.shape().iter().copied().collect();
+    let strides: Vec<isize> = l.strides().to_vec();
+    let mut dims: Vec<usize> = (0..shape.len()).filter(|&d| shape[d] > 1).collect();
+    dims.sort_by_key(|&d| strides[d]);
+    let mut expect = 1isize;
+    for &d in &dims {
+        if strides[d] != expect {
+            return None;
+        }
+        expect *= shape[d] as isize;
+    }
+    let start = l.start_offset();
+    let len: usize = shape.iter().product();
+    Some((t.storage::<f32>().get(start..start + len)?, strides))
+}
+
+/// `lhs + rhs` when both have the same strided layout (a permuted view, such as two
+/// gradients of one head view): summed in memory order, the result in that same layout, so
+/// a reshape of it stays free.
+fn same_layout(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
+    if lhs.layout().is_contiguous() {
+        return None;
+    }
+    let (a, sa) = dense_storage(lhs)?;
+    let (b, sb) = dense_storage(rhs)?;
+    if sa != sb {
+        return None;
+    }
+    let y = filled(a.len(), CHUNK, |start, out| {
+        for ((o, &x), &t) in out.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+            *o = MaybeUninit::new(x + t);
+        }
+    });
+    let shape = dims(lhs);
+    // the buffer in physical order (outermost = largest stride), permuted back
+    let mut order: Vec<usize> = (0..shape.len()).collect();
+    order.sort_by_key(|&d| (std::cmp::Reverse(sa[d]), d));
+    let physical: Vec<usize> = order.iter().map(|&d| shape[d]).collect();
+    let mut axes = vec![0; shape.len()];
+    for (pos, &d) in order.iter().enumerate() {
+        axes[d] = pos;
+    }
+    Some(tensor(y, physical).permute(&axes))
 }
 
 /// Two `[n, c, h, w]` tensors of the same shape in any layouts, summed plane by plane.

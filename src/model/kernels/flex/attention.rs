@@ -11,6 +11,7 @@
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::gelu::exp_nonpositive;
 use super::ordered::Ordered;
 use super::view::{View, View3};
 use super::{tensor, zeros};
@@ -53,6 +54,16 @@ impl Slab {
         let [sb, sh, sr, sc] = self.strides;
         let base = b * sb + h * sh;
         for (r, row) in m.chunks(cols).enumerate() {
+            if sc == 1 {
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        row.as_ptr(),
+                        self.ptr.add(base + r * sr),
+                        row.len(),
+                    )
+                };
+                continue;
+            }
             for (c, &x) in row.iter().enumerate() {
                 unsafe { *self.ptr.add(base + r * sr + c * sc) = x };
             }
@@ -70,7 +81,7 @@ fn zeroed(buf: &mut Vec<f32>, len: usize) {
 }
 
 /// `row += a · other`.
-#[inline]
+#[inline(always)]
 fn axpy(row: &mut [f32], a: f32, other: &[f32]) {
     for (r, &o) in row.iter_mut().zip(other) {
         *r += a * o;
@@ -101,6 +112,67 @@ fn dims(q: &View, k: &View, v: &View) -> Option<Dims> {
     })
 }
 
+crate::multiversion! {
+    /// One (batch entry, head): P = softmax(Q Kᵀ·s) into `p` `[Lq, Lk]` and O = P V into `o`,
+    /// from Q `[Lq, dk]`, Kᵀ `[dk, Lk]` and V `[Lk, dv]` (row-major).
+    fn forward_head(p: &mut [f32], qkv: [&[f32]; 3], o: &mut [f32], dims: &Dims, scale: f32) {
+        let [qm, kt, vm] = qkv;
+        let &Dims { lq, lk, dk, dv, .. } = dims;
+        for i in 0..lq {
+            let row = &mut p[i * lk..(i + 1) * lk];
+            for d in 0..dk {
+                axpy(row, qm[i * dk + d] * scale, &kt[d * lk..(d + 1) * lk]);
+            }
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            // every exponent is ≤ 0: the branch-free exponential vectorises
+            for x in row.iter_mut() {
+                *x = exp_nonpositive(*x - max);
+            }
+            let inv = 1.0 / crate::simd::sum(row) as f32;
+            for x in row.iter_mut() {
+                *x *= inv;
+            }
+            let orow = &mut o[i * dv..(i + 1) * dv];
+            for j in 0..lk {
+                axpy(orow, row[j], &vm[j * dv..(j + 1) * dv]);
+            }
+        }
+    }
+}
+
+crate::multiversion! {
+    /// One (batch entry, head) of the backward: from P, Q, K, Vᵀ and ∂O, into
+    /// `[∂Q, ∂K, ∂V, scratch of Lk]` (zeroed by the caller).
+    fn backward_head(p: &[f32], inputs: [&[f32]; 4], grads: [&mut [f32]; 4], dims: &Dims, scale: f32) {
+        let [qm, km, vt, go] = inputs;
+        let [gq, gk, gvv, ds] = grads;
+        let &Dims { lq, lk, dk, dv, .. } = dims;
+        for i in 0..lq {
+            let prow = &p[i * lk..(i + 1) * lk];
+            let gorow = &go[i * dv..(i + 1) * dv];
+            // ∂V += Pᵀ ∂O (row i's share)
+            for (j, &pij) in prow.iter().enumerate() {
+                axpy(&mut gvv[j * dv..(j + 1) * dv], pij, gorow);
+            }
+            // ∂P = ∂O Vᵀ, then ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled
+            ds.fill(0.0);
+            for (d, &g) in gorow.iter().enumerate() {
+                axpy(ds, g, &vt[d * lk..(d + 1) * lk]);
+            }
+            let dot = crate::simd::dot(ds, prow);
+            for (x, &pij) in ds.iter_mut().zip(prow) {
+                *x = pij * (*x - dot) * scale;
+            }
+            // ∂Q = ∂S K, ∂K += ∂Sᵀ Q
+            let qrow = &qm[i * dk..(i + 1) * dk];
+            for (j, &s) in ds.iter().enumerate() {
+                axpy(&mut gq[i * dk..(i + 1) * dk], s, &km[j * dk..(j + 1) * dk]);
+                axpy(&mut gk[j * dk..(j + 1) * dk], s, qrow);
+            }
+        }
+    }
+}
+
 /// softmax(QKᵀ·s)V for every (batch entry, head), O into `out`; returns P `[b, h, Lq, Lk]`.
 fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<f32> {
     let &Dims {
@@ -117,26 +189,7 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
             kv.matrix(bi, hi, true, kt);
             vv.matrix(bi, hi, false, vm);
             zeroed(o, lq * dv);
-            for i in 0..lq {
-                let row = &mut p[i * lk..(i + 1) * lk];
-                for d in 0..dk {
-                    axpy(row, qm[i * dk + d] * scale, &kt[d * lk..(d + 1) * lk]);
-                }
-                let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-                let mut sum = 0.0;
-                for x in row.iter_mut() {
-                    *x = (*x - max).exp();
-                    sum += *x;
-                }
-                let inv = 1.0 / sum;
-                for x in row.iter_mut() {
-                    *x *= inv;
-                }
-                let orow = &mut o[i * dv..(i + 1) * dv];
-                for j in 0..lk {
-                    axpy(orow, row[j], &vm[j * dv..(j + 1) * dv]);
-                }
-            }
+            forward_head(p, [qm, kt, vm], o, dims, scale);
             // SAFETY: one task per (bi, hi), inside the shape
             unsafe { out.write(bi, hi, dv, o) };
         });
@@ -176,29 +229,7 @@ fn backward_core(
             zeroed(gk, lk * dk);
             zeroed(gvv, lk * dv);
             zeroed(ds, lk);
-            for i in 0..lq {
-                let prow = &p[i * lk..(i + 1) * lk];
-                let gorow = &go[i * dv..(i + 1) * dv];
-                // ∂V += Pᵀ ∂O (row i's share)
-                for (j, &pij) in prow.iter().enumerate() {
-                    axpy(&mut gvv[j * dv..(j + 1) * dv], pij, gorow);
-                }
-                // ∂P = ∂O Vᵀ, then ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled
-                ds.fill(0.0);
-                for (d, &g) in gorow.iter().enumerate() {
-                    axpy(ds, g, &vt[d * lk..(d + 1) * lk]);
-                }
-                let dot: f32 = ds.iter().zip(prow).map(|(a, b)| a * b).sum();
-                for (x, &pij) in ds.iter_mut().zip(prow) {
-                    *x = pij * (*x - dot) * scale;
-                }
-                // ∂Q = ∂S K, ∂K += ∂Sᵀ Q
-                let qrow = &qm[i * dk..(i + 1) * dk];
-                for (j, &s) in ds.iter().enumerate() {
-                    axpy(&mut gq[i * dk..(i + 1) * dk], s, &km[j * dk..(j + 1) * dk]);
-                    axpy(&mut gk[j * dk..(j + 1) * dk], s, qrow);
-                }
-            }
+            backward_head(p, [qm, km, vt, go], [gq, gk, gvv, ds], dims, scale);
             // SAFETY: one task per (bi, hi), inside each shape
             unsafe {
                 sq.write(bi, hi, dk, gq);

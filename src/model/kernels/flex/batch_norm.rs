@@ -8,7 +8,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::view::View;
-use super::{filled, tensor, vector};
+use super::{channel_major, filled, tensor, vector};
 use crate::simd::{self, LANES};
 
 /// Per channel: the mean and biased variance, summed in f64 lanes (two passes: the sum,
@@ -26,16 +26,18 @@ crate::multiversion! {
         let [n, _, h, w] = x.shape;
         let m = (n * h * w) as f64;
         let mut buf = Vec::new();
-        let mut s = 0f64;
-        for i in 0..n {
-            s += simd::sum(x.plane(i, ch, &mut buf));
+        let mut acc = [0f64; LANES];
+        match x.channel(ch) {
+            Some(all) => simd::add_into(&mut acc, all),
+            None => (0..n).for_each(|i| simd::add_into(&mut acc, x.plane(i, ch, &mut buf))),
         }
-        let mean = s / m;
-        let mut s2 = 0f64;
-        for i in 0..n {
-            s2 += simd::sum_sq_dev(x.plane(i, ch, &mut buf), mean);
+        let mean = simd::fold(acc) / m;
+        let mut acc = [0f64; LANES];
+        match x.channel(ch) {
+            Some(all) => simd::sq_dev_into(&mut acc, all, mean),
+            None => (0..n).for_each(|i| simd::sq_dev_into(&mut acc, x.plane(i, ch, &mut buf), mean)),
         }
-        (mean as f32, (s2 / m) as f32)
+        (mean as f32, (simd::fold(acc) / m) as f32)
     }
 }
 
@@ -53,9 +55,13 @@ crate::multiversion! {
     fn grad_sums(v: &View, gv: &View, ch: usize, mu: f32, inv: f32) -> (f32, f32) {
         let (mut bx, mut bg) = (Vec::new(), Vec::new());
         let (mut db, mut dg) = ([0f64; LANES], [0f64; LANES]);
-        for i in 0..v.shape[0] {
-            let xs = v.plane(i, ch, &mut bx);
-            let gs = gv.plane(i, ch, &mut bg);
+        let whole = v.channel(ch).zip(gv.channel(ch));
+        let parts = if whole.is_some() { 1 } else { v.shape[0] };
+        for i in 0..parts {
+            let (xs, gs) = match whole {
+                Some(pair) => pair,
+                None => (v.plane(i, ch, &mut bx), gv.plane(i, ch, &mut bg)),
+            };
             let (cx, cg) = (xs.chunks_exact(LANES), gs.chunks_exact(LANES));
             let (rx, rg) = (cx.remainder(), cg.remainder());
             for (x, g) in cx.zip(cg) {
@@ -129,12 +135,14 @@ fn normalised(
             (k, b - mean * k)
         })
         .collect();
-    let y = filled(n * c * hw, hw, |start, out| {
-        let row = start / hw.max(1);
-        let (i, ch) = (row / c, row % c);
+    let y = filled(n * c * hw, hw * super::planes_per_task(hw), |start, out| {
         let mut buf = Vec::new();
-        let (k, o) = ko[ch];
-        scale_shift(out, v.plane(i, ch, &mut buf), k, o);
+        for (r, plane) in out.chunks_mut(hw.max(1)).enumerate() {
+            let row = start / hw.max(1) + r;
+            let (i, ch) = (row / c, row % c);
+            let (k, o) = ko[ch];
+            scale_shift(plane, v.plane(i, ch, &mut buf), k, o);
+        }
     });
     tensor(y, vec![n, c, h, w])
 }
@@ -174,20 +182,30 @@ pub fn backward(
         .into_par_iter()
         .map(|ch| grad_sums(&v, &gv, ch, mu[ch], inv[ch]))
         .collect();
-    let dx = filled(n * c * hw, hw, |start, out| {
-        let row = start / hw.max(1);
-        let (i, ch) = (row / c, row % c);
+    // ∂x in the memory order of x when x is channel-major (the 1×1 convolution's output, whose
+    // backward then reads ∂x as it is), else row-major
+    let x_channel_major = v.channel(0).is_some() && (c <= 1 || v.strides[1] == (n * hw) as isize);
+    let dx = filled(n * c * hw, hw * super::planes_per_task(hw), |start, out| {
         let (mut bx, mut bg) = (Vec::new(), Vec::new());
-        let xs = v.plane(i, ch, &mut bx);
-        let gs = gv.plane(i, ch, &mut bg);
-        let k = g[ch] * inv[ch];
-        let (dg, db) = sums[ch];
-        input_grad(out, xs, gs, mu[ch], inv[ch], k, db / m, dg / m);
+        for (r, plane) in out.chunks_mut(hw.max(1)).enumerate() {
+            let row = start / hw.max(1) + r;
+            let (i, ch) = if x_channel_major {
+                (row % n.max(1), row / n.max(1))
+            } else {
+                (row / c, row % c)
+            };
+            let xs = v.plane(i, ch, &mut bx);
+            let gs = gv.plane(i, ch, &mut bg);
+            let k = g[ch] * inv[ch];
+            let (dg, db) = sums[ch];
+            input_grad(plane, xs, gs, mu[ch], inv[ch], k, db / m, dg / m);
+        }
     });
     let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
-    Some([
-        tensor(dx, vec![n, c, h, w]),
-        tensor(dgamma, vec![c]),
-        tensor(dbeta, vec![c]),
-    ])
+    let dx = if x_channel_major {
+        channel_major(dx, [n, c, h, w])
+    } else {
+        tensor(dx, vec![n, c, h, w])
+    };
+    Some([dx, tensor(dgamma, vec![c]), tensor(dbeta, vec![c])])
 }

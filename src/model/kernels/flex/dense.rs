@@ -34,6 +34,28 @@ fn positive(v: &View3) -> bool {
     v.offset >= 0 && v.strides.iter().all(|&s| s >= 0)
 }
 
+crate::multiversion! {
+    /// `s += ∂y[row]` for the rows `from..to` of `∂y [n·L, out]` (row r = sample r / L,
+    /// position r % L), in row order.
+    fn bias_grad_block(s: &mut [f32], gv: &View3, from: usize, to: usize) {
+        let l = gv.shape[1].max(1);
+        let [s0, s1, s2] = gv.strides;
+        for r in from..to {
+            let base = gv.offset + (r / l) as isize * s0 + (r % l) as isize * s1;
+            if s2 == 1 {
+                let row = &gv.data[base as usize..base as usize + s.len()];
+                for (acc, &v) in s.iter_mut().zip(row) {
+                    *acc += v;
+                }
+            } else {
+                for (j, acc) in s.iter_mut().enumerate() {
+                    *acc += gv.data[(base + j as isize * s2) as usize];
+                }
+            }
+        }
+    }
+}
+
 /// `y [n, L, out]` (row-major) for `x [n, L, d]`, `weight [d, out]`, `bias [out]`.
 pub fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> Option<FlexTensor> {
     let xv = View3::of(x)?;
@@ -109,17 +131,12 @@ pub fn backward(x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor) -> Optio
         }
     }
     // ∂b = Σ ∂y over rows, in fixed blocks
-    let rows: Vec<(usize, usize)> = (0..n).flat_map(|i| (0..l).map(move |r| (i, r))).collect();
-    let partial: Vec<Vec<f32>> = rows
-        .par_chunks(BLOCK)
+    let partial: Vec<Vec<f32>> = (0..(n * l).div_ceil(BLOCK))
+        .into_par_iter()
         .map(|blk| {
-            let mut s = zeros(out);
-            for &(i, r) in blk {
-                let base = gv.offset + i as isize * gv.strides[0] + r as isize * gv.strides[1];
-                for (j, acc) in s.iter_mut().enumerate() {
-                    *acc += gv.data[(base + j as isize * gv.strides[2]) as usize];
-                }
-            }
+            let mut s = vec![0f32; out];
+            let rows = blk * BLOCK..((blk + 1) * BLOCK).min(n * l);
+            bias_grad_block(&mut s, &gv, rows.start, rows.end);
             s
         })
         .collect();

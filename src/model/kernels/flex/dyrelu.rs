@@ -93,11 +93,14 @@ pub fn forward(x: &FlexTensor, coef: &FlexTensor, set: usize) -> Option<FlexTens
     }
     let hw = h * w;
     let table = deltas(coef, n, c, set);
-    let y = filled(n * c * hw, hw, |start, out| {
-        let row = start / hw.max(1);
-        let (i, ch) = (row / c, row % c);
+    let per_task = super::planes_per_task(hw);
+    let y = filled(n * c * hw, hw * per_task, |start, out| {
         let mut buf = Vec::new();
-        plane_forward(out, xv.plane(i, ch, &mut buf), lines(table[row]));
+        for (k, plane) in out.chunks_mut(hw.max(1)).enumerate() {
+            let row = start / hw.max(1) + k;
+            let (i, ch) = (row / c, row % c);
+            plane_forward(plane, xv.plane(i, ch, &mut buf), lines(table[row]));
+        }
     });
     Some(tensor(y, vec![n, c, h, w]))
 }
@@ -119,17 +122,21 @@ pub fn backward(
     let hw = h * w;
     let table = deltas(coef, n, c, set);
     let mut dx = zeros(n * c * hw);
-    let sums: Vec<[f32; 4]> = dx
-        .par_chunks_mut(hw.max(1))
+    let mut sums = vec![[0f32; 4]; n * c];
+    let per_task = super::planes_per_task(hw);
+    dx.par_chunks_mut((hw * per_task).max(1))
+        .zip(sums.par_chunks_mut(per_task))
         .enumerate()
-        .map(|(row, out)| {
-            let (i, ch) = (row / c, row % c);
+        .for_each(|(task, (out, sums))| {
             let (mut bx, mut bg) = (Vec::new(), Vec::new());
-            let xs = xv.plane(i, ch, &mut bx);
-            let gs = gv.plane(i, ch, &mut bg);
-            plane_backward(out, xs, gs, lines(table[row]))
-        })
-        .collect();
+            for (k, (plane, sum)) in out.chunks_mut(hw.max(1)).zip(sums).enumerate() {
+                let row = task * per_task + k;
+                let (i, ch) = (row / c, row % c);
+                let xs = xv.plane(i, ch, &mut bx);
+                let gs = gv.plane(i, ch, &mut bg);
+                *sum = plane_backward(plane, xs, gs, lines(table[row]));
+            }
+        });
     let mut dcoef = zeros(n * 8 * c);
     dcoef
         .par_chunks_mut(8 * c.max(1))

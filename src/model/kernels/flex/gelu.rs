@@ -49,14 +49,31 @@ fn cdf_pdf(x: f32) -> (f32, f32) {
     (0.5 * (1.0 + erf), FRAC_1_SQRT_2PI * e)
 }
 
+crate::multiversion! {
+    /// `out[i] = x[i]·Φ(x[i])`.
+    fn forward_chunk(out: &mut [MaybeUninit<f32>], xs: &[f32]) {
+        for (o, &v) in out.iter_mut().zip(xs) {
+            *o = MaybeUninit::new(v * cdf_pdf(v).0);
+        }
+    }
+}
+
+crate::multiversion! {
+    /// `out[i] = g[i]·(Φ(x[i]) + x[i]·φ(x[i]))`.
+    fn backward_chunk(out: &mut [MaybeUninit<f32>], xs: &[f32], gs: &[f32]) {
+        for ((o, &v), &g) in out.iter_mut().zip(xs).zip(gs) {
+            let (cdf, pdf) = cdf_pdf(v);
+            *o = MaybeUninit::new(g * (cdf + v * pdf));
+        }
+    }
+}
+
 /// y = x·Φ(x); `None` for other element types.
 pub fn forward(x: &FlexTensor) -> Option<FlexTensor> {
     let x = contiguous(x)?;
     let xs = x.storage::<f32>();
     let y = filled(xs.len(), CHUNK, |start, out| {
-        for (o, &v) in out.iter_mut().zip(&xs[start..]) {
-            *o = MaybeUninit::new(v * cdf_pdf(v).0);
-        }
+        forward_chunk(out, &xs[start..])
     });
     Some(tensor(y, x.layout().shape().iter().copied().collect()))
 }
@@ -69,10 +86,7 @@ pub fn backward(x: &FlexTensor, grad: &FlexTensor) -> Option<FlexTensor> {
         return None;
     }
     let dx = filled(xs.len(), CHUNK, |start, out| {
-        for ((o, &v), &g) in out.iter_mut().zip(&xs[start..]).zip(&gs[start..]) {
-            let (cdf, pdf) = cdf_pdf(v);
-            *o = MaybeUninit::new(g * (cdf + v * pdf));
-        }
+        backward_chunk(out, &xs[start..], &gs[start..])
     });
     Some(tensor(dx, x.layout().shape().iter().copied().collect()))
 }

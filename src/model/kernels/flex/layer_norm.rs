@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::matmul::contiguous;
 use super::{tensor, vector, zeros};
+use crate::simd::LANES;
 
 /// Rows per block of the parameter-gradient sums.
 const BLOCK: usize = 64;
@@ -16,6 +17,59 @@ fn matrix_dims(t: &FlexTensor) -> Option<[usize; 2]> {
     match t.layout().shape().iter().copied().collect::<Vec<_>>()[..] {
         [rows, d] => Some([rows, d]),
         _ => None,
+    }
+}
+
+crate::multiversion! {
+    /// One row: `y = (x − μ)·rstd·γ + β` with μ and rstd = 1/√(σ² + ε) over the row (sums in
+    /// [`LANES`] lanes); returns (μ, rstd).
+    fn row_forward(out: &mut [f32], row: &[f32], g: &[f32], b: &[f32], eps: f32) -> (f32, f32) {
+        let d = row.len() as f64;
+        let mean = crate::simd::sum(row) / d;
+        let var = crate::simd::sum_sq_dev(row, mean) / d;
+        let (mean, rstd) = (mean as f32, 1.0 / (var as f32 + eps).sqrt());
+        for (((o, &v), &gm), &bt) in out.iter_mut().zip(row).zip(g).zip(b) {
+            *o = (v - mean) * rstd * gm + bt;
+        }
+        (mean, rstd)
+    }
+}
+
+crate::multiversion! {
+    /// One row of ∂x given `[x, ∂y, γ]` and (μ, rstd), adding its share to `[∂γ, ∂β]`:
+    /// `∂x = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` with ĝ = ∂y·γ and x̂ = (x − μ)·rstd.
+    fn row_backward(
+        out: &mut [f32],
+        rows: [&[f32]; 3],
+        stat: [f32; 2],
+        sums: [&mut [f32]; 2],
+        gg: &mut [f32],
+    ) {
+        let [row, grow, g] = rows;
+        let [m, s] = stat;
+        let [dgamma, dbeta] = sums;
+        let d = out.len();
+        let (row, grow, g, gg) = (&row[..d], &grow[..d], &g[..d], &mut gg[..d]);
+        let (dgamma, dbeta) = (&mut dgamma[..d], &mut dbeta[..d]);
+        for j in 0..d {
+            let xhat = (row[j] - m) * s;
+            dgamma[j] += grow[j] * xhat;
+            dbeta[j] += grow[j];
+            gg[j] = grow[j] * g[j];
+        }
+        let mut lanes = [[0f32; LANES]; 2];
+        for (gc, xc) in gg.chunks(LANES).zip(row.chunks(LANES)) {
+            for (l, (&gj, &xj)) in gc.iter().zip(xc).enumerate() {
+                lanes[0][l] += gj;
+                lanes[1][l] += gj * ((xj - m) * s);
+            }
+        }
+        let [sum_gg, sum_ggx] = lanes.map(crate::simd::fold);
+        let (mean_gg, mean_ggx) = (sum_gg / d as f32, sum_ggx / d as f32);
+        for j in 0..d {
+            let xhat = (row[j] - m) * s;
+            out[j] = s * (gg[j] - mean_gg - xhat * mean_ggx);
+        }
     }
 }
 
@@ -37,14 +91,7 @@ pub fn forward(
             .zip(stats.par_iter_mut())
             .enumerate()
             .for_each(|(r, (out, stat))| {
-                let row = &xs[r * d..(r + 1) * d];
-                let mean = row.iter().sum::<f32>() / d as f32;
-                let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-                let rstd = 1.0 / (var + eps as f32).sqrt();
-                for (((o, &v), &gm), &bt) in out.iter_mut().zip(row).zip(&g).zip(&b) {
-                    *o = (v - mean) * rstd * gm + bt;
-                }
-                *stat = (mean, rstd);
+                *stat = row_forward(out, &xs[r * d..(r + 1) * d], &g, &b, eps as f32);
             });
     }
     let (means, rstds): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
@@ -79,21 +126,8 @@ pub fn backward(
                 for (k, out) in dx_blk.chunks_mut(d).enumerate() {
                     let r = blk * BLOCK + k;
                     let (row, grow) = (&xs[r * d..(r + 1) * d], &gs[r * d..(r + 1) * d]);
-                    let (m, s) = (mu[r], rs[r]);
-                    let (mut sum_gg, mut sum_ggx) = (0f32, 0f32);
-                    for j in 0..d {
-                        let xhat = (row[j] - m) * s;
-                        dgamma[j] += grow[j] * xhat;
-                        dbeta[j] += grow[j];
-                        gg[j] = grow[j] * g[j];
-                        sum_gg += gg[j];
-                        sum_ggx += gg[j] * xhat;
-                    }
-                    let (mean_gg, mean_ggx) = (sum_gg / d as f32, sum_ggx / d as f32);
-                    for j in 0..d {
-                        let xhat = (row[j] - m) * s;
-                        out[j] = s * (gg[j] - mean_gg - xhat * mean_ggx);
-                    }
+                    let rows = [row, grow, &g];
+                    row_backward(out, rows, [mu[r], rs[r]], [dgamma, dbeta], &mut gg);
                 }
             });
     }

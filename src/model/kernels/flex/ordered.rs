@@ -27,7 +27,7 @@ impl<const N: usize> Ordered<N> {
             s *= shape[d];
         }
         Self {
-            values: vec![0.0; s],
+            values: super::zeros(s),
             shape,
             strides,
             order,

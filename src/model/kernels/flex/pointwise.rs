@@ -1,29 +1,41 @@
 //! The 1×1 convolution `y[n, :, p] = W x[n, :, p]` on the host, channel-major: the input is
-//! packed into `X (c, n·h·w)` (plane copies, in parallel), multiplied as one GEMM, and the
-//! product unpacked into `[n, c', h, w]`. Its backward is two GEMMs on the packed gradient:
-//! `∂W = ∂Y Xᵀ` and `∂X = Wᵀ ∂Y`. burn's composition does the same products but packs and
-//! unpacks through a strided element iterator, twice per direction.
+//! packed into `X (c, n·h·w)` (plane copies, in parallel; none when it is channel-major
+//! already), multiplied as one GEMM, and the product returned as it is: `[c', n, h, w]` in
+//! memory, logically `[n, c', h, w]` (the BatchNorm that follows reads any layout, and
+//! reads a channel-major one as one slice per channel). Its backward is two GEMMs on the
+//! packed gradient: `∂W = ∂Y Xᵀ` and `∂X = Wᵀ ∂Y`. burn's composition does the same products
+//! but packs and unpacks through a strided element iterator, twice per direction.
 
 use burn::backend::flex::FlexTensor;
 
 use super::matmul::{contiguous, matmul, Operand};
 use super::view::View;
-use super::{filled, put, tensor, zeros};
+use std::borrow::Cow;
 
-/// `[n, c, h, w]` (any layout) → `[c, n·h·w]`, row-major.
-fn pack(v: &View) -> Vec<f32> {
+use super::{channel_major, filled, put, tensor, zeros};
+
+/// `[n, c, h, w]` (any layout) → `[c, n·h·w]`, row-major: the data itself when it is laid
+/// out so already.
+fn pack<'a>(v: &View<'a>) -> Cow<'a, [f32]> {
     let [n, c, h, w] = v.shape;
     let hw = h * w;
     if hw == 0 || n == 0 {
-        return zeros(c * n * hw);
+        return Cow::Owned(zeros(c * n * hw));
     }
-    filled(c * n * hw, n * hw, |start, row| {
+    let channels_adjacent = c <= 1 || v.strides[1] == (n * hw) as isize;
+    if channels_adjacent && v.offset >= 0 && v.channel(0).is_some() {
+        let start = v.offset as usize;
+        if let Some(all) = v.data.get(start..start + c * n * hw) {
+            return Cow::Borrowed(all);
+        }
+    }
+    Cow::Owned(filled(c * n * hw, n * hw, |start, row| {
         let ch = start / (n * hw);
         let mut buf = Vec::new();
         for (i, dst) in row.chunks_mut(hw).enumerate() {
             put(dst, v.plane(i, ch, &mut buf));
         }
-    })
+    }))
 }
 
 /// `[c, n·hw]` row-major → `[n, c, hw]` row-major.
@@ -58,7 +70,7 @@ pub fn forward(weight: &FlexTensor, x: &FlexTensor) -> Option<FlexTensor> {
         false,
         true,
     );
-    Some(tensor(unpack(&yc, c_out, n, h * wd), vec![n, c_out, h, wd]))
+    Some(channel_major(yc, [n, c_out, h, wd]))
 }
 
 /// `[∂W, ∂x]` given `∂y [n, c', h, w]`.

@@ -52,6 +52,19 @@ impl<'a> View<'a> {
 }
 
 impl View<'_> {
+    /// Channel `c` of every sample as one slice of n·h·w values (sample-major), when the
+    /// tensor is laid out channel-major (`[c, n, h, w]` in memory); `None` otherwise.
+    pub fn channel(&self, c: usize) -> Option<&[f32]> {
+        let [n, _, h, w] = self.shape;
+        let dense_planes = self.strides[3] == 1 && self.strides[2] == w as isize;
+        if !dense_planes || (n > 1 && self.strides[0] != (h * w) as isize) {
+            return None;
+        }
+        let base = self.offset + c as isize * self.strides[1];
+        let b = usize::try_from(base).ok()?;
+        self.data.get(b..b + n * h * w)
+    }
+
     /// The `[rows, cols]` matrix at index `(i, j)` of the first two dimensions, row-major into
     /// `buf`, or its transpose `[cols, rows]` when `transpose`.
     pub fn matrix(&self, i: usize, j: usize, transpose: bool, buf: &mut Vec<f32>) {
@@ -59,7 +72,12 @@ impl View<'_> {
         let base = self.offset + i as isize * self.strides[0] + j as isize * self.strides[1];
         let [_, _, sr, sc] = self.strides;
         buf.clear();
-        if transpose {
+        if transpose && sr == 1 {
+            for c in 0..cols {
+                let at = (base + c as isize * sc) as usize;
+                buf.extend_from_slice(&self.data[at..at + rows]);
+            }
+        } else if transpose {
             for c in 0..cols {
                 let at = base + c as isize * sc;
                 buf.extend((0..rows).map(|r| self.data[(at + r as isize * sr) as usize]));
