@@ -26,6 +26,9 @@
 //!   ∂x = ∂y·(Φ(x) + x·φ(x)), φ(x) = e^(−x²/2)/√(2π);
 //! - the fully connected layer y = xW + b on the last dimension of `x [n, L, d]`:
 //!   `∂x = ∂y Wᵀ`, `∂W = Σ xᵀ∂y`, `∂b = Σ_rows ∂y`;
+//! - the dense k×k convolution (one group, zero padding p = k/2, stride s)
+//!   `y[n, o, i, j] = Σ_{c,a,b} w[o, c, a, b] · x[n, c, i·s + a − p, j·s + b − p]`, i.e.
+//!   `Y = W X` over the unfolded input X (im2col): `∂W = ∂Y Xᵀ`, `∂X = Wᵀ ∂Y` folded back;
 //! - the depthwise k×k convolution (zero padding k/2, stride s, m output channels per input
 //!   channel) `y[n, o, i, j] = Σ_{a,b} w[o, a, b] · x[n, o/m, i·s + a − k/2, j·s + b − k/2]`,
 //!   whose gradients are the same sums with ∂y in place of y;
@@ -161,6 +164,22 @@ pub trait Kernels: Backend {
         grad: FloatTensor<Self>,
     ) -> [FloatTensor<Self>; 3] {
         composed::dense_backward::<Self>(x, weight, grad)
+    }
+
+    /// Dense convolution of `x [n, c, h, w]` by `weight [c', c, k, k]` (one group, zero
+    /// padding k/2, stride s; see the module doc): `[n, c', ⌈h/s⌉, ⌈w/s⌉]`.
+    fn conv(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize) -> FloatTensor<Self> {
+        composed::conv::<Self>(x, weight, stride)
+    }
+
+    /// Gradients of [`Kernels::conv`] for x and weight given ∂y.
+    fn conv_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        composed::conv_backward::<Self>(x, weight, stride, grad)
     }
 
     /// Depthwise convolution of `x [n, c, h, w]` by `weight [m·c, 1, k, k]` (see the module
@@ -376,6 +395,11 @@ pub fn dense<B: Kernels>(
     bias: Tensor<B, 1>,
 ) -> Tensor<B, 3> {
     wrap(B::dense(unwrap(x), unwrap(weight), unwrap(bias)))
+}
+
+/// Dense k×k convolution, one group (see the module doc), one operation with its own backward.
+pub fn conv<B: Kernels>(x: Tensor<B, 4>, weight: Tensor<B, 4>, stride: usize) -> Tensor<B, 4> {
+    wrap(B::conv(unwrap(x), unwrap(weight), stride))
 }
 
 /// Depthwise convolution (see the module doc), one fused operation with its own backward.

@@ -125,6 +125,10 @@ impl<B: Kernels> ConvBn<B> {
             let y = super::kernels::depthwise(x, self.weight.val(), self.stride);
             return self.bn.forward(y);
         }
+        if self.groups == 1 {
+            let y = super::kernels::conv(x, self.weight.val(), self.stride);
+            return self.bn.forward(y);
+        }
         let opts = ConvOptions::new(
             [self.stride, self.stride],
             [k / 2, k / 2],

@@ -134,6 +134,18 @@ impl<B: Kernels> Backward<B, 2> for DepthwiseBackward {
 }
 
 #[derive(Debug)]
+struct ConvBackward;
+
+impl<B: Kernels> Backward<B, 2> for ConvBackward {
+    /// x, weight, stride.
+    type State = (FloatTensor<B>, FloatTensor<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        propagate::<B, _, _>(ops, grads, |(x, w, s), g| B::conv_backward(x, w, s, g));
+    }
+}
+
+#[derive(Debug)]
 struct DynamicReluBackward;
 
 impl<B: Kernels> Backward<B, 2> for DynamicReluBackward {
@@ -300,6 +312,12 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         let (wp, xp) = (weight.primitive.clone(), x.primitive.clone());
         let y = B::pointwise(wp.clone(), xp.clone());
         record::<B, C, _, _>(PointwiseBackward, [&weight, &x], || (wp, xp), y)
+    }
+
+    fn conv(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize) -> FloatTensor<Self> {
+        let (xp, wp) = (x.primitive.clone(), weight.primitive.clone());
+        let y = B::conv(xp.clone(), wp.clone(), stride);
+        record::<B, C, _, _>(ConvBackward, [&x, &weight], || (xp, wp, stride), y)
     }
 
     fn depthwise(

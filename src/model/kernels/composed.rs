@@ -277,6 +277,35 @@ pub fn dense_backward<B: Backend>(
     [unwrap(dx), unwrap(dw), unwrap(db)]
 }
 
+fn conv_options(k: usize, stride: usize) -> ConvOptions<2> {
+    ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], 1)
+}
+
+/// burn's convolution (one group).
+pub fn conv<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    stride: usize,
+) -> FloatTensor<B> {
+    let w = wrap::<B, 4>(weight);
+    let opts = conv_options(w.dims()[2], stride);
+    unwrap(conv2d(wrap::<B, 4>(x), w, None, opts))
+}
+
+/// burn's own backward of its convolution (one group).
+pub fn conv_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    stride: usize,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 2] {
+    use burn::tensor::TensorMetadata;
+    let opts = conv_options(weight.shape().dims::<4>()[2], stride);
+    let dx = B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), opts.clone());
+    let dw = B::conv2d_weight_backward(x, weight, grad, opts);
+    [dx, dw]
+}
+
 fn depthwise_options(c_in: usize, k: usize, stride: usize) -> ConvOptions<2> {
     ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], c_in)
 }

@@ -14,10 +14,12 @@ use super::{composed, Kernels};
 mod add;
 mod attention;
 mod batch_norm;
+mod conv;
 mod dense;
 mod depthwise;
 mod dyrelu;
 mod gelu;
+mod geometry;
 mod heat;
 mod layer_norm;
 mod masked_mse;
@@ -269,6 +271,21 @@ impl Kernels for Flex {
     fn dense_backward(x: FlexTensor, weight: FlexTensor, grad: FlexTensor) -> [FlexTensor; 3] {
         dense::backward(&x, &weight, &grad)
             .unwrap_or_else(|| composed::dense_backward::<Flex>(x, weight, grad))
+    }
+
+    fn conv(x: FlexTensor, weight: FlexTensor, stride: usize) -> FlexTensor {
+        conv::forward(&x, &weight, stride)
+            .unwrap_or_else(|| composed::conv::<Flex>(x, weight, stride))
+    }
+
+    fn conv_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: usize,
+        grad: FlexTensor,
+    ) -> [FlexTensor; 2] {
+        conv::backward(&x, &weight, stride, &grad)
+            .unwrap_or_else(|| composed::conv_backward::<Flex>(x, weight, stride, grad))
     }
 
     fn depthwise(x: FlexTensor, weight: FlexTensor, stride: usize) -> FlexTensor {

@@ -335,13 +335,79 @@ fn fused_dense_matches_burns_ops_forward_and_backward() {
     }
 }
 
-/// The fused depthwise convolution against burn's grouped `conv2d` (and its autodiff): y, ∂x
-/// and ∂w for stride 1 and 2, one and two output channels per input channel, odd map sizes,
-/// 3×3 and 5×5 kernels and a transposed input.
-#[test]
-fn fused_depthwise_matches_burns_conv2d_forward_and_backward() {
+/// The CPU backend's tensor.
+type Ft = burn::tensor::ops::FloatTensor<Cpu>;
+
+/// `ours(x, w, stride)` against burn's `conv2d` with `groups` and its autodiff: y, ∂x and ∂w;
+/// and `composed` (the default the GPU backend runs, from burn's conv backward ops) against the
+/// same autodiff.
+fn check_convolution(
+    [x, w]: [Tensor<CpuTrain, 4>; 2],
+    stride: usize,
+    groups: usize,
+    ours: impl Fn(Tensor<CpuTrain, 4>, Tensor<CpuTrain, 4>, usize) -> Tensor<CpuTrain, 4>,
+    composed: impl Fn(Ft, Ft, usize, Ft) -> [Ft; 2],
+    case: &str,
+) {
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
+    let (x, w) = (x.detach().require_grad(), w.detach().require_grad());
+    let k = w.dims()[2];
+    let y = ours(x.clone(), w.clone(), stride);
+    let opts = ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], groups);
+    let ry = conv2d(x.clone(), w.clone(), None, opts);
+    assert_eq!(y.dims(), ry.dims(), "{case}");
+    let d = max_diff(y.clone().inner(), ry.clone().inner());
+    assert!(d < 1e-4, "forward, {case}: {d}");
+    let weights = input(y.dims(), 63);
+    let [cdx, cdw] = composed(
+        unwrap(x.clone().inner()),
+        unwrap(w.clone().inner()),
+        stride,
+        unwrap(weights.clone().inner()),
+    );
+    let mine = (y * weights.clone()).sum().backward();
+    let theirs = (ry * weights).sum().backward();
+    for (name, t, c) in [("x", &x, cdx), ("w", &w, cdw)] {
+        let b = t.grad(&theirs).unwrap().reshape([-1]);
+        let d = max_diff::<1>(t.grad(&mine).unwrap().reshape([-1]), b.clone());
+        assert!(d < 1e-3, "gradient of {name}, {case}: {d}");
+        let d = max_diff::<1>(wrap::<Cpu, 4>(c).reshape([-1]), b);
+        assert!(d < 1e-3, "composed gradient of {name}, {case}: {d}");
+    }
+}
+
+/// An input `[2, 3, 5, 7]`, or the same shape as a transposed view.
+fn conv_input(transposed: bool, seed: u64) -> Tensor<CpuTrain, 4> {
+    if transposed {
+        input([3, 2, 5, 7], seed).swap_dims(0, 1)
+    } else {
+        input([2, 3, 5, 7], seed)
+    }
+}
+
+/// The dense convolution (im2col + GEMM) for stride 1 and 2, 3×3 and 5×5 kernels, odd map
+/// sizes and a transposed input.
+#[test]
+fn fused_conv_matches_burns_conv2d_forward_and_backward() {
+    for (stride, k, transposed) in [(2, 3, false), (1, 3, true), (2, 5, false), (1, 5, false)] {
+        let (x, w) = (conv_input(transposed, 64), input([4, 3, k, k], 65));
+        let case = format!("stride {stride}, {k}×{k}, transposed {transposed}");
+        check_convolution(
+            [x, w],
+            stride,
+            1,
+            conv,
+            composed::conv_backward::<Cpu>,
+            &case,
+        );
+    }
+}
+
+/// The fused depthwise convolution for stride 1 and 2, one and two output channels per input
+/// channel, odd map sizes, 3×3 and 5×5 kernels and a transposed input.
+#[test]
+fn fused_depthwise_matches_burns_conv2d_forward_and_backward() {
     for (stride, mult, k, transposed) in [
         (1, 1, 3, false),
         (2, 1, 3, false),
@@ -349,46 +415,10 @@ fn fused_depthwise_matches_burns_conv2d_forward_and_backward() {
         (1, 2, 5, false),
         (2, 1, 5, true),
     ] {
-        let x = if transposed {
-            input([3, 2, 5, 7], 61).swap_dims(0, 1)
-        } else {
-            input([2, 3, 5, 7], 61)
-        };
-        let x = x.detach().require_grad();
-        let w = input([3 * mult, 1, k, k], 62).detach().require_grad();
-        let y = depthwise(x.clone(), w.clone(), stride);
-        let opts = ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], 3);
-        let ry = conv2d(x.clone(), w.clone(), None, opts);
+        let (x, w) = (conv_input(transposed, 61), input([3 * mult, 1, k, k], 62));
         let case = format!("stride {stride}, ×{mult}, {k}×{k}, transposed {transposed}");
-        assert_eq!(y.dims(), ry.dims(), "{case}");
-        let d = max_diff(y.clone().inner(), ry.clone().inner());
-        assert!(d < 1e-4, "forward, {case}: {d}");
-        let weights = input(y.dims(), 63);
-        // the composed default (what the GPU backend runs) from burn's conv backward ops
-        let [cdx, cdw] = composed::depthwise_backward::<Cpu>(
-            unwrap(x.clone().inner()),
-            unwrap(w.clone().inner()),
-            stride,
-            unwrap(weights.clone().inner()),
-        );
-        let ours = (y * weights.clone()).sum().backward();
-        let theirs = (ry * weights).sum().backward();
-        let d = max_diff::<1>(
-            wrap::<Cpu, 4>(cdx).reshape([-1]),
-            x.grad(&theirs).unwrap().reshape([-1]),
-        );
-        assert!(d < 1e-3, "composed gradient of x, {case}: {d}");
-        let d = max_diff::<1>(
-            wrap::<Cpu, 4>(cdw).reshape([-1]),
-            w.grad(&theirs).unwrap().reshape([-1]),
-        );
-        assert!(d < 1e-3, "composed gradient of w, {case}: {d}");
-        for (name, t) in [("x", &x), ("w", &w)] {
-            let a = t.grad(&ours).unwrap().reshape([-1]);
-            let b = t.grad(&theirs).unwrap().reshape([-1]);
-            let d = max_diff::<1>(a, b);
-            assert!(d < 1e-3, "gradient of {name}, {case}: {d}");
-        }
+        let composed = composed::depthwise_backward::<Cpu>;
+        check_convolution([x, w], stride, 3, depthwise, composed, &case);
     }
 }
 

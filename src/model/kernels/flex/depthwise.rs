@@ -18,52 +18,10 @@
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::geometry::Geometry;
 use super::matmul::contiguous;
 use super::view::View;
 use super::{channel_major, tensor, zeros};
-
-/// Shapes of one depthwise convolution.
-struct Geometry {
-    n: usize,
-    c_in: usize,
-    c_out: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    stride: usize,
-    ho: usize,
-    wo: usize,
-}
-
-impl Geometry {
-    fn of(x: &View, weight: &FlexTensor, stride: usize) -> Option<Self> {
-        let [n, c_in, h, w] = x.shape;
-        let dims: Vec<usize> = weight.layout().shape().iter().copied().collect();
-        let &[c_out, one, k, k2] = dims.as_slice() else {
-            return None;
-        };
-        if one != 1
-            || k != k2
-            || k.is_multiple_of(2)
-            || c_in == 0
-            || !c_out.is_multiple_of(c_in)
-            || stride == 0
-        {
-            return None;
-        }
-        Some(Self {
-            n,
-            c_in,
-            c_out,
-            h,
-            w,
-            k,
-            stride,
-            ho: h.div_ceil(stride),
-            wo: w.div_ceil(stride),
-        })
-    }
-}
 
 /// Values of each block of whole planes the tiled masks cover (at least this many).
 const BLOCK: usize = 256;
@@ -220,7 +178,7 @@ type Scratch = [Vec<f32>; 4];
 /// or weight shapes.
 pub fn forward(x: &FlexTensor, weight: &FlexTensor, stride: usize) -> Option<FlexTensor> {
     let xv = View::of(x)?;
-    let g = Geometry::of(&xv, weight, stride)?;
+    let g = Geometry::of(&xv, weight, stride, true)?;
     let w = contiguous(weight)?;
     let w = w.storage::<f32>();
     let taps = Taps::of(&g);
@@ -263,11 +221,7 @@ pub fn backward(
     stride: usize,
     grad: &FlexTensor,
 ) -> Option<[FlexTensor; 2]> {
-    let (xv, gv) = (View::of(x)?, View::of(grad)?);
-    let g = Geometry::of(&xv, weight, stride)?;
-    if gv.shape != [g.n, g.c_out, g.ho, g.wo] {
-        return None;
-    }
+    let (xv, gv, g) = Geometry::with_grad(x, weight, stride, true, grad)?;
     let w = contiguous(weight)?;
     let w = w.storage::<f32>();
     let taps = Taps::of(&g);

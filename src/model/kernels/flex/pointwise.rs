@@ -16,7 +16,7 @@ use super::{channel_major, filled, put, tensor, zeros};
 
 /// `[n, c, h, w]` (any layout) → `[c, n·h·w]`, row-major: the data itself when it is laid
 /// out so already.
-fn pack<'a>(v: &View<'a>) -> Cow<'a, [f32]> {
+pub(super) fn pack<'a>(v: &View<'a>) -> Cow<'a, [f32]> {
     let [n, c, h, w] = v.shape;
     let hw = h * w;
     if hw == 0 || n == 0 {
