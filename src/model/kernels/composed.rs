@@ -277,8 +277,9 @@ pub fn dense_backward<B: Backend>(
     [unwrap(dx), unwrap(dw), unwrap(db)]
 }
 
-fn conv_options(k: usize, stride: usize) -> ConvOptions<2> {
-    ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], 1)
+/// Zero padding k/2 and stride s, with `groups`.
+fn conv_options(k: usize, stride: usize, groups: usize) -> ConvOptions<2> {
+    ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], groups)
 }
 
 /// burn's convolution (one group).
@@ -288,7 +289,7 @@ pub fn conv<B: Backend>(
     stride: usize,
 ) -> FloatTensor<B> {
     let w = wrap::<B, 4>(weight);
-    let opts = conv_options(w.dims()[2], stride);
+    let opts = conv_options(w.dims()[2], stride, 1);
     unwrap(conv2d(wrap::<B, 4>(x), w, None, opts))
 }
 
@@ -300,14 +301,10 @@ pub fn conv_backward<B: Backend>(
     grad: FloatTensor<B>,
 ) -> [FloatTensor<B>; 2] {
     use burn::tensor::TensorMetadata;
-    let opts = conv_options(weight.shape().dims::<4>()[2], stride);
+    let opts = conv_options(weight.shape().dims::<4>()[2], stride, 1);
     let dx = B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), opts.clone());
     let dw = B::conv2d_weight_backward(x, weight, grad, opts);
     [dx, dw]
-}
-
-fn depthwise_options(c_in: usize, k: usize, stride: usize) -> ConvOptions<2> {
-    ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], c_in)
 }
 
 /// burn's grouped convolution.
@@ -318,7 +315,7 @@ pub fn depthwise<B: Backend>(
 ) -> FloatTensor<B> {
     let x = wrap::<B, 4>(x);
     let w = wrap::<B, 4>(weight);
-    let opts = depthwise_options(x.dims()[1], w.dims()[2], stride);
+    let opts = conv_options(w.dims()[2], stride, x.dims()[1]);
     unwrap(conv2d(x, w, None, opts))
 }
 
@@ -332,7 +329,7 @@ pub fn depthwise_backward<B: Backend>(
     use burn::tensor::TensorMetadata;
     let c_in = x.shape().dims::<4>()[1];
     let k = weight.shape().dims::<4>()[2];
-    let opts = depthwise_options(c_in, k, stride);
+    let opts = conv_options(k, stride, c_in);
     let dx = B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), opts.clone());
     let dw = B::conv2d_weight_backward(x, weight, grad, opts);
     [dx, dw]

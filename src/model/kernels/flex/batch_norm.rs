@@ -184,7 +184,7 @@ pub fn backward(
         .collect();
     // ∂x in the memory order of x when x is channel-major (the 1×1 convolution's output, whose
     // backward then reads ∂x as it is), else row-major
-    let x_channel_major = v.channel(0).is_some() && (c <= 1 || v.strides[1] == (n * hw) as isize);
+    let x_channel_major = v.is_channel_major();
     let dx = filled(n * c * hw, hw * super::planes_per_task(hw), |start, out| {
         let (mut bx, mut bg) = (Vec::new(), Vec::new());
         for (r, plane) in out.chunks_mut(hw.max(1)).enumerate() {

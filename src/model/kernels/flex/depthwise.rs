@@ -229,8 +229,7 @@ pub fn backward(
     let mult = g.c_out / g.c_in;
     // ∂x: each input channel gathers from its `mult` output channels; written in the layout
     // of x (a gradient that burn adds to another one, as at a residual, must not be strided)
-    let x_channel_major =
-        xv.channel(0).is_some() && (g.c_in <= 1 || xv.strides[1] == (g.n * hw) as isize);
+    let x_channel_major = xv.is_channel_major();
     let mut dx = zeros(g.c_in * g.n * hw);
     let planes = Planes(dx.as_mut_ptr());
     (0..g.c_in)

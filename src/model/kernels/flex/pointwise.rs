@@ -22,8 +22,7 @@ pub(super) fn pack<'a>(v: &View<'a>) -> Cow<'a, [f32]> {
     if hw == 0 || n == 0 {
         return Cow::Owned(zeros(c * n * hw));
     }
-    let channels_adjacent = c <= 1 || v.strides[1] == (n * hw) as isize;
-    if channels_adjacent && v.offset >= 0 && v.channel(0).is_some() {
+    if v.offset >= 0 && v.is_channel_major() {
         let start = v.offset as usize;
         if let Some(all) = v.data.get(start..start + c * n * hw) {
             return Cow::Borrowed(all);

@@ -65,6 +65,13 @@ impl View<'_> {
         self.data.get(b..b + n * h * w)
     }
 
+    /// Whether the whole tensor is laid out channel-major, `[c, n, h, w]` in memory: each
+    /// channel one [`View::channel`] slice, the channels one after another.
+    pub fn is_channel_major(&self) -> bool {
+        let [n, c, h, w] = self.shape;
+        self.channel(0).is_some() && (c <= 1 || self.strides[1] == (n * h * w) as isize)
+    }
+
     /// The `[rows, cols]` matrix at index `(i, j)` of the first two dimensions, row-major into
     /// `buf`, or its transpose `[cols, rows]` when `transpose`.
     pub fn matrix(&self, i: usize, j: usize, transpose: bool, buf: &mut Vec<f32>) {
