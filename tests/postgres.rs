@@ -79,6 +79,22 @@ fn a_sweep_on_postgres_stores_bit_for_bit_what_sqlite_stores_and_viewers_read_it
     }
     assert_eq!(b.integrity_check().unwrap(), "ok");
     assert_eq!(b.duplicate_metric_rows().unwrap(), 0);
+    // pictures (PNG bytes: BYTEA on the server, BLOB in SQLite) and embeddings, the same
+    let a = Store::open_read_only(&lite).unwrap();
+    for (id, _) in &la {
+        for kind in ["reconstruction", "attention/m2f", "attention/f2m"] {
+            let (pa, pb) = (
+                a.pictures(id, kind, None).unwrap(),
+                b.pictures(id, kind, None).unwrap(),
+            );
+            assert!(!pa.is_empty(), "{id} {kind}");
+            assert_eq!(pa, pb, "{id} {kind}");
+        }
+        assert_eq!(a.picture_epochs(id, "reconstruction").unwrap(), vec![1, 2]);
+        let e = a.embedding(id, "pca").unwrap();
+        assert!(e.is_some());
+        assert_eq!(e, b.embedding(id, "pca").unwrap());
+    }
 
     // every viewer reads the server's store unchanged
     let url = pg.locator.as_arg();

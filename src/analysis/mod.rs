@@ -1,9 +1,12 @@
 //! Analysis of trained models and stored runs: generator spectra, spatial feature correlation,
-//! run progress.
+//! run progress, the pictures a run stores (reconstructions, attention maps).
 
 pub mod ablation;
+pub mod attention;
 pub mod extract;
 pub mod progress;
+pub mod raster;
+pub mod reconstruction;
 pub mod spatial;
 pub mod spectrum;
 pub mod stored;

@@ -27,7 +27,7 @@ pub fn checkpoint_of(row: &RunRow) -> Result<Option<(PathBuf, usize)>> {
 }
 
 /// The newest checkpoint of a run, or an error saying why there is none.
-fn require_checkpoint(row: &RunRow) -> Result<(PathBuf, usize)> {
+pub fn require_checkpoint(row: &RunRow) -> Result<(PathBuf, usize)> {
     checkpoint_of(row)?.with_context(|| match &row.out_dir {
         None => format!(
             "run {} ({}) has not started yet: no checkpoint",

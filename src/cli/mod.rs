@@ -2,6 +2,7 @@
 //! group lives in its own file; `main.rs` parses, dispatches and maps errors to exit codes.
 
 pub mod analysis;
+pub mod attention;
 pub mod bench;
 pub mod model;
 pub mod pretrain;
@@ -123,6 +124,23 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Cross-attention maps of a run's encoder (Fig. 13–14): per block, token and head, the
+    /// Mobile→Former map (softmax over pixels) and the Mobile←Former map (softmax over
+    /// tokens), as PNG figures (also stored with the run for the report).
+    Attention {
+        run: String,
+        /// Index of the validation image.
+        #[arg(long, default_value_t = 0)]
+        image: usize,
+        /// Only this block (1-based) [default: every block].
+        #[arg(long)]
+        block: Option<usize>,
+        /// Folder for the PNG files [default: reports/attention/<run id>].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Analyses of a stored run's newest checkpoint.
     Analyze {
         #[command(subcommand)]
@@ -225,6 +243,13 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
             format,
             db,
         } => analysis::spectrum(&db, &run, epoch, format),
+        Command::Attention {
+            run,
+            image,
+            block,
+            out,
+            db,
+        } => attention::run(&db, &run, image, block, out),
         Command::Analyze {
             what: Analysis::Spatial { run, images, db },
         } => analysis::spatial(&db, &run, images),

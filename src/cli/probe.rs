@@ -8,10 +8,10 @@ use std::sync::Arc;
 use qbheat_workbench::analysis::stored::{checkpoint_of, config_of};
 use qbheat_workbench::backend::{dispatch, OnBackend, TrainBackend};
 use qbheat_workbench::config::RunConfig;
-use qbheat_workbench::probe::{pipeline, ProbeResult};
+use qbheat_workbench::probe::pipeline;
 use qbheat_workbench::spec::{Method, ProbeKind};
 use qbheat_workbench::store::Store;
-use qbheat_workbench::sweep::worker::probe_metrics;
+use qbheat_workbench::sweep::worker::{pca_embedding, probe_metrics};
 
 use super::DbArg;
 
@@ -44,8 +44,14 @@ pub fn run(db: &DbArg, run: &str, kinds: Vec<ProbeKind>) -> Result<()> {
         kinds: &kinds,
         stop: super::signal::stop_flag()?,
     };
-    let results = dispatch(cfg.backend, cfg.device, job)?;
-    Store::open_existing(&path)?.log_metrics(&row.id, &probe_metrics(&results))?;
+    let eval = dispatch(cfg.backend, cfg.device, job)?;
+    let results = eval.results;
+    let mut store = Store::open_existing(&path)?;
+    store.log_metrics(&row.id, &probe_metrics(&results))?;
+    if let Some(pca) = &eval.embedding {
+        let epoch = checkpoint_of(&row)?.map_or(0, |(_, e)| e as i64);
+        store.log_embedding(&row.id, None, &pca_embedding(pca, epoch))?;
+    }
     for (name, r) in &results {
         println!(
             "probe {name:<10} top1 {:.4}  ({} epochs, train {:.0} img/s, extract {:.0} img/s, {:.1}s)",
@@ -68,7 +74,7 @@ struct Evaluate<'a> {
 }
 
 impl OnBackend for Evaluate<'_> {
-    type Output = Vec<(String, ProbeResult)>;
+    type Output = pipeline::Evaluation;
     fn run<B: TrainBackend>(self, device: B::Device) -> Result<Self::Output> {
         pipeline::evaluate::<B>(self.cfg, self.out, self.kinds, &device, &self.stop)
     }

@@ -73,15 +73,19 @@ pub struct BenchReportArgs {
     runs: usize,
     #[arg(long, default_value_t = 1_000_000)]
     metrics: usize,
+    /// Runs of a second sweep, each its own ablation cell with a finished run's pictures
+    /// (the report's worst case for pictures; 0 = skip).
+    #[arg(long, default_value_t = 1000)]
+    cells: usize,
 }
 
 pub fn bench(a: BenchReportArgs) -> Result<()> {
     let dir = super::bench::tempdir()?;
-    let result = qbheat_workbench::bench::report::run(&dir, a.runs, a.metrics);
+    let result = qbheat_workbench::bench::report::run(&dir, a.runs, a.metrics, a.cells);
     let _ = std::fs::remove_dir_all(&dir);
     let r = result?;
     println!(
-        "bench-report: runs={} rows={} seconds={:.2} figures={} largest_svg_kb={:.0} largest_svg={} max_points_per_line={} html_kb={:.0}",
+        "bench-report: runs={} rows={} seconds={:.2} figures={} largest_svg_kb={:.0} largest_svg={} max_points_per_line={} html_kb={:.0} png_files={} png_kb={:.0} cells={} cells_html_kb={:.0} cells_png_files={}",
         a.runs,
         r.rows,
         r.seconds,
@@ -89,7 +93,12 @@ pub fn bench(a: BenchReportArgs) -> Result<()> {
         r.largest_svg_bytes as f64 / 1024.0,
         r.largest_svg,
         r.max_points_per_line,
-        r.html_bytes as f64 / 1024.0
+        r.html_bytes as f64 / 1024.0,
+        r.images,
+        r.image_bytes as f64 / 1024.0,
+        r.cells,
+        r.cells_html_bytes as f64 / 1024.0,
+        r.cells_images
     );
     Ok(())
 }

@@ -217,11 +217,17 @@ fn exactly_two<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
 pub struct AnalysisConfig {
     /// Compute the generator spectra every this many epochs (0 = never).
     pub spectrum_every: usize,
+    /// Store reconstructions of a fixed validation batch every this many epochs (0 = never);
+    /// the last epoch always gets them when this is not 0.
+    pub pictures_every: usize,
 }
 
 impl Default for AnalysisConfig {
     fn default() -> Self {
-        Self { spectrum_every: 1 }
+        Self {
+            spectrum_every: 1,
+            pictures_every: 1,
+        }
     }
 }
 

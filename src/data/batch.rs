@@ -96,11 +96,23 @@ impl BatchMaker {
     /// Builds the batch of images `indices`, all randomness drawn from `seed`.
     pub fn make(&self, set: &ImageSet, indices: &[usize], seed: u64) -> PretrainBatch {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let kept = assign_quarters(self.position, indices.len(), || rng.random_range(0..4usize));
+        self.make_kept(set, indices, kept, &mut rng)
+    }
+
+    /// Builds the batch of images `indices` keeping the quarters `kept` (equal quarters must be
+    /// contiguous, see [`PretrainBatch::groups`]); crops and flips drawn from `rng`.
+    pub fn make_kept(
+        &self,
+        set: &ImageSet,
+        indices: &[usize],
+        kept: Vec<Quarter>,
+        rng: &mut ChaCha8Rng,
+    ) -> PretrainBatch {
         let (c, size, p) = (set.channels, set.size, self.patch);
         let plane = size * size;
         let (h, w) = (size / p, size / p);
         let half = size / 2;
-        let kept = assign_quarters(self.position, indices.len(), || rng.random_range(0..4usize));
         let mut quarters = Vec::with_capacity(indices.len() * c * half * half);
         let mut targets = Vec::with_capacity(indices.len() * c * plane);
         let mut mask = Vec::with_capacity(indices.len() * h * w);
@@ -108,7 +120,7 @@ impl BatchMaker {
         for (&idx, q) in indices.iter().zip(&kept) {
             let (crop, flip) = if self.augment {
                 (
-                    sample_box(&mut rng, size, self.crop_scale),
+                    sample_box(rng, size, self.crop_scale),
                     self.flip && rng.random::<bool>(),
                 )
             } else {

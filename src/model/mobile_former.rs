@@ -10,7 +10,7 @@
 //! 4. Former→Mobile: pixels attend to the tokens, residual into the feature map.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::init::Init;
@@ -99,6 +99,29 @@ fn pixel_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         .swap_dims(2, 3)
 }
 
+/// softmax(QKᵀ/√d) over the last axis, per batch entry and head: the probabilities the fused
+/// attention kernel weighs V with (Vaswani et al. 2017, Eq. 1), computed with burn's own ops
+/// for inspection (no gradient is taken through them).
+fn attention_probabilities<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>) -> Tensor<B, 4> {
+    let d = q.dims()[3] as f64;
+    softmax(q.matmul(k.swap_dims(2, 3)).div_scalar(d.sqrt()), 3)
+}
+
+/// The cross-attention probabilities of one block (the paper's Fig. 13–14).
+#[derive(Debug, Clone)]
+pub struct BlockAttention<B: Backend> {
+    /// Mobile→Former `[n, heads, tokens, h·w]`: where each token looks, a softmax over the
+    /// block's input pixels.
+    pub m2f: Tensor<B, 4>,
+    /// `(h, w)` of the block's input map.
+    pub input: (usize, usize),
+    /// Mobile←Former `[n, heads, h'·w', tokens]`: which token each pixel takes from, a
+    /// softmax over the tokens, at the block's output resolution.
+    pub f2m: Tensor<B, 4>,
+    /// `(h', w')` of the block's output map.
+    pub output: (usize, usize),
+}
+
 /// Tokens attend to pixels: Q = z W_q, K = V = x (raw feature map), output W_o.
 #[derive(Module, Debug)]
 pub struct MobileToFormer<B: Backend> {
@@ -112,6 +135,12 @@ impl<B: Kernels> MobileToFormer<B> {
         let q = split_heads(self.q.forward(z.clone()), BRIDGE_HEADS);
         let attended = merge_heads(sdpa(q, kv.clone(), kv));
         add(z, self.o.forward(attended))
+    }
+
+    /// Where each token looks: softmax over pixels, `[n, heads, tokens, h·w]`.
+    fn probabilities(&self, x: Tensor<B, 4>, z: Tensor<B, 3>) -> Tensor<B, 4> {
+        let q = split_heads(self.q.forward(z), BRIDGE_HEADS);
+        attention_probabilities(q, pixel_heads(x))
     }
 
     fn macs(&self, n: usize, tokens: usize, c: usize, hw: usize) -> u64 {
@@ -136,6 +165,12 @@ impl<B: Kernels> FormerToMobile<B> {
                                  // x seen head-major (a free reshape) plus the heads' outputs read through their strides
         let x = x.reshape([n, BRIDGE_HEADS, c / BRIDGE_HEADS, h * w]);
         add(x, out.swap_dims(2, 3)).reshape([n, c, h, w])
+    }
+
+    /// Which token each pixel takes from: softmax over tokens, `[n, heads, h·w, tokens]`.
+    fn probabilities(&self, x: Tensor<B, 4>, z: Tensor<B, 3>) -> Tensor<B, 4> {
+        let k = split_heads(self.k.forward(z), BRIDGE_HEADS);
+        attention_probabilities(pixel_heads(x), k)
     }
 
     fn macs(&self, n: usize, tokens: usize, c: usize, hw: usize) -> u64 {
@@ -213,7 +248,16 @@ impl<B: Kernels> MobileFormerBlock<B> {
         }
     }
 
-    fn forward(&self, x: Tensor<B, 4>, z: Tensor<B, 3>) -> (Tensor<B, 4>, Tensor<B, 3>) {
+    /// The block's forward pass; with `record`, also its two bridges' attention
+    /// probabilities.
+    fn forward_recorded(
+        &self,
+        x: Tensor<B, 4>,
+        z: Tensor<B, 3>,
+        record: bool,
+    ) -> (Tensor<B, 4>, Tensor<B, 3>, Option<BlockAttention<B>>) {
+        let m2f = record.then(|| self.m2f.probabilities(x.clone(), z.clone()));
+        let [_, _, h, w] = x.dims();
         let z = self.former.forward(self.m2f.forward(x.clone(), z));
         let [n, _, d] = z.dims();
         let coef = self
@@ -223,7 +267,16 @@ impl<B: Kernels> MobileFormerBlock<B> {
         let y = DynamicRelu::apply(self.depthwise.forward(y), coef, 1);
         let y = self.project.forward(y);
         let y = if self.residual { y + x } else { y };
-        (self.f2m.forward(y, z.clone()), z)
+        let maps = m2f.map(|m2f| {
+            let [_, _, ho, wo] = y.dims();
+            BlockAttention {
+                m2f,
+                input: (h, w),
+                f2m: self.f2m.probabilities(y.clone(), z.clone()),
+                output: (ho, wo),
+            }
+        });
+        (self.f2m.forward(y, z.clone()), z, maps)
     }
 
     /// Multiply-adds on an `n × c_in × h × w` input; returns (macs, out h, out w).
@@ -282,6 +335,23 @@ impl<B: Kernels> MobileFormer<B> {
     }
 
     pub fn forward(&self, images: Tensor<B, 4>) -> EncoderOutput<B> {
+        self.forward_recorded(images, false).0
+    }
+
+    /// The forward pass and every block's cross-attention probabilities (Fig. 13–14), in
+    /// block order.
+    pub fn attention_maps(
+        &self,
+        images: Tensor<B, 4>,
+    ) -> (EncoderOutput<B>, Vec<BlockAttention<B>>) {
+        self.forward_recorded(images, true)
+    }
+
+    fn forward_recorded(
+        &self,
+        images: Tensor<B, 4>,
+        record: bool,
+    ) -> (EncoderOutput<B>, Vec<BlockAttention<B>>) {
         let n = images.dims()[0];
         let x = relu(self.stem.forward(images));
         // bneck-lite: depthwise 3×3 + pointwise, residual when widths agree
@@ -289,13 +359,17 @@ impl<B: Kernels> MobileFormer<B> {
         let mut x = if y.dims() == x.dims() { y + x } else { y };
         let [m, d] = self.tokens.dims();
         let mut z = self.tokens.val().reshape([1, m, d]).repeat_dim(0, n);
+        let mut maps = Vec::new();
         for block in &self.blocks {
-            (x, z) = block.forward(x, z);
+            let recorded;
+            (x, z, recorded) = block.forward_recorded(x, z, record);
+            maps.extend(recorded);
         }
-        EncoderOutput {
+        let out = EncoderOutput {
             features: relu(self.head.forward(x)),
             tokens: z,
-        }
+        };
+        (out, maps)
     }
 
     /// Multiply-adds of one forward pass on `n` images of `h × w`.
@@ -331,5 +405,30 @@ impl<B: Kernels> MobileFormer<B> {
     pub fn widths(&self) -> (usize, usize) {
         let wide = self.head.conv.weight.dims()[0];
         (wide, wide + self.tokens.dims()[1])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    type Cpu = burn::backend::Flex;
+
+    #[test]
+    fn inspected_probabilities_are_the_ones_the_fused_attention_uses() {
+        let dev = Default::default();
+        let q = Tensor::<Cpu, 4>::random([2, 2, 3, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let k = Tensor::<Cpu, 4>::random([2, 2, 16, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let v = Tensor::<Cpu, 4>::random([2, 2, 16, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let p = attention_probabilities(q.clone(), k.clone());
+        let mine: Vec<f32> = p.matmul(v.clone()).into_data().to_vec().unwrap();
+        let fused: Vec<f32> = sdpa(q, k, v).into_data().to_vec().unwrap();
+        let worst = mine
+            .iter()
+            .zip(&fused)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-5, "{worst}");
     }
 }

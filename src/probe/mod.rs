@@ -8,6 +8,7 @@
 //!   AdamW, label smoothing. Feature maps are cached too.
 //! * `finetune`: encoder + tran-1 head end-to-end on augmented images, layer-wise lr decay.
 
+pub mod embedding;
 pub mod features;
 pub mod finetune;
 pub mod head;

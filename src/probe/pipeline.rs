@@ -32,6 +32,14 @@ pub fn encoder<B: TrainBackend>(
     Ok(model.encoder)
 }
 
+/// What a run's evaluation gives: each probe's result, and the 2-D PCA of the validation
+/// images' pooled features when they were extracted (a `lin` or `tran-1` probe ran).
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    pub results: Vec<(String, ProbeResult)>,
+    pub embedding: Option<super::embedding::Pca2>,
+}
+
 /// Runs `kinds` (or, for the supervised baseline, supervised training) on the run's encoder.
 /// Fine-tuning starts its decoder from the tran-1 probe (run first when not asked for) when
 /// `probe.finetune_from_tran1` is set. Raising `stop` ends the current probe between two
@@ -42,7 +50,7 @@ pub fn evaluate<B: TrainBackend>(
     kinds: &[ProbeKind],
     device: &B::Device,
     stop: &AtomicBool,
-) -> Result<Vec<(String, ProbeResult)>> {
+) -> Result<Evaluation> {
     let interrupted = || -> Result<()> {
         if stop.load(Ordering::SeqCst) {
             Err(Interrupted.into())
@@ -65,7 +73,10 @@ pub fn evaluate<B: TrainBackend>(
     if cfg.method == Method::Supervised {
         let (r, _) = finetune::run(enc, None, &data, &recipe, 1.0, cfg.seed, device);
         interrupted()?;
-        return Ok(vec![("supervised".into(), r)]);
+        return Ok(Evaluation {
+            results: vec![("supervised".into(), r)],
+            embedding: None,
+        });
     }
     let finetune_needs_tran1 =
         kinds.contains(&ProbeKind::Finetune) && cfg.probe.finetune_from_tran1;
@@ -121,5 +132,8 @@ pub fn evaluate<B: TrainBackend>(
         interrupted()?;
         results.push((kind.name().to_string(), r));
     }
-    Ok(results)
+    let embedding = cached
+        .as_ref()
+        .and_then(|(_, fv)| super::embedding::pca_2d(&fv.pooled, fv.dim, &fv.labels));
+    Ok(Evaluation { results, embedding })
 }

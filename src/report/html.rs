@@ -96,6 +96,8 @@ th, td {{ border-top: 1px solid #999; border-bottom: 1px solid #999; padding: 0.
 th {{ background: #f3f3f3; }}
 figure {{ margin: 1.5em 0; page-break-inside: avoid; }} figure svg {{ max-width: 100%; height: auto; }}
 figcaption {{ font-size: 0.9em; color: #444; }}
+.grid {{ display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }} .grid img {{ max-width: 100%; }}
+.pictures figure img {{ max-width: 100%; height: auto; }}
 .missing {{ color: #8a5a00; font-style: italic; }}
 .error {{ color: #b00; }}
 details pre {{ font-size: 0.85em; background: #f7f7f7; padding: 0.5em; }}

@@ -6,6 +6,7 @@
 
 pub mod figure;
 pub mod html;
+mod pictures;
 mod sections;
 
 use anyhow::{Context, Result};
@@ -30,6 +31,8 @@ pub struct Report {
     pub figures: Vec<Figure>,
     /// Sentences saying what was left out and why.
     pub missing: Vec<String>,
+    /// PNG files (name, bytes) written beside the page.
+    pub images: Vec<(String, Vec<u8>)>,
 }
 
 /// The runs of a report and what the store knows of them.
@@ -135,6 +138,7 @@ pub fn build(store: &Store, sel: &Selection) -> Result<Report> {
     sections::loss_curves(&data, &mut page)?;
     sections::spectra(&data, &mut page)?;
     sections::spatial(&data, &mut page)?;
+    pictures::pictures(&data, &mut page)?;
     sections::runs(&data, &mut page);
     let title = match sel {
         Selection::Sweep(s) => format!("QB-Heat sweep {s}"),
@@ -145,6 +149,7 @@ pub fn build(store: &Store, sel: &Selection) -> Result<Report> {
         title,
         figures: page.figures,
         missing: page.missing,
+        images: page.images,
     })
 }
 
@@ -170,6 +175,10 @@ pub fn write(report: &Report, dir: &Path) -> Result<PathBuf> {
             put(format!("{}.svg", f.name), &f.svg)?;
         }
         put(format!("{}.csv", f.name), &f.csv)?;
+    }
+    for (name, png) in &report.images {
+        let path = dir.join(name);
+        std::fs::write(&path, png).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     put("index.html".into(), &report.html)?;
     Ok(dir.join("index.html"))

@@ -18,23 +18,25 @@ pub struct Page {
     pub body: String,
     pub figures: Vec<Figure>,
     pub missing: Vec<String>,
+    /// PNG files written beside the page (file name, bytes); the page inlines them too.
+    pub images: Vec<(String, Vec<u8>)>,
 }
 
 impl Page {
-    fn h2(&mut self, title: &str) {
+    pub(super) fn h2(&mut self, title: &str) {
         let _ = writeln!(self.body, "<h2>{}</h2>", esc(title));
     }
 
-    fn raw(&mut self, html: &str) {
+    pub(super) fn raw(&mut self, html: &str) {
         self.body.push_str(html);
     }
 
-    fn fig(&mut self, f: Figure) {
+    pub(super) fn fig(&mut self, f: Figure) {
         self.body.push_str(&html::figure(&f));
         self.figures.push(f);
     }
 
-    fn missing(&mut self, text: String) {
+    pub(super) fn missing(&mut self, text: String) {
         self.body.push_str(&html::missing(&text));
         self.missing.push(text);
     }

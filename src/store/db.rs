@@ -20,6 +20,8 @@ pub enum Value {
     Int(i64),
     Real(f64),
     Text(String),
+    /// Bytes (a PNG): SQLite `BLOB`, PostgreSQL `BYTEA`.
+    Blob(Vec<u8>),
     /// Arrays, bound only on PostgreSQL (`unnest($1::text[], …)` bulk writes).
     Texts(Vec<String>),
     Ints(Vec<i64>),
@@ -64,6 +66,12 @@ impl Param for str {
 impl Param for String {
     fn value(&self) -> Value {
         Value::Text(self.clone())
+    }
+}
+
+impl Param for [u8] {
+    fn value(&self) -> Value {
+        Value::Blob(self.to_vec())
     }
 }
 
@@ -126,6 +134,15 @@ impl FromValue for String {
         match v {
             Value::Text(s) => Ok(s.clone()),
             other => anyhow::bail!("expected text, found {other:?}"),
+        }
+    }
+}
+
+impl FromValue for Vec<u8> {
+    fn from_value(v: &Value) -> Result<Vec<u8>> {
+        match v {
+            Value::Blob(b) => Ok(b.clone()),
+            other => anyhow::bail!("expected bytes, found {other:?}"),
         }
     }
 }
@@ -245,6 +262,7 @@ impl rusqlite::ToSql for SqliteValue<'_> {
             Value::Int(i) => ValueRef::Integer(*i),
             Value::Real(x) => ValueRef::Real(*x),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
             Value::Texts(_) | Value::Ints(_) | Value::Reals(_) => {
                 return Err(rusqlite::Error::ToSqlConversionFailure(
                     "SQLite has no array parameters".into(),
@@ -262,9 +280,8 @@ fn sqlite_row(r: &rusqlite::Row, n: usize) -> rusqlite::Result<Row> {
             ValueRef::Null => Value::Null,
             ValueRef::Integer(i) => Value::Int(i),
             ValueRef::Real(x) => Value::Real(x),
-            ValueRef::Text(t) | ValueRef::Blob(t) => {
-                Value::Text(String::from_utf8_lossy(t).into_owned())
-            }
+            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
         });
     }
     Ok(Row(out))

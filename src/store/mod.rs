@@ -11,6 +11,7 @@ pub mod claim;
 pub mod cluster;
 pub mod db;
 pub mod locator;
+pub mod pictures;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod read;
@@ -30,12 +31,12 @@ pub use claim::{Claim, LostClaim, Owner};
 pub use locator::Locator;
 pub use read::SeriesPoint;
 pub use rows::{
-    Artifact, Histogram, MatrixSpectrum, Metric, NewRun, RunRow, ScaleSpectrum, SpectrumRow,
-    Status, SweepProgress, SweepRow,
+    Artifact, Embedding, Histogram, MatrixSpectrum, Metric, NewPicture, NewRun, Picture, RunRow,
+    ScaleSpectrum, SpectrumRow, Status, SweepProgress, SweepRow,
 };
 
 /// The tables whose rows belong to a run (`run_id`).
-const RUN_TABLES: [&str; 7] = [
+const RUN_TABLES: [&str; 9] = [
     "sweep_runs",
     "params",
     "metrics",
@@ -43,6 +44,8 @@ const RUN_TABLES: [&str; 7] = [
     "artifacts",
     "spectra",
     "histograms",
+    "pictures",
+    "embeddings",
 ];
 
 /// Seconds since the Unix epoch.

@@ -152,6 +152,8 @@ fn row(r: &postgres::Row) -> Result<Row> {
                 .map(|x| Value::Real(f64::from(x)))
         } else if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(ty) {
             r.try_get::<_, Option<String>>(i)?.map(Value::Text)
+        } else if *ty == Type::BYTEA {
+            r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob)
         } else {
             anyhow::bail!(
                 "column {} has type {ty}, which the store does not read",
@@ -187,6 +189,7 @@ impl ToSql for Value {
                 _ => x.to_sql(ty, out),
             },
             Value::Text(s) => s.to_sql(ty, out),
+            Value::Blob(b) => b.as_slice().to_sql(ty, out),
             Value::Texts(v) => v.to_sql(ty, out),
             Value::Ints(v) => v.to_sql(ty, out),
             Value::Reals(v) => v.to_sql(ty, out),

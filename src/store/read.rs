@@ -364,7 +364,11 @@ impl Store {
             }
         }
         let mut problems = Vec::new();
+        let has_pictures = self.has_pictures()?;
         for table in super::RUN_TABLES {
+            if !has_pictures && ["pictures", "embeddings"].contains(&table) {
+                continue;
+            }
             let orphans: i64 = self
                 .db
                 .query_one(

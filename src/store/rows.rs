@@ -294,3 +294,32 @@ pub struct Histogram {
     pub hi: f64,
     pub counts: Vec<u64>,
 }
+
+/// A picture to store: a PNG of `kind` (`reconstruction`, `attention/m2f`, …) at `epoch`,
+/// `item` its index (the image of the fixed batch, the block), `value` a number it shows (the
+/// masked error of a reconstruction).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPicture {
+    pub kind: String,
+    pub epoch: i64,
+    pub item: i64,
+    pub caption: String,
+    pub value: Option<f64>,
+    pub png: Vec<u8>,
+}
+
+/// A stored picture (the same fields as [`NewPicture`]).
+pub type Picture = NewPicture;
+
+/// A 2-D embedding of a run's features: points `(x, y, label)`, the share of the variance
+/// each axis holds, and the epoch of the encoder it embeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    pub name: String,
+    pub epoch: i64,
+    pub points: Vec<(f32, f32, u32)>,
+    pub variance_share: [f64; 2],
+    /// Points computed before subsampling to `points.len()`.
+    pub total: usize,
+    pub classes: usize,
+}

@@ -116,7 +116,42 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sweeps ADD COLUMN runs_root TEXT;
     ALTER TABLE sweeps ADD COLUMN script TEXT;
     ALTER TABLE sweeps ADD COLUMN slurm_jobs TEXT;",
+    // 6: pictures (reconstruction strips per epoch, cross-attention figures) as PNG bytes,
+    //    and 2-D embeddings of a run's probe features (JSON points)
+    "CREATE TABLE pictures (
+        run_id  TEXT NOT NULL REFERENCES runs(id) {deferrable},
+        kind    TEXT NOT NULL,
+        epoch   BIGINT NOT NULL,
+        item    BIGINT NOT NULL,
+        caption TEXT NOT NULL,
+        value   DOUBLE PRECISION,
+        png     {blob} NOT NULL,
+        PRIMARY KEY (run_id, kind, epoch, item)
+    );
+    CREATE TABLE embeddings (
+        run_id TEXT NOT NULL REFERENCES runs(id) {deferrable},
+        name   TEXT NOT NULL,
+        epoch  BIGINT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );",
 ];
+
+/// The first schema version with the `pictures` and `embeddings` tables (a viewer of an older
+/// store, which it may not migrate, reads none).
+pub const PICTURES_VERSION: i64 = 6;
+
+/// A shared migration in `dialect`'s spelling: `{blob}` is SQLite's `BLOB` or PostgreSQL's
+/// `BYTEA`; `{deferrable}` marks PostgreSQL's foreign keys deferrable (a run is renamed in one
+/// transaction), nothing on SQLite.
+fn ddl(sql: &str, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => sql.replace("{blob}", "BLOB").replace("{deferrable}", ""),
+        Dialect::Postgres => sql
+            .replace("{blob}", "BYTEA")
+            .replace("{deferrable}", "DEFERRABLE"),
+    }
+}
 
 /// The version [`PG_BASE`] creates.
 pub const PG_BASE_VERSION: i64 = 5;
@@ -321,7 +356,7 @@ fn migrate_sqlite(db: &Db) -> Result<()> {
             if version(db)? > i as i64 {
                 return Ok(());
             }
-            db.batch(sql)?;
+            db.batch(&ddl(sql, Dialect::Sqlite))?;
             db.batch(&format!("PRAGMA user_version = {}", i + 1))
         })?;
     }
@@ -352,7 +387,7 @@ fn migrate_postgres(db: &Db) -> Result<()> {
             "PostgreSQL store at schema version {current}, older than any this workbench creates"
         );
         for sql in &MIGRATIONS[current as usize..] {
-            db.batch(sql)?;
+            db.batch(&ddl(sql, Dialect::Postgres))?;
         }
         db.execute("UPDATE schema_version SET version = ?1", &[&VERSION])?;
         Ok(())

@@ -206,7 +206,13 @@ impl Store {
         ensure_finite(run, rows)?;
         self.db.write(|db| {
             ensure_held(db, claim)?;
-            for table in ["metrics", "latest_metrics", "spectra"] {
+            for table in [
+                "metrics",
+                "latest_metrics",
+                "spectra",
+                "pictures",
+                "embeddings",
+            ] {
                 db.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), &[&run])?;
             }
             insert_metrics(db, run, rows)?;

@@ -3,6 +3,7 @@
 //! stop on SIGINT/SIGTERM or on a stop request in the store, then the evaluation pipeline.
 
 use anyhow::{Context, Result};
+use burn::module::AutodiffModule;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,12 +14,14 @@ use crate::backend::{device_name, dispatch, OnBackend, TrainBackend};
 use crate::config::RunConfig;
 use crate::liveness;
 use crate::model::predictor::HostGenerators;
+use crate::probe::embedding::Pca2;
 use crate::probe::{Interrupted, ProbeResult};
 use crate::spec::Method;
-use crate::store::{now, Claim, Locator, Metric, Owner, Status, Store};
+use crate::store::{now, Claim, Embedding, Locator, Metric, Owner, Status, Store};
 use crate::sweep::binding::{self, Found};
 use crate::train::checkpoint::{self, EpochStats};
 use crate::train::pretrain::{pretrain, Observer, Outcome, PretrainOptions};
+use crate::train::reconstruction::Reconstruction;
 
 /// How often a worker writes its heartbeat (and reads stop requests).
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
@@ -29,6 +32,8 @@ pub struct StoreObserver<'a> {
     pub claim: Claim,
     pub stop: Arc<AtomicBool>,
     spectrum_every: usize,
+    pictures_every: usize,
+    epochs: usize,
     buffer: Vec<Metric>,
     last_flush: Instant,
     last_step: usize,
@@ -37,17 +42,20 @@ pub struct StoreObserver<'a> {
 }
 
 impl<'a> StoreObserver<'a> {
+    /// An observer storing what `cfg.analysis` asks for.
     pub fn new(
         store: &'a mut Store,
         claim: &Claim,
-        spectrum_every: usize,
+        cfg: &RunConfig,
         stop: Arc<AtomicBool>,
     ) -> Self {
         Self {
             store,
             claim: claim.clone(),
             stop,
-            spectrum_every,
+            spectrum_every: cfg.analysis.spectrum_every,
+            pictures_every: cfg.analysis.pictures_every,
+            epochs: cfg.train.epochs,
             buffer: Vec::new(),
             last_flush: Instant::now(),
             last_step: 0,
@@ -128,6 +136,31 @@ impl Observer for StoreObserver<'_> {
         );
         self.store
             .log_spectra_held(&self.claim, epoch as i64, &spectra)?;
+        self.flush()
+    }
+
+    /// Every `pictures_every` epochs and after the last one.
+    fn wants_reconstructions(&self, epoch: usize) -> bool {
+        self.pictures_every > 0
+            && (epoch.is_multiple_of(self.pictures_every) || epoch == self.epochs)
+    }
+
+    /// Stores the strips and, as `pictures/seconds`, what they cost (the forward pass, the
+    /// drawing, the PNGs and the write).
+    fn on_reconstructions(
+        &mut self,
+        epoch: usize,
+        recs: &[Reconstruction],
+        seconds: f64,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let pictures = crate::analysis::reconstruction::pictures(epoch, recs)
+            .with_context(|| format!("reconstruction pictures after epoch {epoch}"))?;
+        self.store
+            .log_pictures(&self.claim.run, Some(&self.claim), &pictures)?;
+        let step = self.last_step;
+        let total = seconds + started.elapsed().as_secs_f64();
+        self.push("pictures/seconds", step, epoch, total);
         self.flush()
     }
 }
@@ -361,14 +394,16 @@ impl OnBackend for Pipeline<'_> {
         };
         if cfg.method != Method::QbHeat {
             // baselines have no pre-training: nothing to checkpoint, straight to evaluation
+            if cfg.analysis.pictures_every > 0 {
+                attention_into::<B>(store, claim, cfg, out, &device)?;
+            }
             let finished = evaluate_into::<B>(store, claim, cfg, out, &device, &stop)?;
             return Ok(Outcome {
                 state: Default::default(),
                 finished,
             });
         }
-        let mut observer =
-            StoreObserver::new(store, claim, cfg.analysis.spectrum_every, stop.clone());
+        let mut observer = StoreObserver::new(store, claim, cfg, stop.clone());
         let outcome = pretrain::<B>(cfg, &opts, &device, &mut observer);
         let flushed = observer.flush();
         if let Some(e) = observer.error.take() {
@@ -376,6 +411,9 @@ impl OnBackend for Pipeline<'_> {
         }
         let mut outcome = outcome?;
         flushed?;
+        if outcome.finished && cfg.analysis.pictures_every > 0 {
+            attention_into::<B>(store, claim, cfg, out, &device)?;
+        }
         if outcome.finished && !cfg.probe.kinds.is_empty() {
             outcome.finished = evaluate_into::<B>(store, claim, cfg, out, &device, &stop)?;
         }
@@ -383,8 +421,9 @@ impl OnBackend for Pipeline<'_> {
     }
 }
 
-/// Runs the config's probes and stores their metrics; `false` when `stop` interrupted them
-/// (nothing stored: the resumed run, its pre-training complete, probes again).
+/// Runs the config's probes and stores their metrics and the PCA of the validation features;
+/// `false` when `stop` interrupted them (nothing stored: the resumed run, its pre-training
+/// complete, probes again).
 fn evaluate_into<B: TrainBackend>(
     store: &mut Store,
     claim: &Claim,
@@ -394,13 +433,70 @@ fn evaluate_into<B: TrainBackend>(
     stop: &AtomicBool,
 ) -> Result<bool> {
     match crate::probe::pipeline::evaluate::<B>(cfg, out, &cfg.probe.kinds, device, stop) {
-        Ok(results) => {
-            store.log_metrics_held(claim, &probe_metrics(&results))?;
+        Ok(eval) => {
+            store.log_metrics_held(claim, &probe_metrics(&eval.results))?;
+            if let Some(pca) = &eval.embedding {
+                store.log_embedding(
+                    &claim.run,
+                    Some(claim),
+                    &pca_embedding(pca, encoder_epoch(cfg)),
+                )?;
+            }
             Ok(true)
         }
         Err(e) if e.downcast_ref::<Interrupted>().is_some() => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// The epoch of the encoder a finished run evaluates: its last for QB-Heat, 0 (no
+/// pre-training) for the baselines.
+fn encoder_epoch(cfg: &RunConfig) -> i64 {
+    if cfg.method == Method::QbHeat {
+        cfg.train.epochs as i64
+    } else {
+        0
+    }
+}
+
+/// The store's row of a PCA of probe features (`name` "pca").
+pub fn pca_embedding(pca: &Pca2, epoch: i64) -> Embedding {
+    Embedding {
+        name: "pca".into(),
+        epoch,
+        classes: pca
+            .points
+            .iter()
+            .map(|p| p.2 as usize + 1)
+            .max()
+            .unwrap_or(0),
+        points: pca.points.clone(),
+        variance_share: pca.variance_share,
+        total: pca.total,
+    }
+}
+
+/// Stores the cross-attention figures (Fig. 13–14) of validation image 0 for the encoder the
+/// run evaluates (its newest checkpoint, or the random-init baseline's fresh encoder). The
+/// supervised baseline trains its encoder inside its probe and keeps no checkpoint: none.
+fn attention_into<B: TrainBackend>(
+    store: &mut Store,
+    claim: &Claim,
+    cfg: &RunConfig,
+    out: &Path,
+    device: &B::Device,
+) -> Result<()> {
+    if cfg.method == Method::Supervised {
+        return Ok(());
+    }
+    let encoder = crate::probe::pipeline::encoder::<B>(cfg, out, device)?.valid();
+    let (train, val) = crate::data::load(cfg)?;
+    if val.is_empty() {
+        return Ok(());
+    }
+    let maps = crate::analysis::attention::maps(&encoder, &val, 0, &train.channel_stats(), device);
+    let pictures = crate::analysis::attention::pictures(&maps, &val, 0, encoder_epoch(cfg))?;
+    store.log_pictures(&claim.run, Some(claim), &pictures)
 }
 
 /// Metric rows of probe results: per-epoch curves and final figures under `probe/<name>/…`.

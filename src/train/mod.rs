@@ -3,5 +3,6 @@
 pub mod checkpoint;
 pub mod optim;
 pub mod pretrain;
+pub mod reconstruction;
 pub mod resources;
 pub mod schedule;

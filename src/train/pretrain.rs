@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use super::checkpoint::{self, EpochStats, TrainState};
 use super::optim::{apply_weight_decay, decay_groups};
+use super::reconstruction::{reconstruct, Reconstruction};
 use super::schedule::cosine_lr;
 use crate::config::RunConfig;
 use crate::data::batch::{BatchMaker, PretrainBatch};
@@ -54,6 +55,22 @@ pub trait Observer {
     /// The learned generators after `epoch` epochs, before that epoch's checkpoint (the
     /// store observer turns them into spectra); an error fails the run.
     fn on_generators(&mut self, _epoch: usize, _generators: &[HostGenerators]) -> Result<()> {
+        Ok(())
+    }
+    /// Whether [`Observer::on_reconstructions`] wants the fixed batch's reconstructions after
+    /// `epoch` epochs.
+    fn wants_reconstructions(&self, _epoch: usize) -> bool {
+        false
+    }
+    /// The reconstructions of the fixed validation batch after `epoch` epochs (computed in
+    /// `seconds`), before that epoch's checkpoint (the store observer turns them into
+    /// pictures); an error fails the run.
+    fn on_reconstructions(
+        &mut self,
+        _epoch: usize,
+        _recs: &[Reconstruction],
+        _seconds: f64,
+    ) -> Result<()> {
         Ok(())
     }
 }
@@ -253,6 +270,11 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
         observer.on_epoch(&stats)?;
         if observer.wants_generators(epoch + 1) {
             observer.on_generators(epoch + 1, &model.predictor.host_generators())?;
+        }
+        if observer.wants_reconstructions(epoch + 1) {
+            let t = Instant::now();
+            let recs = reconstruct(&model.valid(), &maker, &val_set, device);
+            observer.on_reconstructions(epoch + 1, &recs, t.elapsed().as_secs_f64())?;
         }
         save(&model, optim.to_record(), &state)?;
         if stop {
