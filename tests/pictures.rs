@@ -28,6 +28,23 @@ fn workbench(dir: &Path, db: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `workbench report --sweep SWEEP` into `DIR/rep`: the folder and its page.
+fn report(dir: &Path, db: &Path, sweep: &str) -> (std::path::PathBuf, String) {
+    let rep = dir.join("rep");
+    let out = workbench(
+        dir,
+        db,
+        &["report", "--sweep", sweep, "--out", rep.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(rep.join("index.html")).unwrap();
+    (rep, html)
+}
+
 /// Mean over the stored strips of one epoch of the masked pixel error read back from the PNGs.
 fn pixel_error(store: &Store, run: &str, epoch: i64, cfg: &RunConfig) -> f64 {
     let pics = store.pictures(run, RECONSTRUCTION, Some(epoch)).unwrap();
@@ -131,18 +148,7 @@ fn a_sweep_stores_pictures_that_show_learning_and_the_report_inlines_them() {
     }
     drop(store);
     // the report inlines the strips, the attention figures and the PCA, and writes the PNGs
-    let rep = dir.path().join("rep");
-    let out = workbench(
-        dir.path(),
-        &db,
-        &["report", "--sweep", "pics", "--out", rep.to_str().unwrap()],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let html = std::fs::read_to_string(rep.join("index.html")).unwrap();
+    let (rep, html) = report(dir.path(), &db, "pics");
     assert!(
         html.matches("data:image/png;base64,").count() >= 2 * 2 + 2 * 2,
         "too few pictures"
@@ -240,18 +246,7 @@ fn attention_on_a_run_without_a_checkpoint_is_refused_and_an_old_store_is_migrat
     conn.execute_batch("DROP TABLE pictures; DROP TABLE embeddings; PRAGMA user_version = 5;")
         .unwrap();
     drop(conn);
-    let rep = dir.path().join("rep");
-    let out = workbench(
-        dir.path(),
-        &db,
-        &["report", "--sweep", "s", "--out", rep.to_str().unwrap()],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let html = std::fs::read_to_string(rep.join("index.html")).unwrap();
+    let (_, html) = report(dir.path(), &db, "s");
     assert!(html.contains("No run of this report stored reconstructions"));
     let store = Store::open_read_only(Locator::Sqlite(db.clone())).unwrap();
     assert!(store.has_pictures().unwrap());
