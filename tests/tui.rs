@@ -6,7 +6,9 @@ use std::path::Path;
 
 use qbheat_workbench::config::RunConfig;
 use qbheat_workbench::spec::Position;
-use qbheat_workbench::store::{MatrixSpectrum, Metric, NewRun, ScaleSpectrum, Status, Store};
+use qbheat_workbench::store::{
+    Locator, MatrixSpectrum, Metric, NewRun, ScaleSpectrum, Status, Store,
+};
 use qbheat_workbench::tui::app::{Action, App, Mode, Tab};
 use qbheat_workbench::tui::snapshot::Snapshot;
 use qbheat_workbench::tui::view::{self, chart};
@@ -206,6 +208,7 @@ fn every_tab_renders_at_80x24_and_160x48_and_small_terminals_get_a_message() {
                 Tab::Compare => "ablation",
                 Tab::Spectrum => "eigenvalues",
                 Tab::Sweeps => "fx",
+                Tab::Pictures => "no reconstructions stored",
             };
             assert!(text.contains(marker), "{tab:?} {w}x{h}: {marker}\n{text}");
         }
@@ -233,6 +236,8 @@ fn keys_are_pure_state_transitions() {
     app.on_key(key(KeyCode::Tab), &snap);
     assert_eq!(app.tab, Tab::Run);
     app.on_key(key(KeyCode::BackTab), &snap);
+    app.on_key(key(KeyCode::BackTab), &snap);
+    assert_eq!(app.tab, Tab::Pictures);
     app.on_key(key(KeyCode::BackTab), &snap);
     assert_eq!(app.tab, Tab::Sweeps);
     app.on_key(ch('1'), &snap);
@@ -325,7 +330,7 @@ fn help_is_generated_from_the_key_table() {
 #[test]
 fn bad_states_are_messages() {
     let dir = tempfile::tempdir().unwrap();
-    // no database at the path: an error, and no file is created
+    // the read-only view alone does not create a store (`tui::open` does: see below)
     let missing = dir.path().join("none.db");
     let e = Snapshot::open(&missing).err().unwrap().to_string();
     assert!(e.contains("no such database"), "{e}");
@@ -362,4 +367,204 @@ fn bad_states_are_messages() {
     }
     let e = format!("{:#}", Snapshot::open(&db).err().unwrap());
     assert!(e.contains("99") && e.contains("newer"), "{e}");
+}
+
+#[test]
+fn the_tui_opens_an_empty_store_where_none_exists_and_can_launch_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh.db");
+    let db = Locator::from(&path);
+    let experiments = dir.path().join("experiments");
+    std::fs::create_dir(&experiments).unwrap();
+    let sweep = experiments.join("first.toml");
+    std::fs::write(&sweep, "name = \"first\"\n[[runs]]\ntrain.epochs = 1\n").unwrap();
+    let (mut snap, created) = qbheat_workbench::tui::open(&db).unwrap();
+    assert!(created && path.is_file());
+    let mut app = App::new(None, experiments);
+    let text = screen(&app, &mut snap, 100, 30);
+    assert!(
+        text.contains("0 runs") && text.contains("is empty"),
+        "{text}"
+    );
+    // the Sweeps tab draws, and n offers the sweep files with their dry run
+    app.on_key(ch('5'), &snap);
+    let text = screen(&app, &mut snap, 100, 30);
+    assert!(text.contains("sweeps (n launches one)"), "{text}");
+    app.on_key(ch('n'), &snap);
+    assert!(matches!(app.mode, Mode::Launch(_)));
+    let action = app.on_key(key(KeyCode::Enter), &snap).unwrap();
+    assert_eq!(action, Action::Preview(sweep.clone()));
+    qbheat_workbench::tui::perform(action, &mut app, &snap);
+    let text = screen(&app, &mut snap, 100, 30);
+    assert!(
+        text.contains("first.toml") && text.contains("sweep first: 1 runs, 0 already finished"),
+        "{text}"
+    );
+    // a sweep registered by another process shows up on the next refresh
+    Store::open(&db)
+        .unwrap()
+        .register_sweep(
+            "first",
+            "first.toml",
+            &[NewRun::from_config(&RunConfig::default())],
+        )
+        .unwrap();
+    app.on_key(key(KeyCode::Esc), &snap);
+    app.on_key(ch('1'), &snap);
+    let text = screen(&app, &mut snap, 100, 30);
+    assert!(text.contains("1 runs") && text.contains("queued"), "{text}");
+    // once there, the store is opened, not created
+    assert!(!qbheat_workbench::tui::open(&db).unwrap().1);
+    // every other bad state is refused as before, and nothing is created or written
+    let foreign = dir.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE theirs (x INT)")
+        .unwrap();
+    let before = std::fs::read(&foreign).unwrap();
+    let e = format!(
+        "{:#}",
+        qbheat_workbench::tui::open(&Locator::from(&foreign))
+            .err()
+            .unwrap()
+    );
+    assert!(e.contains("not a workbench database"), "{e}");
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+    let nowhere = dir.path().join("no-such-folder").join("x.db");
+    assert!(qbheat_workbench::tui::open(&Locator::from(&nowhere)).is_err());
+    assert!(!nowhere.exists());
+}
+
+#[test]
+fn runs_tab_titles_params_by_the_shortest_tail_that_tells_them_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dims.db");
+    let runs: Vec<NewRun> = [(64, 32, Position::Center), (128, 48, Position::Corner)]
+        .into_iter()
+        .map(|(decoder, predictor, position)| {
+            let mut c = RunConfig::default();
+            c.decoder.dim = decoder;
+            c.predictor.dim = predictor;
+            c.masking.position = position;
+            NewRun::from_config(&c)
+        })
+        .collect();
+    Store::open(&db)
+        .unwrap()
+        .register_sweep("dims", "dims.toml", &runs)
+        .unwrap();
+    let mut snap = Snapshot::open(&db).unwrap();
+    let app = App::new(None, "experiments".into());
+    let text = screen(&app, &mut snap, 160, 48);
+    let header = text.lines().find(|l| l.contains(" id ")).unwrap();
+    assert!(
+        header.contains("decoder.dim")
+            && header.contains("predictor.dim")
+            && header.contains(" position "),
+        "{header}"
+    );
+    assert!(!header.contains("masking.position"), "{header}");
+}
+
+/// A strip whose four panels are flat colours: red, green, blue and `shade` grey.
+fn flat_strip(shade: u8) -> Vec<u8> {
+    use image::{Rgb, RgbImage};
+    let img = RgbImage::from_fn(4 * 16 + 6, 16, |x, _| match x / 18 {
+        0 => Rgb([255, 0, 0]),
+        1 => Rgb([0, 255, 0]),
+        2 => Rgb([0, 0, 255]),
+        _ => Rgb([shade, shade, shade]),
+    });
+    qbheat_workbench::analysis::raster::png(&img).unwrap()
+}
+
+#[test]
+fn pictures_tab_draws_strips_in_half_blocks_and_steps_through_epochs_and_images() {
+    use qbheat_workbench::store::NewPicture;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, ids) = fixture(dir.path());
+    let mut s = Store::open(&db).unwrap();
+    for (r, id) in ids.iter().take(2).enumerate() {
+        let pics: Vec<NewPicture> = (1..=2)
+            .flat_map(|epoch| {
+                (0..8).map(move |item| NewPicture {
+                    kind: "reconstruction".into(),
+                    epoch,
+                    item,
+                    caption: format!("image {item} · visible TL · run {r}"),
+                    value: Some(0.5 / epoch as f64 + 0.01 * item as f64),
+                    png: flat_strip(30 * item as u8),
+                })
+            })
+            .collect();
+        s.log_pictures(id, None, &pics).unwrap();
+    }
+    drop(s);
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    app.filter = ids[0].clone();
+    app.on_key(ch('6'), &snap);
+    assert_eq!(app.tab, Tab::Pictures);
+    let text = screen(&app, &mut snap, 100, 30);
+    assert!(
+        text.contains("epoch 2 (2/2)") && text.contains("image 1 of 8"),
+        "{text}"
+    );
+    assert!(text.contains("masked error 0.2500"), "{text}");
+    assert!(text.contains("e1 0.500  e2 0.250"), "{text}");
+    let buf = qbheat_workbench::tui::render(&app, &snap, 100, 30).unwrap();
+    let halves: Vec<_> = buf.content().iter().filter(|c| c.symbol() == "▀").collect();
+    assert!(halves.len() > 100, "{} half blocks", halves.len());
+    // the strip's panels keep their colours: red, green and blue cells are all there
+    use ratatui::style::Color;
+    for colour in [
+        Color::Rgb(255, 0, 0),
+        Color::Rgb(0, 255, 0),
+        Color::Rgb(0, 0, 255),
+    ] {
+        assert!(
+            halves.iter().any(|c| c.fg == colour && c.bg == colour),
+            "{colour:?}"
+        );
+    }
+    // ← goes to epoch 1, ] to the next image, [ back; stepping stops at the ends
+    app.on_key(key(KeyCode::Left), &snap);
+    app.on_key(key(KeyCode::Left), &snap);
+    assert_eq!(app.picture_epoch, Some(1));
+    app.on_key(ch(']'), &snap);
+    let text = screen(&app, &mut snap, 100, 30);
+    assert!(
+        text.contains("epoch 1 (1/2)") && text.contains("image 2 of 8"),
+        "{text}"
+    );
+    assert!(text.contains("masked error 0.5100"), "{text}");
+    for _ in 0..10 {
+        app.on_key(ch(']'), &snap);
+    }
+    assert_eq!(app.picture_image, 7);
+    app.on_key(key(KeyCode::Right), &snap);
+    assert_eq!(
+        app.picture_epoch, None,
+        "back on the newest epoch, following new ones"
+    );
+    // a run without pictures says why
+    app.filter = ids[5].clone();
+    let text = screen(&app, &mut snap, 100, 30);
+    assert!(text.contains("no reconstructions stored"), "{text}");
+    // Compare: the marked runs' strips of the same image, one above another
+    app.filter.clear();
+    app.tab = Tab::Compare;
+    app.marked = ids[..2].to_vec();
+    app.picture_image = 3;
+    let text = screen(&app, &mut snap, 160, 48);
+    assert!(
+        text.contains("image 4 at each run's newest epoch"),
+        "{text}"
+    );
+    for id in &ids[..2] {
+        assert!(
+            text.contains(&format!("{id} epoch 2  error 0.2800")),
+            "{id}:\n{text}"
+        );
+    }
 }

@@ -125,6 +125,31 @@ pub fn differing_keys(
         .collect()
 }
 
+/// The shortest dotted suffix of each of `keys` (whole components) that no other key ends
+/// with: titles that tell settings apart in little room. `decoder.dim` and `predictor.dim`
+/// stay whole, `masking.position` alone is `position`; a key that is all of another key's
+/// tail (`dim` beside `x.dim`) stays whole.
+pub fn unique_suffixes(keys: &[String]) -> Vec<String> {
+    let parts: Vec<Vec<&str>> = keys.iter().map(|k| k.split('.').collect()).collect();
+    // the last `n` components of a key (all of them when it has fewer)
+    let tail = |p: &[&str], n: usize| p[p.len().saturating_sub(n)..].join(".");
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (1..p.len())
+                .find(|&n| {
+                    let mine = tail(p, n);
+                    parts
+                        .iter()
+                        .enumerate()
+                        .all(|(j, q)| j == i || tail(q, n) != mine)
+                })
+                .map_or_else(|| keys[i].clone(), |n| tail(p, n))
+        })
+        .collect()
+}
+
 /// The most common value of each of `keys` among `runs` (ties: the value that appears
 /// last): the base point of one-factor studies, where every study varies one setting and
 /// keeps the others at the base.
@@ -429,5 +454,28 @@ mod tests {
             ["8", "-", "2"],
             "not every value a number: order kept"
         );
+    }
+
+    #[test]
+    fn unique_suffixes_are_the_shortest_tails_no_other_key_has() {
+        let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let short = |ks: &[&str]| unique_suffixes(&keys(ks));
+        assert_eq!(
+            short(&["masking.position", "seed", "train.base_lr"]),
+            keys(&["position", "seed", "base_lr"]),
+            "distinct leaves"
+        );
+        assert_eq!(
+            short(&["decoder.dim", "masking.position", "predictor.dim"]),
+            keys(&["decoder.dim", "position", "predictor.dim"]),
+            "a shared leaf"
+        );
+        assert_eq!(
+            short(&["a.x.dim", "b.x.dim", "c.dim"]),
+            keys(&["a.x.dim", "b.x.dim", "c.dim"]),
+            "two trailing components shared"
+        );
+        assert_eq!(short(&["dim", "x.dim"]), keys(&["dim", "x.dim"]));
+        assert_eq!(short(&[]), Vec::<String>::new());
     }
 }

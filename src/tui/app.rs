@@ -17,15 +17,17 @@ pub enum Tab {
     Compare,
     Spectrum,
     Sweeps,
+    Pictures,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Runs,
         Tab::Run,
         Tab::Compare,
         Tab::Spectrum,
         Tab::Sweeps,
+        Tab::Pictures,
     ];
 
     pub fn title(self) -> &'static str {
@@ -35,6 +37,7 @@ impl Tab {
             Tab::Compare => "Compare",
             Tab::Spectrum => "Spectrum",
             Tab::Sweeps => "Sweeps",
+            Tab::Pictures => "Pictures",
         }
     }
 
@@ -206,6 +209,10 @@ pub struct App {
     pub group_key: usize,
     /// Spectrum epoch (`None` = the newest).
     pub epoch: Option<i64>,
+    /// Reconstruction epoch on the Pictures tab (`None` = the newest).
+    pub picture_epoch: Option<i64>,
+    /// Image of the fixed picture batch shown (Pictures and Compare tabs).
+    pub picture_image: usize,
     pub sweep_cursor: usize,
     pub message: Option<String>,
     pub quit: bool,
@@ -233,6 +240,8 @@ impl App {
             compare_metric: 0,
             group_key: 0,
             epoch: None,
+            picture_epoch: None,
+            picture_image: 0,
             sweep_cursor: 0,
             message: None,
             quit: false,
@@ -326,7 +335,8 @@ impl App {
             Scope::Runs => self.tab == Tab::Runs,
             Scope::Charts => matches!(self.tab, Tab::Run | Tab::Compare),
             Scope::Compare => self.tab == Tab::Compare,
-            Scope::Spectrum => self.tab == Tab::Spectrum,
+            Scope::Epochs => matches!(self.tab, Tab::Spectrum | Tab::Pictures),
+            Scope::Pictures => matches!(self.tab, Tab::Pictures | Tab::Compare),
         }
     }
 
@@ -458,6 +468,7 @@ impl App {
                 if self.selected(snap).is_some() {
                     self.tab = Tab::Run;
                     self.epoch = None;
+                    self.picture_epoch = None;
                 }
             }
             Command::Mark => {
@@ -504,8 +515,16 @@ impl App {
                 self.compare_metric = (self.compare_metric + 1) % COMPARE_METRICS.len()
             }
             Command::GroupBy => self.group_key += 1,
+            Command::EpochPrev | Command::EpochNext if self.tab == Tab::Pictures => {
+                self.step_picture_epoch(cmd == Command::EpochNext, snap)
+            }
             Command::EpochPrev | Command::EpochNext => {
                 self.step_epoch(cmd == Command::EpochNext, snap)
+            }
+            Command::ImagePrev => self.picture_image = self.picture_image.saturating_sub(1),
+            Command::ImageNext => {
+                let images = self.picture_images(snap);
+                self.picture_image = (self.picture_image + 1).min(images.saturating_sub(1));
             }
             Command::Stop => match self.selected(snap).and_then(|id| snap.run(&id).cloned()) {
                 Some(r) if r.status == Status::Running => self.mode = Mode::ConfirmStop(r.id),
@@ -539,25 +558,56 @@ impl App {
     }
 
     /// Steps the Spectrum tab's epoch through the stored epochs of the selected run.
+    /// Images in the fixed picture batch of the runs shown (at least 1).
+    fn picture_images(&self, snap: &Snapshot) -> usize {
+        snap.pictures
+            .values()
+            .flat_map(|p| p.iter().map(|p| p.item as usize + 1))
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// The epochs with reconstructions of the selected run, oldest first.
+    pub fn picture_epochs(&self, snap: &Snapshot) -> Vec<i64> {
+        let mut epochs: Vec<i64> = self
+            .selected(snap)
+            .and_then(|id| snap.pictures.get(&id))
+            .map(|p| p.iter().map(|p| p.epoch).collect())
+            .unwrap_or_default();
+        epochs.dedup();
+        epochs
+    }
+
+    fn step_picture_epoch(&mut self, forward: bool, snap: &Snapshot) {
+        let epochs = self.picture_epochs(snap);
+        if let Some(j) = step(&epochs, self.picture_epoch, forward) {
+            // stepping onto the newest follows new epochs as they arrive
+            self.picture_epoch = (j + 1 < epochs.len()).then(|| epochs[j]);
+        }
+    }
+
     fn step_epoch(&mut self, forward: bool, snap: &Snapshot) {
         let Some((_, spectra)) = &snap.spectra else {
             return;
         };
         let mut epochs: Vec<i64> = spectra.iter().map(|s| s.epoch).collect();
         epochs.dedup();
-        if epochs.is_empty() {
-            return;
+        if let Some(j) = step(&epochs, self.epoch, forward) {
+            self.epoch = Some(epochs[j]);
         }
-        let current = self.epoch.unwrap_or(*epochs.last().unwrap_or(&0));
-        let i = epochs
-            .iter()
-            .position(|e| *e == current)
-            .unwrap_or(epochs.len() - 1);
-        let j = if forward {
-            (i + 1).min(epochs.len() - 1)
-        } else {
-            i.saturating_sub(1)
-        };
-        self.epoch = Some(epochs[j]);
     }
+}
+
+/// The index one step from `current` (`None`: the newest) in the ascending `epochs`, held at
+/// both ends; `None` when there are none.
+fn step(epochs: &[i64], current: Option<i64>, forward: bool) -> Option<usize> {
+    let last = epochs.len().checked_sub(1)?;
+    let i = current
+        .and_then(|c| epochs.iter().position(|e| *e == c))
+        .unwrap_or(last);
+    Some(if forward {
+        (i + 1).min(last)
+    } else {
+        i.saturating_sub(1)
+    })
 }

@@ -9,7 +9,10 @@ pub enum Scope {
     Runs,
     Charts,
     Compare,
-    Spectrum,
+    /// The Spectrum and Pictures tabs (epoch stepping).
+    Epochs,
+    /// The Pictures and Compare tabs (image stepping).
+    Pictures,
 }
 
 /// What a key does.
@@ -38,6 +41,8 @@ pub enum Command {
     GroupBy,
     EpochPrev,
     EpochNext,
+    ImagePrev,
+    ImageNext,
     Stop,
     Requeue,
     Launch,
@@ -101,6 +106,13 @@ pub const BINDINGS: &[Binding] = &[
         "Spectrum tab (selected run)",
     ),
     b(&[K::Char('5')], "5", C::Tab(4), S::All, "Sweeps tab"),
+    b(
+        &[K::Char('6')],
+        "6",
+        C::Tab(5),
+        S::All,
+        "Pictures tab (selected run's reconstructions)",
+    ),
     b(&[K::Up, K::Char('k')], "↑/k", C::Up, S::All, "move up"),
     b(
         &[K::Down, K::Char('j')],
@@ -202,8 +214,22 @@ pub const BINDINGS: &[Binding] = &[
         S::Compare,
         "group the ablation table by the next key",
     ),
-    b(&[K::Left], "←", C::EpochPrev, S::Spectrum, "previous epoch"),
-    b(&[K::Right], "→", C::EpochNext, S::Spectrum, "next epoch"),
+    b(&[K::Left], "←", C::EpochPrev, S::Epochs, "previous epoch"),
+    b(&[K::Right], "→", C::EpochNext, S::Epochs, "next epoch"),
+    b(
+        &[K::Char('[')],
+        "[",
+        C::ImagePrev,
+        S::Pictures,
+        "previous image of the picture batch",
+    ),
+    b(
+        &[K::Char(']')],
+        "]",
+        C::ImageNext,
+        S::Pictures,
+        "next image of the picture batch",
+    ),
     b(
         &[K::Char('S')],
         "S",

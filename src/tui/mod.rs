@@ -2,7 +2,9 @@
 //!
 //! The TUI reads only the store, through its read API ([`snapshot`]); training never talks to
 //! it. It notices new rows through the database ([`live`]). Its only writes are the control
-//! requests a user makes (stop, requeue), which go through the store's write API.
+//! requests a user makes (stop, requeue), which go through the store's write API, and the
+//! empty store it creates when started where none exists yet ([`open`]), so the first sweep
+//! can be launched from it.
 
 pub mod app;
 pub mod keys;
@@ -11,7 +13,7 @@ pub mod live;
 pub mod snapshot;
 pub mod view;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
@@ -43,6 +45,16 @@ pub fn spectrum_run(app: &App, snap: &Snapshot) -> Option<String> {
         .flatten()
 }
 
+/// The runs whose reconstruction pictures the current tab shows: the selected run on the
+/// Pictures tab, the marked runs on the Compare tab.
+pub fn picture_runs(app: &App, snap: &Snapshot) -> Vec<String> {
+    match app.tab {
+        Tab::Pictures => app.selected(snap).into_iter().collect(),
+        Tab::Compare => app.compared(),
+        _ => Vec::new(),
+    }
+}
+
 /// Brings `snap` up to what `app` shows (twice when the first read changed what is shown,
 /// e.g. the first run list decides which run's series are wanted).
 pub fn refresh(app: &App, snap: &mut Snapshot) -> bool {
@@ -55,6 +67,7 @@ pub fn refresh(app: &App, snap: &mut Snapshot) -> bool {
             break;
         }
     }
+    changed |= snap.refresh_pictures(&picture_runs(app, snap));
     changed
 }
 
@@ -111,15 +124,33 @@ pub fn buffer_text(buf: &Buffer) -> String {
     out
 }
 
+/// Opens the TUI's read-only view of the store at `db`, first creating (and migrating) an
+/// empty store when none exists there (a SQLite file not there yet, or a server database
+/// without a workbench schema). Returns whether it was created. Every other bad state (an
+/// unreadable file, another program's database, a newer schema) is refused as by
+/// [`Snapshot::open`].
+pub fn open(db: &Locator) -> Result<(Snapshot, bool)> {
+    let created = !Store::exists(db)?;
+    if created {
+        Store::open(db).with_context(|| format!("{db}: cannot create an empty store"))?;
+    }
+    Ok((Snapshot::open(db)?, created))
+}
+
 /// Runs the TUI on the store at `db` until `q`.
 pub fn run(db: &Locator, sweep: Option<String>, experiments: PathBuf) -> Result<()> {
     // bad states are messages before the terminal is taken over
-    let mut snap = Snapshot::open(db)?;
+    let (mut snap, created) = open(db)?;
     if let Some(s) = &sweep {
         snap.store().sweep(s)?;
     }
     let mut app = App::new(sweep, experiments);
+    if created {
+        app.message = Some(format!("created an empty store at {db}"));
+    }
     refresh(&app, &mut snap);
+    // watched after the store exists: the folder is watched, so a file created just now (or
+    // its `-wal` file appearing later) is seen like any other
     let mut live = live::Live::watch(db);
     let mut terminal = ratatui::try_init()?;
     let result = event_loop(&mut terminal, &mut app, &mut snap, &mut live);

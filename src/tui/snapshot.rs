@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use crate::analysis::ablation::Params;
 use crate::analysis::progress::{run_progress, RunProgress};
 use crate::config::RunConfig;
-use crate::store::{now, Locator, Metric, RunRow, SpectrumRow, Store, SweepProgress, SweepRow};
+use crate::store::pictures::RECONSTRUCTION;
+use crate::store::{
+    now, Locator, Metric, Picture, RunRow, SpectrumRow, Store, SweepProgress, SweepRow,
+};
 
 /// A metric series of one run (cached, extended by cursor).
 pub type SeriesKey = (String, String);
@@ -42,6 +45,11 @@ pub struct Snapshot {
     slurm_at: f64,
     /// The array task each run of a SLURM sweep is frozen to, by (sweep, run id).
     pub tasks: HashMap<(String, String), i64>,
+    /// Reconstruction pictures of the runs on screen, by run, oldest epoch first (new epochs
+    /// are read as they are stored).
+    pub pictures: HashMap<String, Vec<Picture>>,
+    /// `data_version` at the last pictures refresh.
+    pictures_version: Option<i64>,
 }
 
 /// Smallest interval between two `squeue` calls of the TUI.
@@ -69,6 +77,8 @@ impl Snapshot {
             slurm: HashMap::new(),
             slurm_at: f64::NEG_INFINITY,
             tasks: HashMap::new(),
+            pictures: HashMap::new(),
+            pictures_version: None,
         })
     }
 
@@ -227,6 +237,49 @@ impl Snapshot {
         if let Ok(states) = crate::sweep::slurm::task_states(&jobs) {
             self.slurm = states;
         }
+    }
+
+    /// Brings the reconstruction pictures of `runs` up to date: nothing is read when no
+    /// commit happened and every run is cached; otherwise only the epochs not cached yet.
+    /// Returns whether anything new was read.
+    pub fn refresh_pictures(&mut self, runs: &[String]) -> bool {
+        match self.try_refresh_pictures(runs) {
+            Ok(changed) => changed,
+            Err(e) => {
+                self.stale = Some(format!("{e:#}"));
+                false
+            }
+        }
+    }
+
+    fn try_refresh_pictures(&mut self, runs: &[String]) -> Result<bool> {
+        self.pictures.retain(|id, _| runs.contains(id));
+        if runs.is_empty() {
+            return Ok(false);
+        }
+        let version = self.store.data_version()?;
+        let cached = runs.iter().all(|r| self.pictures.contains_key(r));
+        if cached && self.pictures_version == Some(version) {
+            return Ok(false);
+        }
+        self.pictures_version = Some(version);
+        let mut changed = false;
+        for run in runs {
+            self.queries += 1;
+            let epochs = self.store.picture_epochs(run, RECONSTRUCTION)?;
+            let have = self.pictures.entry(run.clone()).or_default();
+            // a replayed epoch (a resumed run) or a truncated history: read it all again
+            if have.last().is_some_and(|p| !epochs.contains(&p.epoch)) {
+                have.clear();
+            }
+            let newest = have.last().map_or(i64::MIN, |p| p.epoch);
+            for e in epochs.into_iter().filter(|e| *e > newest) {
+                self.queries += 1;
+                have.extend(self.store.pictures(run, RECONSTRUCTION, Some(e))?);
+                changed = true;
+            }
+        }
+        Ok(changed)
     }
 
     /// The newest value of `key` of a run.

@@ -32,6 +32,22 @@ pub fn group_key(app: &App, snap: &Snapshot) -> Option<String> {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+    // the marked runs' reconstructions of one image beside their curves, when they have any
+    let top = if app
+        .compared()
+        .iter()
+        .any(|id| snap.pictures.contains_key(id))
+    {
+        let [chart, strips] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top);
+        if super::pictures::compare(frame, strips, app, snap) {
+            chart
+        } else {
+            top
+        }
+    } else {
+        top
+    };
     let metric = COMPARE_METRICS[app.compare_metric % COMPARE_METRICS.len()];
     let compared = app.compared();
     if compared.is_empty() {

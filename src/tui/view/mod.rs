@@ -2,6 +2,8 @@
 
 pub mod chart;
 mod compare;
+mod halfblock;
+mod pictures;
 mod popup;
 mod run;
 mod runs;
@@ -96,6 +98,7 @@ pub fn draw(frame: &mut Frame, app: &App, snap: &Snapshot) {
             Tab::Compare => compare::draw(frame, body, app, snap),
             Tab::Spectrum => spectrum::draw(frame, body, app, snap),
             Tab::Sweeps => sweeps::draw(frame, body, app, snap),
+            Tab::Pictures => pictures::draw(frame, body, app, snap),
         }
     }
     frame.render_widget(status_line(app, snap), bottom);

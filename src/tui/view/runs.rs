@@ -1,5 +1,5 @@
 //! The Runs tab: a sortable, filterable table with the params that differ across the listed
-//! runs, progress, latest losses, probe accuracies, speed, elapsed time, ETA and errors.
+//! runs (titled by the shortest tail of the dotted key that tells them apart), progress, latest losses, probe accuracies, speed, elapsed time, ETA and errors.
 //! Columns are kept by priority until the width is used up, so 80 columns show the essentials.
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -8,16 +8,11 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::{num, pct, status_color};
-use crate::analysis::ablation::differing_keys;
+use crate::analysis::ablation::{differing_keys, unique_suffixes};
 use crate::analysis::progress::{format_duration, RunProgress};
 use crate::store::RunRow;
 use crate::tui::app::App;
 use crate::tui::snapshot::Snapshot;
-
-/// Column header of a dotted param (its last part).
-fn short(key: &str) -> &str {
-    key.rsplit('.').next().unwrap_or(key)
-}
 
 /// What a cell shows.
 enum Content<'a> {
@@ -99,9 +94,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         col("id", 12, 0, Content::Id),
         col("status", 8, 0, Content::Status),
     ];
-    for (i, k) in keys.iter().enumerate() {
-        let width = (short(k).len().max(5) as u16).clamp(5, 13);
-        columns.push(col(short(k), width, 3 + i as u16, Content::Param(k)));
+    // each param titled by the shortest tail of its dotted key no other listed key has
+    for (i, (k, title)) in keys.iter().zip(unique_suffixes(&keys)).enumerate() {
+        let width = title.chars().count().clamp(5, 13) as u16;
+        columns.push(col(&title, width, 3 + i as u16, Content::Param(k)));
     }
     columns.extend([
         col("epoch", 5, 1, Content::Epoch),
