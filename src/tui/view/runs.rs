@@ -1,5 +1,6 @@
 //! The Runs tab: a sortable, filterable table with the params that differ across the listed
-//! runs (titled by the shortest tail of the dotted key that tells them apart), progress, latest losses, probe accuracies, speed, elapsed time, ETA and errors.
+//! runs (titled by the shortest tail of the dotted key that tells them apart), progress,
+//! latest losses, probe accuracies, speed, elapsed time, ETA and errors.
 //! Columns are kept by priority until the width is used up, so 80 columns show the essentials.
 
 use ratatui::layout::{Constraint, Layout, Rect};
