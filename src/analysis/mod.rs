@@ -3,6 +3,7 @@
 
 pub mod ablation;
 pub mod attention;
+pub mod export;
 pub mod extract;
 pub mod progress;
 pub mod raster;

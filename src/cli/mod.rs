@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod attention;
 pub mod bench;
+pub mod export;
 pub mod model;
 pub mod pretrain;
 pub mod probe;
@@ -45,6 +46,23 @@ fn probe_kind(s: &str) -> Result<ProbeKind, String> {
 
 fn format(s: &str) -> Result<Format, String> {
     Format::parse(s)
+}
+
+/// What `workbench export` writes: metric rows, or a run's weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExportFormat {
+    Metrics(Format),
+    Safetensors,
+}
+
+fn export_format(s: &str) -> Result<ExportFormat, String> {
+    match s {
+        "safetensors" => Ok(ExportFormat::Safetensors),
+        "csv" | "json" => Format::parse(s).map(ExportFormat::Metrics),
+        _ => Err(format!(
+            "unknown format {s:?}; valid: csv, json (metrics), safetensors (a run's weights)"
+        )),
+    }
 }
 
 fn status(s: &str) -> Result<Status, String> {
@@ -92,13 +110,24 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
-    /// Export metrics (CSV: one row per sample; JSON: runs with params and metrics).
+    /// Export metrics (CSV: one row per sample; JSON: runs with params and metrics), or with
+    /// a RUN its encoder as safetensors that `scripts/mobile_former.py` loads into PyTorch.
     Export {
+        /// A run whose encoder (or generators) to export [default: export metrics].
+        run: Option<String>,
         #[arg(long)]
         sweep: Option<String>,
-        /// csv | json
-        #[arg(long, default_value = "csv", value_parser = format)]
-        format: Format,
+        /// csv | json (metrics) | safetensors (a RUN's weights) [default: csv, or safetensors
+        /// with a RUN]
+        #[arg(long, value_parser = export_format)]
+        format: Option<ExportFormat>,
+        /// A RUN's weights: encoder | generators.
+        #[arg(long, default_value = "encoder")]
+        what: String,
+        /// A RUN's weights file [default: exports/<run id>.safetensors]; the manifest
+        /// (`.json`) and the check file (`.check.safetensors`) go beside it.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
         #[command(flatten)]
         db: DbArg,
     },
@@ -235,7 +264,26 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
         } => views::runs(&db, sweep.as_deref(), status, format),
         Command::Show { run, db } => views::show(&db, &run),
         Command::Compare { runs, db } => views::compare(&db, &runs),
-        Command::Export { sweep, format, db } => views::export(&db, sweep.as_deref(), format),
+        Command::Export {
+            run: Some(run),
+            sweep,
+            format,
+            what,
+            out,
+            db,
+        } => export::run(&db, &run, sweep.is_some(), format, &what, out),
+        Command::Export {
+            run: None,
+            sweep,
+            format,
+            db,
+            ..
+        } => match format.unwrap_or(ExportFormat::Metrics(Format::Csv)) {
+            ExportFormat::Metrics(f) => views::export(&db, sweep.as_deref(), f),
+            ExportFormat::Safetensors => {
+                anyhow::bail!("--format safetensors exports a run's weights: name the RUN")
+            }
+        },
         Command::Probe { run, kinds, db } => probe::run(&db, &run, kinds),
         Command::Spectrum {
             run,

@@ -2,6 +2,7 @@
 
 pub mod batch_norm;
 pub mod decoder;
+pub mod export;
 pub mod init;
 pub mod kernels;
 pub mod layer_norm;
