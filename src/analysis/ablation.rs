@@ -98,6 +98,33 @@ pub struct Table {
     pub best: Vec<Option<usize>>,
 }
 
+impl Group {
+    /// The text of column `ci` (`column` its definition): "mean ± std" (accuracies in %, one
+    /// decimal; losses four), "(n=k)" when fewer runs than the group's have the value, "–"
+    /// when none has.
+    pub fn cell_text(&self, ci: usize, column: &Column) -> String {
+        self.cells[ci].map_or("–".to_string(), |s| {
+            let shown = s.shown(column.percent, if column.percent { 1 } else { 4 });
+            if s.n != self.runs.len() {
+                format!("{shown} (n={})", s.n)
+            } else {
+                shown
+            }
+        })
+    }
+}
+
+impl Column {
+    /// The column's header: "lin top-1 (%)" for accuracies, the label for losses.
+    pub fn header(&self) -> String {
+        if self.percent {
+            format!("{} top-1 (%)", self.label)
+        } else {
+            self.label.to_string()
+        }
+    }
+}
+
 /// Params of one run as a map.
 pub type Params = HashMap<String, String>;
 

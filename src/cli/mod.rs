@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 
 use qbheat_workbench::spec::{parse_name, BackendKind, Preset, ProbeKind};
 use qbheat_workbench::store::{Locator, Status};
+use qbheat_workbench::views::table::TableFormat;
 use qbheat_workbench::views::Format;
 
 #[derive(Parser)]
@@ -128,6 +129,24 @@ pub enum Command {
         /// (`.json`) and the check file (`.check.safetensors`) go beside it.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// The report's ablation tables (Tab. 2: mean ± std over seeds, n per row, best in bold)
+    /// for a paper: Markdown, LaTeX (booktabs) or CSV.
+    Table {
+        #[arg(long)]
+        sweep: String,
+        /// Only the table of this swept setting [default: one per swept setting].
+        #[arg(long)]
+        by: Option<String>,
+        /// Columns, comma-separated: lin, tran-1, ft, train loss, val loss [default: those
+        /// with values].
+        #[arg(long, value_delimiter = ',')]
+        metrics: Vec<String>,
+        /// markdown | latex | csv
+        #[arg(long, default_value = "markdown", value_parser = TableFormat::parse)]
+        format: TableFormat,
         #[command(flatten)]
         db: DbArg,
     },
@@ -284,6 +303,13 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
                 anyhow::bail!("--format safetensors exports a run's weights: name the RUN")
             }
         },
+        Command::Table {
+            sweep,
+            by,
+            metrics,
+            format,
+            db,
+        } => views::table(&db, &sweep, by.as_deref(), &metrics, format),
         Command::Probe { run, kinds, db } => probe::run(&db, &run, kinds),
         Command::Spectrum {
             run,

@@ -38,3 +38,20 @@ pub fn export(db: &DbArg, sweep: Option<&str>, format: Format) -> Result<()> {
     emit(&views::export::export(&store, sweep, format)?);
     Ok(())
 }
+
+pub fn table(
+    db: &DbArg,
+    sweep: &str,
+    by: Option<&str>,
+    metrics: &[String],
+    format: views::table::TableFormat,
+) -> Result<()> {
+    emit(&views::table::table(
+        &open(db)?,
+        sweep,
+        by,
+        metrics,
+        format,
+    )?);
+    Ok(())
+}

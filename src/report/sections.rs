@@ -156,13 +156,7 @@ pub fn ablations(data: &Data, page: &mut Page) -> Result<()> {
             continue;
         }
         let mut header = vec![axis.clone(), "n".to_string()];
-        header.extend(t.columns.iter().map(|c| {
-            if c.percent {
-                format!("{} top-1 (%)", c.label)
-            } else {
-                c.label.to_string()
-            }
-        }));
+        header.extend(t.columns.iter().map(|c| c.header()));
         let rows: Vec<Vec<Td>> = t
             .groups
             .iter()
@@ -173,16 +167,8 @@ pub fn ablations(data: &Data, page: &mut Page) -> Result<()> {
                     Td::plain(g.runs.len().to_string()),
                 ];
                 for (ci, c) in t.columns.iter().enumerate() {
-                    let text = g.cells[ci].map_or("–".to_string(), |s| {
-                        let shown = s.shown(c.percent, if c.percent { 1 } else { 4 });
-                        if s.n != g.runs.len() {
-                            format!("{shown} (n={})", s.n)
-                        } else {
-                            shown
-                        }
-                    });
                     cells.push(Td {
-                        text,
+                        text: g.cell_text(ci, c),
                         best: t.best[ci] == Some(gi) && t.groups.len() > 1,
                     });
                 }

@@ -7,6 +7,7 @@ pub mod export;
 pub mod runs;
 pub mod show;
 pub mod spectrum;
+pub mod table;
 
 use serde_json::Value;
 use std::fmt::Write;
