@@ -386,6 +386,7 @@ fn two_writers_and_a_reader_never_see_a_locked_database() {
                     &s,
                     None,
                     None,
+                    None,
                     qbheat_workbench::views::Format::Table,
                 )
                 .unwrap();

@@ -568,3 +568,41 @@ fn pictures_tab_draws_strips_in_half_blocks_and_steps_through_epochs_and_images(
         );
     }
 }
+
+#[test]
+fn t_tags_the_marked_runs_and_the_filter_takes_tag_and_note() {
+    use qbheat_workbench::store::tags::Target;
+    use qbheat_workbench::tui::app::Mode;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, ids) = fixture(dir.path());
+    Store::open(&db)
+        .unwrap()
+        .add_note(Target::Run, &ids[4], "diverged at epoch 2")
+        .unwrap();
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    refresh(&app, &mut snap);
+    app.on_key(ch(' '), &snap);
+    app.on_key(ch('j'), &snap);
+    app.on_key(ch(' '), &snap);
+    app.on_key(ch('t'), &snap);
+    assert_eq!(app.mode, Mode::Tag(String::new()));
+    for c in "keep".chars() {
+        app.on_key(ch(c), &snap);
+    }
+    let action = app.on_key(key(KeyCode::Enter), &snap).unwrap();
+    assert_eq!(action, Action::Tag(ids[..2].to_vec(), "keep".into()));
+    qbheat_workbench::tui::perform(action, &mut app, &snap);
+    assert_eq!(
+        app.message.as_deref(),
+        Some("tagged 2 runs with keep (2 newly)")
+    );
+    app.filter = "tag:keep".into();
+    let text = screen(&app, &mut snap, 160, 48);
+    assert!(text.contains(" tags ") && text.contains("keep"), "{text}");
+    assert_eq!(app.visible(&snap).len(), 2);
+    app.filter = "note:diverged".into();
+    refresh(&app, &mut snap);
+    let v: Vec<String> = app.visible(&snap).iter().map(|r| r.id.clone()).collect();
+    assert_eq!(v, vec![ids[4].clone()]);
+}

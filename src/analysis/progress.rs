@@ -108,6 +108,28 @@ pub fn format_duration(seconds: f64) -> String {
     }
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of seconds since the Unix epoch.
+pub fn format_date(secs: f64) -> String {
+    let s = secs.max(0.0) as i64;
+    let days = s.div_euclid(86_400);
+    let rem = s.rem_euclid(86_400);
+    // civil date from days since 1970-01-01 (H. Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

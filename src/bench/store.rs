@@ -75,7 +75,7 @@ pub fn store(db: &Locator, runs_n: usize, rows: usize) -> Result<StoreBenchResul
     let ingest = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
     let reader = Store::open_read_only(db)?;
     let t = Instant::now();
-    let listing = runs(&reader, None, None, Format::Table)?;
+    let listing = runs(&reader, None, None, None, Format::Table)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     anyhow::ensure!(listing.lines().count() == runs_n + 1, "listing lost runs");
     Ok(StoreBenchResult {

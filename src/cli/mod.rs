@@ -11,6 +11,7 @@ pub mod probe;
 pub mod report;
 pub mod signal;
 pub mod sweep;
+pub mod tags;
 pub mod tui;
 pub mod views;
 
@@ -91,9 +92,41 @@ pub enum Command {
         /// queued | running | finished | failed | stopped
         #[arg(long, value_parser = status)]
         status: Option<Status>,
+        /// Only runs with this tag.
+        #[arg(long)]
+        tag: Option<String>,
         /// table | csv | json
         #[arg(long, default_value = "table", value_parser = format)]
         format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Tag runs (ids or unique prefixes), or sweeps with --sweep: `workbench tag RUN... NAME`.
+    Tag {
+        /// The runs (or sweeps), then the tag.
+        #[arg(required = true, num_args = 2..)]
+        args: Vec<String>,
+        /// The targets are sweeps.
+        #[arg(long)]
+        sweep: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Remove a tag: `workbench untag RUN... NAME`.
+    Untag {
+        #[arg(required = true, num_args = 2..)]
+        args: Vec<String>,
+        #[arg(long)]
+        sweep: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Add a note to a run (or a sweep with --sweep): `workbench note RUN "text"`.
+    Note {
+        target: String,
+        text: String,
+        #[arg(long)]
+        sweep: bool,
         #[command(flatten)]
         db: DbArg,
     },
@@ -278,9 +311,10 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Runs {
             sweep,
             status,
+            tag,
             format,
             db,
-        } => views::runs(&db, sweep.as_deref(), status, format),
+        } => views::runs(&db, sweep.as_deref(), status, tag.as_deref(), format),
         Command::Show { run, db } => views::show(&db, &run),
         Command::Compare { runs, db } => views::compare(&db, &runs),
         Command::Export {
@@ -303,6 +337,14 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
                 anyhow::bail!("--format safetensors exports a run's weights: name the RUN")
             }
         },
+        Command::Tag { args, sweep, db } => tags::tag(&db, &args, sweep, true),
+        Command::Untag { args, sweep, db } => tags::tag(&db, &args, sweep, false),
+        Command::Note {
+            target,
+            text,
+            sweep,
+            db,
+        } => tags::note(&db, &target, &text, sweep),
         Command::Table {
             sweep,
             by,

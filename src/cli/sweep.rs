@@ -254,6 +254,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
             &store,
             Some(&sweep.name),
             None,
+            None,
             qbheat_workbench::views::Format::Table,
         ) {
             super::emit(&table);

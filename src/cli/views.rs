@@ -11,12 +11,18 @@ fn open(db: &DbArg) -> Result<Store> {
     Store::open_read_only(db.locator())
 }
 
-pub fn runs(db: &DbArg, sweep: Option<&str>, status: Option<Status>, format: Format) -> Result<()> {
+pub fn runs(
+    db: &DbArg,
+    sweep: Option<&str>,
+    status: Option<Status>,
+    tag: Option<&str>,
+    format: Format,
+) -> Result<()> {
     let store = open(db)?;
     if let Some(s) = sweep {
         store.sweep(s)?;
     }
-    emit(&views::runs::runs(&store, sweep, status, format)?);
+    emit(&views::runs::runs(&store, sweep, status, tag, format)?);
     Ok(())
 }
 

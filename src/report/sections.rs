@@ -786,4 +786,59 @@ pub fn runs(data: &Data, page: &mut Page) {
             esc(&text)
         );
     }
+    notes(data, page);
+}
+
+/// The runs' and the sweep's tags and notes (`workbench tag`, `workbench note`), under the
+/// runs table.
+fn notes(data: &Data, page: &mut Page) {
+    use crate::store::tags::Target;
+    let (Ok(tags), Ok(notes)) = (
+        data.store.all_tags(Target::Run),
+        data.store.all_notes(Target::Run),
+    ) else {
+        return;
+    };
+    let mut items = Vec::new();
+    if let (Ok(st), Ok(sn)) = (
+        data.store.all_tags(Target::Sweep),
+        data.store.all_notes(Target::Sweep),
+    ) {
+        if let Some(t) = st.get(&data.name) {
+            items.push(format!(
+                "<li>sweep {}: tags {}</li>",
+                esc(&data.name),
+                esc(&t.join(", "))
+            ));
+        }
+        for n in sn.get(&data.name).into_iter().flatten() {
+            items.push(format!(
+                "<li>sweep {} ({}): {}</li>",
+                esc(&data.name),
+                html::date(n.created),
+                esc(&n.text)
+            ));
+        }
+    }
+    for r in &data.runs {
+        if let Some(t) = tags.get(&r.id) {
+            items.push(format!(
+                "<li>{}: tags {}</li>",
+                esc(&r.id),
+                esc(&t.join(", "))
+            ));
+        }
+        for n in notes.get(&r.id).into_iter().flatten() {
+            items.push(format!(
+                "<li>{} ({}): {}</li>",
+                esc(&r.id),
+                html::date(n.created),
+                esc(&n.text)
+            ));
+        }
+    }
+    if !items.is_empty() {
+        page.h2("Tags and notes");
+        let _ = writeln!(page.body, "<ul>\n{}\n</ul>", items.join("\n"));
+    }
 }

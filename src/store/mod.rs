@@ -18,6 +18,7 @@ pub mod read;
 pub mod rows;
 pub mod schema;
 pub mod scratch;
+pub mod tags;
 pub mod write;
 
 use anyhow::{Context, Result};
@@ -36,7 +37,7 @@ pub use rows::{
 };
 
 /// The tables whose rows belong to a run (`run_id`).
-const RUN_TABLES: [&str; 9] = [
+const RUN_TABLES: [&str; 11] = [
     "sweep_runs",
     "params",
     "metrics",
@@ -46,6 +47,8 @@ const RUN_TABLES: [&str; 9] = [
     "histograms",
     "pictures",
     "embeddings",
+    "run_tags",
+    "run_notes",
 ];
 
 /// Seconds since the Unix epoch.

@@ -7,6 +7,7 @@ use super::db::{Dialect, FromValue, Row, Value};
 use super::rows::{
     Artifact, Histogram, Metric, RunRow, SpectrumRow, Status, SweepProgress, SweepRow,
 };
+use super::schema;
 use super::Store;
 
 impl FromValue for Status {
@@ -367,6 +368,11 @@ impl Store {
         let has_pictures = self.has_pictures()?;
         for table in super::RUN_TABLES {
             if !has_pictures && ["pictures", "embeddings"].contains(&table) {
+                continue;
+            }
+            if schema::version(&self.db)? < super::tags::TAGS_VERSION
+                && ["run_tags", "run_notes"].contains(&table)
+            {
                 continue;
             }
             let orphans: i64 = self

@@ -135,6 +135,31 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL,
         PRIMARY KEY (run_id, name)
     );",
+    // 7: tags and notes of runs and sweeps (a user's labels; kept when a run is renamed or
+    //    adopts another store's history)
+    "CREATE TABLE run_tags (
+        run_id  TEXT NOT NULL REFERENCES runs(id) {deferrable},
+        tag     TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (run_id, tag)
+    );
+    CREATE TABLE run_notes (
+        run_id  TEXT NOT NULL REFERENCES runs(id) {deferrable},
+        created DOUBLE PRECISION NOT NULL,
+        text    TEXT NOT NULL
+    );
+    CREATE INDEX run_notes_run ON run_notes(run_id);
+    CREATE TABLE sweep_tags (
+        sweep   TEXT NOT NULL REFERENCES sweeps(name),
+        tag     TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (sweep, tag)
+    );
+    CREATE TABLE sweep_notes (
+        sweep   TEXT NOT NULL REFERENCES sweeps(name),
+        created DOUBLE PRECISION NOT NULL,
+        text    TEXT NOT NULL
+    );",
 ];
 
 /// The first schema version with the `pictures` and `embeddings` tables (a viewer of an older

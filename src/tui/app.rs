@@ -177,6 +177,8 @@ pub enum Mode {
     Help,
     /// Asking whether to stop this run.
     ConfirmStop(String),
+    /// Typing a tag for the marked runs (the selected one when none is marked).
+    Tag(String),
     Launch(Launcher),
 }
 
@@ -188,6 +190,8 @@ pub enum Action {
     /// Show the dry run of a sweep file in the launcher.
     Preview(PathBuf),
     Launch(PathBuf),
+    /// Tag these runs.
+    Tag(Vec<String>, String),
 }
 
 /// The TUI's state.
@@ -257,6 +261,18 @@ impl App {
         let f = self.filter.to_lowercase();
         if f.is_empty() {
             return true;
+        }
+        if let Some(tag) = f.strip_prefix("tag:") {
+            return snap
+                .tags
+                .get(&r.id)
+                .is_some_and(|t| t.iter().any(|t| t.to_lowercase() == tag));
+        }
+        if let Some(word) = f.strip_prefix("note:") {
+            return snap
+                .notes
+                .get(&r.id)
+                .is_some_and(|n| n.iter().any(|n| n.to_lowercase().contains(word)));
         }
         r.id.contains(&f)
             || r.sweep.to_lowercase().contains(&f)
@@ -390,6 +406,29 @@ impl App {
                 }
             }
             Mode::Launch(l) => self.on_launcher_key(key, l),
+            Mode::Tag(mut typed) => match key.code {
+                KeyCode::Enter if !typed.is_empty() => {
+                    self.mode = Mode::Normal;
+                    let runs = self.tag_targets(snap);
+                    (!runs.is_empty()).then_some(Action::Tag(runs, typed))
+                }
+                KeyCode::Esc => {
+                    self.mode = Mode::Normal;
+                    self.message = Some("tagging cancelled".into());
+                    None
+                }
+                KeyCode::Backspace => {
+                    typed.pop();
+                    self.mode = Mode::Tag(typed);
+                    None
+                }
+                KeyCode::Char(c) => {
+                    typed.push(c);
+                    self.mode = Mode::Tag(typed);
+                    None
+                }
+                _ => None,
+            },
             Mode::Normal => {
                 let cmd = keys::command(key)?;
                 let scope = keys::BINDINGS
@@ -492,6 +531,13 @@ impl App {
                 }
             }
             Command::Filter => self.mode = Mode::Filter,
+            Command::Tag => {
+                if self.tag_targets(snap).is_empty() {
+                    self.message = Some("no run to tag: mark runs with Space".into());
+                } else {
+                    self.mode = Mode::Tag(String::new());
+                }
+            }
             Command::Sort => {
                 let i = SortKey::ALL
                     .iter()
@@ -558,6 +604,15 @@ impl App {
     }
 
     /// Steps the Spectrum tab's epoch through the stored epochs of the selected run.
+    /// The runs `t` tags: the marked ones, else the selected one.
+    fn tag_targets(&self, snap: &Snapshot) -> Vec<String> {
+        if self.marked.is_empty() {
+            self.selected(snap).into_iter().collect()
+        } else {
+            self.marked.clone()
+        }
+    }
+
     /// Images in the fixed picture batch of the runs shown (at least 1).
     fn picture_images(&self, snap: &Snapshot) -> usize {
         snap.pictures

@@ -32,6 +32,7 @@ pub enum Command {
     Mark,
     Pin,
     Filter,
+    Tag,
     Sort,
     SortReverse,
     Smoothing,
@@ -163,7 +164,14 @@ pub const BINDINGS: &[Binding] = &[
         "/",
         C::Filter,
         S::Runs,
-        "filter (id, sweep, params)",
+        "filter (id, sweep, params; tag:NAME, note:word)",
+    ),
+    b(
+        &[K::Char('t')],
+        "t",
+        C::Tag,
+        S::Runs,
+        "tag the marked runs (else the selected one)",
     ),
     b(
         &[K::Char('o')],

@@ -96,6 +96,10 @@ pub fn perform(action: Action, app: &mut App, snap: &Snapshot) {
             }
             return;
         }
+        Action::Tag(runs, tag) => Store::open_existing(&db).and_then(|s| {
+            let n = s.tag(crate::store::tags::Target::Run, &runs, &tag)?;
+            Ok(format!("tagged {} runs with {tag} ({n} newly)", runs.len()))
+        }),
         Action::Launch(file) => launch::launch(&file, &db)
             .map(|log| format!("started {} (log {})", file.display(), log.display())),
     };

@@ -12,6 +12,7 @@ use crate::analysis::ablation::Params;
 use crate::analysis::progress::{run_progress, RunProgress};
 use crate::config::RunConfig;
 use crate::store::pictures::RECONSTRUCTION;
+use crate::store::tags::Target;
 use crate::store::{
     now, Locator, Metric, Picture, RunRow, SpectrumRow, Store, SweepProgress, SweepRow,
 };
@@ -45,6 +46,9 @@ pub struct Snapshot {
     slurm_at: f64,
     /// The array task each run of a SLURM sweep is frozen to, by (sweep, run id).
     pub tasks: HashMap<(String, String), i64>,
+    /// Tags and note texts of every run.
+    pub tags: HashMap<String, Vec<String>>,
+    pub notes: HashMap<String, Vec<String>>,
     /// Reconstruction pictures of the runs on screen, by run, oldest epoch first (new epochs
     /// are read as they are stored).
     pub pictures: HashMap<String, Vec<Picture>>,
@@ -79,6 +83,8 @@ impl Snapshot {
             tasks: HashMap::new(),
             pictures: HashMap::new(),
             pictures_version: None,
+            tags: HashMap::new(),
+            notes: HashMap::new(),
         })
     }
 
@@ -165,6 +171,14 @@ impl Snapshot {
             }
         }
         self.latest = self.store.latest_with_prefix("")?;
+        self.queries += 2;
+        self.tags = self.store.all_tags(Target::Run)?;
+        self.notes = self
+            .store
+            .all_notes(Target::Run)?
+            .into_iter()
+            .map(|(id, n)| (id, n.into_iter().map(|n| n.text).collect()))
+            .collect();
         let empty = Vec::new();
         self.progress = self
             .runs

@@ -46,6 +46,8 @@ pub enum Cell {
     Int(i64),
     /// A number shown with this many decimals in tables and CSV.
     Num(f64, usize),
+    /// Words shown comma-separated (a JSON array).
+    List(Vec<String>),
     Missing,
 }
 
@@ -76,6 +78,7 @@ impl Cell {
             Cell::Text(s) => s.clone(),
             Cell::Int(i) => i.to_string(),
             Cell::Num(x, d) => format!("{x:.d$}"),
+            Cell::List(v) => v.join(","),
             Cell::Missing => String::new(),
         }
     }
@@ -85,6 +88,7 @@ impl Cell {
             Cell::Text(s) => Value::String(s.clone()),
             Cell::Int(i) => Value::from(*i),
             Cell::Num(x, _) => serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number),
+            Cell::List(v) => Value::from(v.clone()),
             Cell::Missing => Value::Null,
         }
     }

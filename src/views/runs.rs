@@ -4,6 +4,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::{render, Cell, Format};
+use crate::store::tags::Target;
 use crate::store::{Status, Store};
 
 /// Config keys shown as columns: (dotted key, header).
@@ -34,13 +35,23 @@ pub fn json_path<'a>(cfg: &'a Value, dotted: &str) -> Option<&'a Value> {
     dotted.split('.').try_fold(cfg, |v, k| v.get(k))
 }
 
+/// The runs table; `tag` keeps the runs that carry it. Tags are a column when a listed run has
+/// one (always in JSON, with the notes).
 pub fn runs(
     store: &Store,
     sweep: Option<&str>,
     status: Option<Status>,
+    tag: Option<&str>,
     format: Format,
 ) -> Result<String> {
-    let rows = store.runs(sweep, status)?;
+    let tags = store.all_tags(Target::Run)?;
+    let notes = store.all_notes(Target::Run)?;
+    let mut rows = store.runs(sweep, status)?;
+    if let Some(t) = tag {
+        rows.retain(|r| tags.get(&r.id).is_some_and(|v| v.iter().any(|x| x == t)));
+    }
+    let json = format == Format::Json;
+    let show_tags = json || rows.iter().any(|r| tags.contains_key(&r.id));
     let metrics: Vec<_> = METRIC_COLUMNS
         .iter()
         .map(|(k, _, _)| store.latest_values(k))
@@ -59,6 +70,12 @@ pub fn runs(
     header.extend(PARAM_COLUMNS.iter().map(|(_, h)| h.to_string()));
     header.extend(METRIC_COLUMNS.iter().map(|(_, h, _)| h.to_string()));
     header.extend(shown_probes.iter().map(|&i| PROBE_COLUMNS[i].1.to_string()));
+    if show_tags {
+        header.push("tags".into());
+    }
+    if json {
+        header.push("notes".into());
+    }
     header.push("error".into());
     let table: Vec<Vec<Cell>> = rows
         .iter()
@@ -85,6 +102,15 @@ pub fn runs(
                     .iter()
                     .map(|&i| Cell::opt_num(probes[i].get(&r.id).copied(), 4)),
             );
+            if show_tags {
+                line.push(Cell::List(tags.get(&r.id).cloned().unwrap_or_default()));
+            }
+            if json {
+                let texts = notes
+                    .get(&r.id)
+                    .map(|n| n.iter().map(|n| n.text.clone()).collect());
+                line.push(Cell::List(texts.unwrap_or_default()));
+            }
             line.push(r.error.clone().map_or(Cell::Missing, Cell::Text));
             line
         })
@@ -100,7 +126,7 @@ mod tests {
     fn table_and_typed_json() {
         let dir = tempfile::tempdir().unwrap();
         let (s, ids) = crate::views::fixture::store(dir.path());
-        let t = runs(&s, None, None, Format::Table).unwrap();
+        let t = runs(&s, None, None, None, Format::Table).unwrap();
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 4, "{t}");
         assert!(lines[0].starts_with("id"));
@@ -111,7 +137,8 @@ mod tests {
         );
         assert!(t.contains("0.5000") && t.contains("0.5100"), "{t}");
         assert!(t.contains("loss became NaN"), "{t}");
-        let j: Value = serde_json::from_str(&runs(&s, None, None, Format::Json).unwrap()).unwrap();
+        let j: Value =
+            serde_json::from_str(&runs(&s, None, None, None, Format::Json).unwrap()).unwrap();
         let first = &j[0];
         assert_eq!(first["id"], Value::from(ids[0].clone()));
         assert_eq!(first["epochs"], Value::from(6));
@@ -119,7 +146,7 @@ mod tests {
         assert!(first["img/s"].is_f64());
         assert_eq!(first["error"], Value::Null);
         assert_eq!(j[2]["status"], Value::from("failed"));
-        let failed = runs(&s, None, Some(Status::Failed), Format::Csv).unwrap();
+        let failed = runs(&s, None, Some(Status::Failed), None, Format::Csv).unwrap();
         assert_eq!(failed.lines().count(), 2, "{failed}");
     }
 
@@ -130,11 +157,12 @@ mod tests {
         // a 100 000-character data path in an error message, with a line break
         let error = format!("/data/{}\nis not an IDX file", "x".repeat(100_000));
         s.set_status(&ids[2], Status::Failed, Some(&error)).unwrap();
-        let t = runs(&s, None, None, Format::Table).unwrap();
+        let t = runs(&s, None, None, None, Format::Table).unwrap();
         assert_eq!(t.lines().count(), 4, "one line per run");
         assert!(t.lines().all(|l| l.chars().count() < 600), "{}", t.len());
         assert!(t.contains("/data/xxx") && t.contains('…'));
-        let j: Value = serde_json::from_str(&runs(&s, None, None, Format::Json).unwrap()).unwrap();
+        let j: Value =
+            serde_json::from_str(&runs(&s, None, None, None, Format::Json).unwrap()).unwrap();
         assert_eq!(j[2]["error"], Value::from(error));
     }
 }

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use std::fmt::Write;
 
+use crate::store::tags::Target;
 use crate::store::{now, Store};
 
 pub fn show(store: &Store, id: &str) -> Result<String> {
@@ -45,6 +46,21 @@ pub fn show(store: &Store, id: &str) -> Result<String> {
     }
     if let Some(d) = r.elapsed(now()) {
         let _ = writeln!(out, "duration   {d:.1}s");
+    }
+    if let Some(tags) = store.all_tags(Target::Run)?.get(&r.id) {
+        let _ = writeln!(out, "tags       {}", tags.join(", "));
+    }
+    for n in store
+        .all_notes(Target::Run)?
+        .remove(&r.id)
+        .unwrap_or_default()
+    {
+        let _ = writeln!(
+            out,
+            "note       {}  {}",
+            crate::analysis::progress::format_date(n.created),
+            n.text
+        );
     }
     let _ = writeln!(out, "\nconfig");
     for (k, v) in store.params(&r.id)? {

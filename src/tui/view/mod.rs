@@ -118,6 +118,18 @@ fn status_line<'a>(app: &'a App, snap: &'a Snapshot) -> Paragraph<'a> {
             Span::raw(app.filter.as_str()),
             Span::styled("▏  Enter keeps, Esc clears", dim),
         ])
+    } else if let Mode::Tag(typed) = &app.mode {
+        Line::from(vec![
+            Span::styled("tag: ", Style::new().fg(Color::Yellow)),
+            Span::raw(typed.as_str()),
+            Span::styled(
+                format!(
+                    "▏  Enter tags {} marked run(s) (the selected one when none), Esc cancels",
+                    app.marked.len()
+                ),
+                dim,
+            ),
+        ])
     } else if let Some(stale) = &snap.stale {
         Line::from(Span::styled(
             format!("showing stale data: {stale}"),

@@ -27,6 +27,7 @@ enum Content<'a> {
     Speed,
     Elapsed,
     Eta,
+    Tags,
     Error,
 }
 
@@ -79,6 +80,8 @@ fn cell<'a>(c: &Content, app: &App, snap: &'a Snapshot, r: &RunRow, p: &RunProgr
         Content::Speed => Cell::from(num(p.img_per_s, 0)),
         Content::Elapsed => Cell::from(p.elapsed.map_or(String::new(), format_duration)),
         Content::Eta => Cell::from(p.eta.map_or(String::new(), format_duration)),
+        Content::Tags => Cell::from(snap.tags.get(&r.id).map_or(String::new(), |t| t.join(",")))
+            .style(Style::new().fg(Color::Yellow)),
         Content::Error => {
             Cell::from(r.error.clone().unwrap_or_default()).style(Style::new().fg(Color::Red))
         }
@@ -112,6 +115,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         col("ETA", 6, 11, Content::Eta),
         col("error", 12, 13, Content::Error),
     ]);
+    // tags when a listed run has some, kept right after the id and status
+    if rows.iter().any(|r| snap.tags.contains_key(&r.id)) {
+        columns.insert(3, col("tags", 10, 1, Content::Tags));
+    }
     // keep columns by priority while they fit (1 space between columns, 2 for the border)
     let mut budget = table_area.width.saturating_sub(2) as i32;
     let mut order: Vec<usize> = (0..columns.len()).collect();
