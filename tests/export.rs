@@ -3,23 +3,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use qbheat_workbench::config::RunConfig;
 use qbheat_workbench::store::{Locator, NewRun, Store};
 
-const BIN: &str = env!("CARGO_BIN_EXE_workbench");
-
-fn workbench(dir: &Path, db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .output()
-        .unwrap()
-}
+use common::workbench_in as workbench;
 
 #[test]
 fn a_finished_run_exports_its_encoder_manifest_and_check_batch() {

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use qbheat_workbench::analysis::raster;
 use qbheat_workbench::analysis::reconstruction::stored_pixel_error;
@@ -16,17 +15,7 @@ use qbheat_workbench::store::pictures::RECONSTRUCTION;
 use qbheat_workbench::store::{Locator, Store};
 use qbheat_workbench::train::reconstruction::{picture_quarter, reconstruct};
 
-const BIN: &str = env!("CARGO_BIN_EXE_workbench");
-
-fn workbench(dir: &Path, db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .output()
-        .unwrap()
-}
+use common::workbench_in as workbench;
 
 /// `workbench report --sweep SWEEP` into `DIR/rep`: the folder and its page.
 fn report(dir: &Path, db: &Path, sweep: &str) -> (std::path::PathBuf, String) {
@@ -243,7 +232,7 @@ fn attention_on_a_run_without_a_checkpoint_is_refused_and_an_old_store_is_migrat
     // a store from before pictures (schema 5): the first open migrates it (viewers too, when
     // the file is writable), nothing of it is lost, and it simply has no pictures yet
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("DROP TABLE pictures; DROP TABLE embeddings; PRAGMA user_version = 5;")
+    conn.execute_batch("DROP TABLE pictures; DROP TABLE embeddings; DROP TABLE run_tags; DROP TABLE run_notes;\n         DROP TABLE sweep_tags; DROP TABLE sweep_notes; PRAGMA user_version = 5;")
         .unwrap();
     drop(conn);
     let (_, html) = report(dir.path(), &db, "s");

@@ -128,6 +128,33 @@ impl Column {
 /// Params of one run as a map.
 pub type Params = HashMap<String, String>;
 
+/// The latest metrics of each run, by run id.
+pub type Latest = HashMap<String, Vec<Metric>>;
+
+/// The params and the latest metrics of `runs`, by run id: what an ablation table is built
+/// from (the report and `workbench table`).
+pub fn params_and_latest(
+    store: &crate::store::Store,
+    runs: &[RunRow],
+) -> anyhow::Result<(HashMap<String, Params>, Latest)> {
+    let all = store.all_params()?;
+    let params = runs
+        .iter()
+        .map(|r| {
+            let p = all
+                .get(&r.id)
+                .map(|v| v.iter().cloned().collect())
+                .unwrap_or_default();
+            (r.id.clone(), p)
+        })
+        .collect();
+    let mut latest = HashMap::new();
+    for r in runs {
+        latest.insert(r.id.clone(), store.latest_metrics(&r.id)?);
+    }
+    Ok((params, latest))
+}
+
 /// Settings whose values differ among `runs` (sorted), optionally leaving out the seed.
 pub fn differing_keys(
     params: &HashMap<String, Params>,

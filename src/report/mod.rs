@@ -85,21 +85,7 @@ fn collect<'a>(store: &'a Store, sel: &Selection) -> Result<Data<'a>> {
             (format!("run-{}", r.id), None, vec![r])
         }
     };
-    let all = store.all_params()?;
-    let params: HashMap<String, Params> = runs
-        .iter()
-        .map(|r| {
-            let p = all
-                .get(&r.id)
-                .map(|v| v.iter().cloned().collect())
-                .unwrap_or_default();
-            (r.id.clone(), p)
-        })
-        .collect();
-    let mut latest = HashMap::new();
-    for r in &runs {
-        latest.insert(r.id.clone(), store.latest_metrics(&r.id)?);
-    }
+    let (params, latest) = ablation::params_and_latest(store, &runs)?;
     let refs: Vec<&RunRow> = runs.iter().collect();
     let keys = crate::analysis::ablation::differing_keys(&params, &refs, false);
     let axes = keys

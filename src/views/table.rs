@@ -3,10 +3,9 @@
 //! row, best per column in bold) as Markdown, LaTeX (`booktabs`) or CSV, for a paper.
 
 use anyhow::Result;
-use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::analysis::ablation::{self, Params, Table};
+use crate::analysis::ablation::{self, Table};
 use crate::store::{RunRow, Store};
 
 /// How `workbench table` writes.
@@ -39,21 +38,7 @@ struct Titled {
 fn tables(store: &Store, sweep: &str, by: Option<&str>, metrics: &[String]) -> Result<Vec<Titled>> {
     store.sweep(sweep)?;
     let runs = store.runs(Some(sweep), None)?;
-    let all = store.all_params()?;
-    let params: HashMap<String, Params> = runs
-        .iter()
-        .map(|r| {
-            let p = all
-                .get(&r.id)
-                .map(|v| v.iter().cloned().collect())
-                .unwrap_or_default();
-            (r.id.clone(), p)
-        })
-        .collect();
-    let mut latest = HashMap::new();
-    for r in &runs {
-        latest.insert(r.id.clone(), store.latest_metrics(&r.id)?);
-    }
+    let (params, latest) = ablation::params_and_latest(store, &runs)?;
     let refs: Vec<&RunRow> = runs.iter().collect();
     let keys = ablation::differing_keys(&params, &refs, false);
     let labels: Vec<&str> = ablation::COLUMNS.iter().map(|c| c.label).collect();

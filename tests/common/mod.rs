@@ -110,3 +110,14 @@ pub fn tmux_available() -> bool {
     );
     false
 }
+
+/// `workbench ARGS --db DB` run in `dir`.
+pub fn workbench_in(dir: &Path, db: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .current_dir(dir)
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .unwrap()
+}
