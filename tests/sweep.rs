@@ -419,8 +419,18 @@ fn an_unreadable_checkpoint_fails_the_run_and_keeps_every_row() {
     let mut parent = start_sweep(dir.path(), &file, 1);
     let parent_pid = parent.id();
     let mut victim = None;
+    // after an epoch's checkpoint, not only its metrics (the analyses of the epoch, spectra and
+    // pictures, come in between)
+    let pointer_of = |id: &str| {
+        dir.path()
+            .join("runs")
+            .join(id)
+            .join("checkpoints")
+            .join("latest.json")
+    };
     wait_for(&db, Duration::from_secs(120), |s| {
-        victim = worker_pid_after_an_epoch(s, parent_pid);
+        victim =
+            worker_pid_after_an_epoch(s, parent_pid).filter(|(id, _)| pointer_of(id).is_file());
         victim.is_some()
     });
     let (id, pid) = victim.unwrap();
@@ -431,12 +441,7 @@ fn an_unreadable_checkpoint_fails_the_run_and_keeps_every_row() {
     let store = Store::open(&db).unwrap();
     let before = row_count(&store, &id);
     assert!(before > 0);
-    let pointer = dir
-        .path()
-        .join("runs")
-        .join(&id)
-        .join("checkpoints")
-        .join("latest.json");
+    let pointer = pointer_of(&id);
     std::fs::write(&pointer, "{ not json").unwrap();
     drop(store);
     let mut again = start_sweep(dir.path(), &file, 1);
