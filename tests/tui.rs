@@ -606,3 +606,55 @@ fn t_tags_the_marked_runs_and_the_filter_takes_tag_and_note() {
     let v: Vec<String> = app.visible(&snap).iter().map(|r| r.id.clone()).collect();
     assert_eq!(v, vec![ids[4].clone()]);
 }
+
+#[test]
+fn reference_runs_are_dotted_on_the_run_and_compare_charts_and_r_hides_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, ids) = fixture(dir.path());
+    let rows: Vec<Metric> = (1..=3)
+        .map(|e| Metric {
+            key: "epoch/val_loss".into(),
+            step: e,
+            epoch: e,
+            value: 0.9 - 0.1 * e as f64,
+            wall: 0.0,
+        })
+        .collect();
+    let provenance = r#"{"reference": {"file": "/logs/mae.txt"}}"#;
+    Store::open(&db)
+        .unwrap()
+        .import_reference("ref-mae", provenance, &rows, false)
+        .unwrap();
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    app.filter = ids[0].clone();
+    app.tab = Tab::Run;
+    let text = screen(&app, &mut snap, 160, 48);
+    assert!(text.contains("ref-mae (ref)"), "{text}");
+    let refs = qbheat_workbench::tui::view::chart::reference_series(
+        &snap,
+        &app,
+        "epoch/val_loss",
+        80,
+        Some(7.0),
+    );
+    assert_eq!(refs.len(), 1);
+    assert!(refs[0].scatter, "dotted");
+    // epochs 1..3 placed at steps 7, 14, 21 of the run's 7 steps per epoch
+    let xs: Vec<f64> = refs[0].points.iter().map(|p| p.0).collect();
+    assert_eq!(xs, vec![7.0, 14.0, 21.0]);
+    app.on_key(ch('R'), &snap);
+    assert!(!app.references);
+    let text = screen(&app, &mut snap, 160, 48);
+    assert!(!text.contains("ref-mae (ref)"), "{text}");
+    app.on_key(ch('R'), &snap);
+    app.filter.clear();
+    app.tab = Tab::Compare;
+    app.marked = ids[..2].to_vec();
+    app.compare_metric = qbheat_workbench::tui::app::COMPARE_METRICS
+        .iter()
+        .position(|m| *m == "epoch/val_loss")
+        .unwrap();
+    let text = screen(&app, &mut snap, 160, 48);
+    assert!(text.contains("ref-mae (ref)"), "{text}");
+}

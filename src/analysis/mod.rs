@@ -8,6 +8,7 @@ pub mod extract;
 pub mod progress;
 pub mod raster;
 pub mod reconstruction;
+pub mod reference;
 pub mod spatial;
 pub mod spectrum;
 pub mod stored;

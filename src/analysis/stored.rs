@@ -13,6 +13,12 @@ use crate::train::checkpoint;
 
 /// The config of a stored run.
 pub fn config_of(row: &RunRow) -> Result<RunConfig> {
+    if let Some(file) = row.reference() {
+        anyhow::bail!(
+            "run {} is a reference imported from {file}: it has metrics only, no config or model",
+            row.id
+        );
+    }
     serde_json::from_str(&row.config)
         .with_context(|| format!("run {}: stored config is not valid", row.id))
 }

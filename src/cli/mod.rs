@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod attention;
 pub mod bench;
 pub mod export;
+pub mod import;
 pub mod model;
 pub mod pretrain;
 pub mod probe;
@@ -17,6 +18,7 @@ pub mod views;
 
 use clap::{Parser, Subcommand};
 
+use qbheat_workbench::analysis::reference::{parse_map, LogFormat};
 use qbheat_workbench::spec::{parse_name, BackendKind, Preset, ProbeKind};
 use qbheat_workbench::store::{Locator, Status};
 use qbheat_workbench::views::table::TableFormat;
@@ -162,6 +164,26 @@ pub enum Command {
         /// (`.json`) and the check file (`.check.safetensors`) go beside it.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Import a published training log (MAE / DINO `log.txt`: one JSON object per epoch; or a
+    /// CSV with a header) as the read-only reference run `ref-NAME` of the sweep `references`,
+    /// to overlay on a sweep's curves (TUI Compare, `workbench compare`).
+    Import {
+        file: std::path::PathBuf,
+        /// The reference's name (the run id becomes `ref-NAME`).
+        #[arg(long = "as")]
+        name: String,
+        /// jsonl | csv [default: by the file's extension, .csv or else jsonl]
+        #[arg(long, value_parser = LogFormat::parse)]
+        format: Option<LogFormat>,
+        /// Rename a key: `--map train_loss=epoch/train_loss` (repeatable).
+        #[arg(long = "map", value_parser = parse_map)]
+        map: Vec<(String, String)>,
+        /// Replace a reference of the same name.
+        #[arg(long)]
+        replace: bool,
         #[command(flatten)]
         db: DbArg,
     },
@@ -345,6 +367,14 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
             sweep,
             db,
         } => tags::note(&db, &target, &text, sweep),
+        Command::Import {
+            file,
+            name,
+            format,
+            map,
+            replace,
+            db,
+        } => import::run(&db, &file, &name, format, &map, replace),
         Command::Table {
             sweep,
             by,

@@ -42,6 +42,8 @@ pub struct Series {
     pub legend: bool,
     /// Optional ± band half-widths per point (error bars).
     pub error: Option<Vec<f64>>,
+    /// Draw the line dashed (one `<polyline>` with `stroke-dasharray`; reference runs).
+    pub dashed: bool,
 }
 
 impl Series {
@@ -59,6 +61,7 @@ impl Series {
             scatter: false,
             legend: true,
             error: None,
+            dashed: false,
         }
     }
 
@@ -264,6 +267,9 @@ pub fn plot(name: &str, caption: &str, axes: &Axes, series: Vec<Series>) -> Resu
         }
         root.present().context("cannot write the SVG")?;
     }
+    for s in series.iter().filter(|s| s.dashed && !s.scatter) {
+        svg = dash(&svg, s.color);
+    }
     Ok(Figure {
         name: name.to_string(),
         caption: caption.to_string(),
@@ -271,6 +277,25 @@ pub fn plot(name: &str, caption: &str, axes: &Axes, series: Vec<Series>) -> Resu
         series: series.len(),
         svg,
     })
+}
+
+/// The SVG with every `<polyline>` stroked in `color` dashed (`stroke-dasharray`): plotters'
+/// own dashed series draw one element per dash.
+fn dash(svg: &str, color: RGBColor) -> String {
+    let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
+    svg.lines()
+        .map(|l| {
+            if l.trim_start().starts_with("<polyline")
+                && !l.contains("stroke-dasharray")
+                && l.to_uppercase().contains(&stroke.to_uppercase())
+            {
+                l.replacen("<polyline", "<polyline stroke-dasharray=\"7,4\"", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A histogram figure: one bar group per series over shared bins `[lo, hi)`.

@@ -7,6 +7,7 @@
 pub mod figure;
 pub mod html;
 mod pictures;
+mod references;
 mod sections;
 
 use anyhow::{Context, Result};
@@ -122,6 +123,7 @@ pub fn build(store: &Store, sel: &Selection) -> Result<Report> {
     sections::ablations(&data, &mut page)?;
     sections::schedule(&data, &mut page)?;
     sections::loss_curves(&data, &mut page)?;
+    references::references(&data, &mut page)?;
     sections::spectra(&data, &mut page)?;
     sections::spatial(&data, &mut page)?;
     pictures::pictures(&data, &mut page)?;

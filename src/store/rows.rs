@@ -110,6 +110,19 @@ pub struct RunRow {
 }
 
 impl RunRow {
+    /// The source of a reference run (an imported log: `workbench import`), `None` for a run
+    /// the workbench trained.
+    pub fn reference(&self) -> Option<String> {
+        let p: serde_json::Value = serde_json::from_str(self.provenance.as_deref()?).ok()?;
+        let r = p.get("reference")?;
+        Some(
+            r.get("file")
+                .and_then(|f| f.as_str())
+                .unwrap_or("?")
+                .to_string(),
+        )
+    }
+
     /// A run row for tests: started at 100 s, one attempt, empty config.
     #[cfg(test)]
     pub fn example(id: &str, status: Status) -> RunRow {

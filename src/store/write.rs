@@ -45,6 +45,51 @@ impl Store {
         })
     }
 
+    /// Stores an imported log as the finished, read-only run `id` of the sweep `references`
+    /// (created when missing), its source in `provenance` (JSON with a `reference` key), in
+    /// one transaction; a run of that id is replaced only with `replace`. Returns whether it
+    /// replaced one.
+    pub fn import_reference(
+        &mut self,
+        id: &str,
+        provenance: &str,
+        rows: &[Metric],
+        replace: bool,
+    ) -> Result<bool> {
+        ensure_finite(id, rows)?;
+        self.db.write(|db| {
+            let existing: i64 = db
+                .query_one("SELECT COUNT(*) FROM runs WHERE id = ?1", &[&id])?
+                .get(0)?;
+            if existing > 0 {
+                anyhow::ensure!(
+                    replace,
+                    "{id} exists already; pass --replace to import it again"
+                );
+                for table in ["metrics", "latest_metrics", "sweep_runs", "params"] {
+                    db.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), &[&id])?;
+                }
+                db.execute("DELETE FROM runs WHERE id = ?1", &[&id])?;
+            }
+            db.execute(
+                "INSERT INTO sweeps(name, file, created) VALUES ('references', '-', {now})
+                 ON CONFLICT(name) DO NOTHING",
+                &[],
+            )?;
+            db.execute(
+                "INSERT INTO runs(id, sweep, seed, config, status, created, started, ended, provenance)
+                 VALUES (?1, 'references', 0, '{}', 'finished', {now}, {now}, {now}, ?2)",
+                &[&id, &provenance],
+            )?;
+            db.execute(
+                "INSERT INTO sweep_runs(sweep, run_id) VALUES ('references', ?1)",
+                &[&id],
+            )?;
+            insert_metrics(db, id, rows)?;
+            Ok(existing > 0)
+        })
+    }
+
     /// Gives run `old` the id `new` everywhere (runs registered under an older id scheme).
     /// Returns false when `new` is taken or `old` does not exist.
     pub fn rename_run(&mut self, old: &str, new: &str) -> Result<bool> {

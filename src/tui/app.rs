@@ -217,6 +217,8 @@ pub struct App {
     pub picture_epoch: Option<i64>,
     /// Image of the fixed picture batch shown (Pictures and Compare tabs).
     pub picture_image: usize,
+    /// Overlay the reference runs (imported logs) on the Run and Compare charts (`R`).
+    pub references: bool,
     pub sweep_cursor: usize,
     pub message: Option<String>,
     pub quit: bool,
@@ -246,6 +248,7 @@ impl App {
             epoch: None,
             picture_epoch: None,
             picture_image: 0,
+            references: true,
             sweep_cursor: 0,
             message: None,
             quit: false,
@@ -550,6 +553,17 @@ impl App {
                 self.chart.smoothing = (self.chart.smoothing + 1) % SMOOTHING.len()
             }
             Command::LogY => self.chart.log_y = !self.chart.log_y,
+            Command::References => {
+                self.references = !self.references;
+                self.message = Some(format!(
+                    "reference runs {}",
+                    if self.references {
+                        "shown (dotted)"
+                    } else {
+                        "hidden"
+                    }
+                ));
+            }
             Command::XAxis => {
                 self.chart.x = match self.chart.x {
                     XAxis::Step => XAxis::Epoch,

@@ -37,6 +37,7 @@ pub enum Command {
     SortReverse,
     Smoothing,
     LogY,
+    References,
     XAxis,
     Metric,
     GroupBy,
@@ -200,6 +201,13 @@ pub const BINDINGS: &[Binding] = &[
         C::LogY,
         S::Charts,
         "log y-axis on / off",
+    ),
+    b(
+        &[K::Char('R')],
+        "R",
+        C::References,
+        S::Charts,
+        "reference runs (imported logs) on / off",
     ),
     b(
         &[K::Char('x')],

@@ -26,16 +26,29 @@ use snapshot::{SeriesKey, Snapshot};
 
 use crate::store::{Locator, Store};
 
-/// The series the current tab draws.
+/// The series the current tab draws (with the reference runs' series of the same keys when
+/// references are shown, `R`).
 pub fn wanted(app: &App, snap: &Snapshot) -> Vec<SeriesKey> {
-    match app.tab {
+    let mut keys = match app.tab {
         Tab::Run => app
             .selected(snap)
             .map(|id| view::run_wanted(&id))
             .unwrap_or_default(),
         Tab::Compare => view::compare_wanted(app),
         _ => Vec::new(),
+    };
+    if app.references {
+        let metrics: Vec<String> = keys.iter().map(|(_, k)| k.clone()).collect();
+        for r in view::chart::references(snap) {
+            for m in &metrics {
+                let key = (r.clone(), m.clone());
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
     }
+    keys
 }
 
 /// The run whose spectra the current tab needs.

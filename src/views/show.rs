@@ -41,7 +41,9 @@ pub fn show(store: &Store, id: &str) -> Result<String> {
     );
     let _ = writeln!(out, "binary     {}", r.git_commit.as_deref().unwrap_or("-"));
     let _ = writeln!(out, "folder     {}", r.out_dir.as_deref().unwrap_or("-"));
-    if let Some(p) = &r.provenance {
+    if let Some(file) = r.reference() {
+        let _ = writeln!(out, "reference  imported from {file} (metrics only)");
+    } else if let Some(p) = &r.provenance {
         let _ = writeln!(out, "adopted    {}", adopted(p));
     }
     if let Some(d) = r.elapsed(now()) {

@@ -39,6 +39,59 @@ pub struct Series {
     pub scatter: bool,
 }
 
+/// Reference runs shown on the charts (at most 3, in run order).
+pub const MAX_REFERENCES: usize = 3;
+
+/// The ids of the reference runs (imported logs) the charts overlay.
+pub fn references(snap: &crate::tui::snapshot::Snapshot) -> Vec<String> {
+    snap.runs
+        .iter()
+        .filter(|r| r.reference().is_some())
+        .take(MAX_REFERENCES)
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+/// The dotted series of the references' `key` (their step is the epoch), placed on the chart's
+/// x-axis through `steps_per_epoch` of the run they are drawn against; none on a wall-time
+/// axis (a log has no times) or when `R` hid them.
+pub fn reference_series(
+    snap: &crate::tui::snapshot::Snapshot,
+    app: &crate::tui::app::App,
+    key: &str,
+    width: usize,
+    steps_per_epoch: Option<f64>,
+) -> Vec<Series> {
+    if !app.references || app.chart.x == crate::tui::app::XAxis::Wall {
+        return Vec::new();
+    }
+    let spe = steps_per_epoch.unwrap_or(1.0);
+    references(snap)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, id)| {
+            let rows = snap.series.get(&(id.clone(), key.to_string()))?;
+            let placed: Vec<Metric> = rows
+                .iter()
+                .map(|m| Metric {
+                    step: (m.epoch as f64 * spe).round() as i64,
+                    ..m.clone()
+                })
+                .collect();
+            Some(Series {
+                name: format!("{id} (ref)"),
+                color: REFERENCE_COLORS[i % REFERENCE_COLORS.len()],
+                points: points(&placed, &app.chart, width, Some(spe), 0.0),
+                scatter: true,
+            })
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect()
+}
+
+/// Colours of reference series (drawn dotted).
+const REFERENCE_COLORS: [Color; 3] = [Color::Gray, Color::LightMagenta, Color::LightCyan];
+
 /// Points of a metric series on the x-axis `opts.x` (`steps_per_epoch` converts steps to
 /// epochs; `t0` is the run's start for wall time), smoothed, log-transformed when asked, and
 /// downsampled to at most `columns` points.

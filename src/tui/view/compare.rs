@@ -83,6 +83,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
                 }
             })
             .collect();
+        // the reference runs' curves of the metric, dotted, on the first run's epoch scale
+        let spe = compared.first().and_then(|id| steps_per_epoch(snap, id));
+        let mut series = series;
+        series.extend(chart::reference_series(
+            snap,
+            app,
+            metric,
+            top.width as usize,
+            spe,
+        ));
         chart::draw(
             frame,
             top,

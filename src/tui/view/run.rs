@@ -13,8 +13,9 @@ use crate::tui::app::App;
 use crate::tui::snapshot::{SeriesKey, Snapshot};
 
 /// The series the Run tab draws.
-pub const RUN_SERIES: [&str; 5] = [
+pub const RUN_SERIES: [&str; 6] = [
     "train/loss",
+    "epoch/train_loss",
     "epoch/val_loss",
     "train/lr",
     "probe/lin/top1",
@@ -116,11 +117,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         }
     };
     let x = app.chart.x.name();
+    // the reference runs' curves of the same keys, dotted (R hides them)
+    let with_refs = |mut own: Vec<Series>, keys: &[&str], width: u16| {
+        for key in keys {
+            own.extend(chart::reference_series(snap, app, key, width as usize, spe));
+        }
+        own
+    };
     chart::draw(
         frame,
         tl,
         "train loss",
-        &[series_of("train/loss", 0, tl.width)],
+        &with_refs(
+            vec![series_of("train/loss", 0, tl.width)],
+            &["train/loss", "epoch/train_loss"],
+            tl.width,
+        ),
         x,
         app.chart.log_y,
     );
@@ -128,7 +140,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         frame,
         tr,
         "val loss (per epoch)",
-        &[series_of("epoch/val_loss", 1, tr.width)],
+        &with_refs(
+            vec![series_of("epoch/val_loss", 1, tr.width)],
+            &["epoch/val_loss"],
+            tr.width,
+        ),
         x,
         app.chart.log_y,
     );
@@ -136,7 +152,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         frame,
         bl,
         "learning rate",
-        &[series_of("train/lr", 2, bl.width)],
+        &with_refs(
+            vec![series_of("train/lr", 2, bl.width)],
+            &["train/lr"],
+            bl.width,
+        ),
         x,
         app.chart.log_y,
     );
