@@ -658,3 +658,20 @@ fn reference_runs_are_dotted_on_the_run_and_compare_charts_and_r_hides_them() {
     let text = screen(&app, &mut snap, 160, 48);
     assert!(text.contains("ref-mae (ref)"), "{text}");
 }
+
+#[test]
+fn a_sweep_asked_for_on_a_fresh_path_is_refused_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fresh.db");
+    let err = qbheat_workbench::tui::run(
+        &Locator::Sqlite(db.clone()),
+        Some("ablation".into()),
+        "experiments".into(),
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("no sweep named \"ablation\""),
+        "{err:#}"
+    );
+    assert!(!db.exists(), "no empty store left behind");
+}

@@ -156,7 +156,14 @@ pub fn open(db: &Locator) -> Result<(Snapshot, bool)> {
 
 /// Runs the TUI on the store at `db` until `q`.
 pub fn run(db: &Locator, sweep: Option<String>, experiments: PathBuf) -> Result<()> {
-    // bad states are messages before the terminal is taken over
+    // bad states are messages before the terminal is taken over; a sweep asked for on a path
+    // with no store yet cannot exist there, and nothing is created for it
+    if let Some(s) = &sweep {
+        anyhow::ensure!(
+            Store::exists(db)?,
+            "no sweep named {s:?}: there is no store at {db} yet (run a sweep first, or open the TUI without --sweep)"
+        );
+    }
     let (mut snap, created) = open(db)?;
     if let Some(s) = &sweep {
         snap.store().sweep(s)?;
