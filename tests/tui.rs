@@ -512,6 +512,11 @@ fn pictures_tab_draws_strips_in_half_blocks_and_steps_through_epochs_and_images(
     );
     assert!(text.contains("masked error 0.2500"), "{text}");
     assert!(text.contains("e1 0.500  e2 0.250"), "{text}");
+    // the first stored epoch's strip of the same image under it, for comparison
+    assert!(
+        text.contains("epoch 1 (the first stored), for comparison: masked error 0.5000"),
+        "{text}"
+    );
     let buf = qbheat_workbench::tui::render(&app, &snap, 100, 30).unwrap();
     let halves: Vec<_> = buf.content().iter().filter(|c| c.symbol() == "▀").collect();
     assert!(halves.len() > 100, "{} half blocks", halves.len());

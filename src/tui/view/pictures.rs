@@ -99,7 +99,35 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
             .wrap(Wrap { trim: true }),
         caption,
     );
-    strip(frame, body, p, 8.0);
+    // the strip, and under it the first stored epoch's of the same image when there is room
+    let first = epochs
+        .first()
+        .filter(|&&e| e != epoch)
+        .and_then(|&e| find(pictures, Some(e), image));
+    let used = strip(frame, body, p, 8.0);
+    if let Some(first) = first {
+        let below = Rect::new(
+            body.x,
+            used.y + used.height + 1,
+            body.width,
+            (body.y + body.height).saturating_sub(used.y + used.height + 1),
+        );
+        if below.height >= 3 {
+            frame.render_widget(
+                Paragraph::new(format!(
+                    "epoch {} (the first stored), for comparison{}",
+                    first.epoch,
+                    first
+                        .value
+                        .map_or(String::new(), |v| format!(": masked error {v:.4}"))
+                ))
+                .style(Style::new().fg(Color::DarkGray)),
+                Rect::new(below.x, below.y, below.width, 1),
+            );
+            let room = Rect::new(below.x, below.y + 1, below.width, below.height - 1);
+            strip(frame, room, first, 8.0);
+        }
+    }
     // the chosen image's masked error at every stored epoch
     let trend: Vec<String> = epochs
         .iter()
