@@ -20,16 +20,7 @@ fn a_finished_run_exports_its_encoder_manifest_and_check_batch() {
         "\"corner\"",
         "[base.analysis]\npictures_every = 0\n",
     );
-    let out = workbench(
-        dir.path(),
-        &db,
-        &["sweep", file.to_str().unwrap(), "--no-report"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::sweep_ok(dir.path(), &db, &file);
     let store = Store::open_read_only(Locator::Sqlite(db.clone())).unwrap();
     let run = store.runs(None, None).unwrap().remove(0);
     let cfg: RunConfig = serde_json::from_str(&run.config).unwrap();

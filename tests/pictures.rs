@@ -62,16 +62,7 @@ fn a_sweep_stores_pictures_that_show_learning_and_the_report_inlines_them() {
         "\"corner\", \"center\"",
         "[base.probe]\nkinds = [\"lin\"]\nlin_epochs = 2\n",
     );
-    let out = workbench(
-        dir.path(),
-        &db,
-        &["sweep", file.to_str().unwrap(), "--no-report"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::sweep_ok(dir.path(), &db, &file);
     let store = Store::open_read_only(Locator::Sqlite(db.clone())).unwrap();
     let runs = store.runs(None, None).unwrap();
     assert_eq!(runs.len(), 2);

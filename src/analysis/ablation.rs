@@ -128,6 +128,22 @@ impl Column {
 /// Params of one run as a map.
 pub type Params = HashMap<String, String>;
 
+/// The caption of `table`, the study of `axis` (`held` the settings it keeps at their base
+/// values): how its cells are summarised and what it holds fixed.
+pub fn caption(axis: &str, table: &Table, held: &[String]) -> String {
+    let spread = if table.groups.iter().any(|g| g.runs.len() > 1) {
+        "mean ± std over seeds (n runs)"
+    } else {
+        "one run per value"
+    };
+    let held = if held.is_empty() {
+        String::new()
+    } else {
+        format!("; other settings at {}", held.join(", "))
+    };
+    format!("{axis}: {spread}, best per column in bold{held}")
+}
+
 /// The latest metrics of each run, by run id.
 pub type Latest = HashMap<String, Vec<Metric>>;
 

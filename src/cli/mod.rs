@@ -52,6 +52,19 @@ fn format(s: &str) -> Result<Format, String> {
     Format::parse(s)
 }
 
+/// The targets and the tag of `workbench tag` / `untag`.
+#[derive(clap::Args)]
+pub struct TagArgs {
+    /// The runs (or sweeps), then the tag.
+    #[arg(required = true, num_args = 2..)]
+    pub args: Vec<String>,
+    /// The targets are sweeps.
+    #[arg(long)]
+    pub sweep: bool,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
 /// What `workbench export` writes: metric rows, or a run's weights.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ExportFormat {
@@ -104,25 +117,9 @@ pub enum Command {
         db: DbArg,
     },
     /// Tag runs (ids or unique prefixes), or sweeps with --sweep: `workbench tag RUN... NAME`.
-    Tag {
-        /// The runs (or sweeps), then the tag.
-        #[arg(required = true, num_args = 2..)]
-        args: Vec<String>,
-        /// The targets are sweeps.
-        #[arg(long)]
-        sweep: bool,
-        #[command(flatten)]
-        db: DbArg,
-    },
+    Tag(TagArgs),
     /// Remove a tag: `workbench untag RUN... NAME`.
-    Untag {
-        #[arg(required = true, num_args = 2..)]
-        args: Vec<String>,
-        #[arg(long)]
-        sweep: bool,
-        #[command(flatten)]
-        db: DbArg,
-    },
+    Untag(TagArgs),
     /// Add a note to a run (or a sweep with --sweep): `workbench note RUN "text"`.
     Note {
         target: String,
@@ -359,8 +356,8 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
                 anyhow::bail!("--format safetensors exports a run's weights: name the RUN")
             }
         },
-        Command::Tag { args, sweep, db } => tags::tag(&db, &args, sweep, true),
-        Command::Untag { args, sweep, db } => tags::tag(&db, &args, sweep, false),
+        Command::Tag(a) => tags::tag(&a, true),
+        Command::Untag(a) => tags::tag(&a, false),
         Command::Note {
             target,
             text,

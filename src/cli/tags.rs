@@ -5,7 +5,7 @@ use anyhow::Result;
 use qbheat_workbench::store::tags::Target;
 use qbheat_workbench::store::Store;
 
-use super::DbArg;
+use super::{DbArg, TagArgs};
 
 /// The full ids of `targets` (run ids or unique prefixes; sweep names that must exist).
 fn resolve(store: &Store, targets: &[String], sweep: bool) -> Result<Vec<String>> {
@@ -22,8 +22,9 @@ fn resolve(store: &Store, targets: &[String], sweep: bool) -> Result<Vec<String>
 }
 
 /// `tag` (`add`) or `untag` the targets in `args[..n-1]` with the tag `args[n-1]`.
-pub fn tag(db: &DbArg, args: &[String], sweep: bool, add: bool) -> Result<()> {
-    let Some((tag, targets)) = args.split_last() else {
+pub fn tag(a: &TagArgs, add: bool) -> Result<()> {
+    let (db, sweep) = (&a.db, a.sweep);
+    let Some((tag, targets)) = a.args.split_last() else {
         anyhow::bail!("name the runs and the tag");
     };
     let store = Store::open_existing(db.locator())?;

@@ -116,9 +116,10 @@ pub fn pictures(data: &Data, page: &mut Page) -> Result<()> {
         left: PICTURE_BUDGET,
         refused: 0,
     };
-    reconstructions(data, page, &mut budget)?;
-    attention(data, page, &mut budget)?;
-    embeddings(data, page)?;
+    let cells = cells(data);
+    reconstructions(data, &cells, page, &mut budget)?;
+    attention(data, &cells, page, &mut budget)?;
+    embeddings(data, &cells, page)?;
     if budget.refused > 0 {
         page.missing(format!(
             "{} pictures were left out to keep the report under {} MB of images; `workbench report --run RUN` shows one run's.",
@@ -129,16 +130,21 @@ pub fn pictures(data: &Data, page: &mut Page) -> Result<()> {
     Ok(())
 }
 
-fn reconstructions(data: &Data, page: &mut Page, budget: &mut Budget) -> Result<()> {
+fn reconstructions(
+    data: &Data,
+    cells: &[(String, &RunRow)],
+    page: &mut Page,
+    budget: &mut Budget,
+) -> Result<()> {
     page.h2("Reconstructions of a fixed validation batch (input · visible quarter · reconstruction · error)");
     let mut shown = 0;
     let mut html = String::new();
-    for (i, (label, run)) in cells(data).into_iter().enumerate() {
+    for (i, (label, run)) in cells.iter().enumerate() {
         let epochs = data.store.picture_epochs(&run.id, RECONSTRUCTION)?;
         let (Some(&first), Some(&last)) = (epochs.first(), epochs.last()) else {
             continue;
         };
-        let _ = writeln!(html, "<h3>{}</h3>\n<div class=\"pictures\">", esc(&label));
+        let _ = writeln!(html, "<h3>{}</h3>\n<div class=\"pictures\">", esc(label));
         for epoch in if first == last {
             vec![last]
         } else {
@@ -188,11 +194,16 @@ fn strip_first_image(caption: &str) -> String {
     }
 }
 
-fn attention(data: &Data, page: &mut Page, budget: &mut Budget) -> Result<()> {
+fn attention(
+    data: &Data,
+    cells: &[(String, &RunRow)],
+    page: &mut Page,
+    budget: &mut Budget,
+) -> Result<()> {
     page.h2("Cross-attention of the two-way bridge (paper Fig. 13–14)");
     let mut html = String::from("<div class=\"grid\">\n");
     let mut shown = 0;
-    for (i, (label, run)) in cells(data).into_iter().enumerate() {
+    for (i, (label, run)) in cells.iter().enumerate() {
         let mut parts = Vec::new();
         for (kind, name) in [
             (M2F, "Mobile→Former (over pixels)"),
@@ -224,7 +235,7 @@ fn attention(data: &Data, page: &mut Page, budget: &mut Budget) -> Result<()> {
             let _ = writeln!(
                 html,
                 "<div><h3>{}</h3>{}</div>",
-                esc(&label),
+                esc(label),
                 parts.join("\n")
             );
         }
@@ -238,11 +249,11 @@ fn attention(data: &Data, page: &mut Page, budget: &mut Budget) -> Result<()> {
     Ok(())
 }
 
-fn embeddings(data: &Data, page: &mut Page) -> Result<()> {
+fn embeddings(data: &Data, cells: &[(String, &RunRow)], page: &mut Page) -> Result<()> {
     page.h2("Feature embedding: PCA of the pooled probe features of the validation images");
     let mut shown = 0;
     let mut left_out = 0;
-    for (i, (label, run)) in cells(data).into_iter().enumerate() {
+    for (i, (label, run)) in cells.iter().enumerate() {
         let Some(e) = data.store.embedding(&run.id, "pca")? else {
             continue;
         };

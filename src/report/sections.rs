@@ -175,15 +175,7 @@ pub fn ablations(data: &Data, page: &mut Page) -> Result<()> {
                 cells
             })
             .collect();
-        let spread = if t.groups.iter().any(|g| g.runs.len() > 1) {
-            "mean ± std over seeds (n runs)"
-        } else {
-            "one run per value"
-        };
-        let caption = format!(
-            "{axis}: {spread}, best per column in bold{}",
-            other_settings(&study)
-        );
+        let caption = ablation::caption(axis, &t, &study.held);
         page.raw(&html::table(&caption, &header, &rows));
         if unfinished > 0 {
             page.missing(format!(

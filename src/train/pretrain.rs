@@ -246,7 +246,9 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        let val_loss = validation_loss(&model.valid(), &maker, &val_set, cfg, device);
+        // one evaluation-mode copy for the epoch's validation loss and reconstructions
+        let eval_model = model.valid();
+        let val_loss = validation_loss(&eval_model, &maker, &val_set, cfg, device);
         if !val_loss.is_finite() {
             bail!(
                 "validation loss became {val_loss} after epoch {} (the weights diverged on the \
@@ -273,7 +275,7 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
         }
         if observer.wants_reconstructions(epoch + 1) {
             let t = Instant::now();
-            let recs = reconstruct(&model.valid(), &maker, &val_set, device);
+            let recs = reconstruct(&eval_model, &maker, &val_set, device);
             observer.on_reconstructions(epoch + 1, &recs, t.elapsed().as_secs_f64())?;
         }
         save(&model, optim.to_record(), &state)?;

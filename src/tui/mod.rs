@@ -39,7 +39,7 @@ pub fn wanted(app: &App, snap: &Snapshot) -> Vec<SeriesKey> {
     };
     if app.references {
         let metrics: Vec<String> = keys.iter().map(|(_, k)| k.clone()).collect();
-        for r in view::chart::references(snap) {
+        for r in &snap.references {
             for m in &metrics {
                 let key = (r.clone(), m.clone());
                 if !keys.contains(&key) {

@@ -46,6 +46,9 @@ pub struct Snapshot {
     slurm_at: f64,
     /// The array task each run of a SLURM sweep is frozen to, by (sweep, run id).
     pub tasks: HashMap<(String, String), i64>,
+    /// The reference runs (imported logs), in run order, at most
+    /// [`crate::tui::view::chart::MAX_REFERENCES`].
+    pub references: Vec<String>,
     /// Tags and note texts of every run.
     pub tags: HashMap<String, Vec<String>>,
     pub notes: HashMap<String, Vec<String>>,
@@ -85,6 +88,7 @@ impl Snapshot {
             pictures_version: None,
             tags: HashMap::new(),
             notes: HashMap::new(),
+            references: Vec::new(),
         })
     }
 
@@ -171,6 +175,13 @@ impl Snapshot {
             }
         }
         self.latest = self.store.latest_with_prefix("")?;
+        self.references = self
+            .runs
+            .iter()
+            .filter(|r| r.reference().is_some())
+            .take(crate::tui::view::chart::MAX_REFERENCES)
+            .map(|r| r.id.clone())
+            .collect();
         self.queries += 2;
         self.tags = self.store.all_tags(Target::Run)?;
         self.notes = self

@@ -82,18 +82,8 @@ fn tables(store: &Store, sweep: &str, by: Option<&str>, metrics: &[String]) -> R
                 g.cells = keep.iter().map(|&i| g.cells[i]).collect();
             }
         }
-        let spread = if table.groups.iter().any(|g| g.runs.len() > 1) {
-            "mean ± std over seeds (n runs)"
-        } else {
-            "one run per value"
-        };
-        let held = if study.held.is_empty() {
-            String::new()
-        } else {
-            format!("; other settings at {}", study.held.join(", "))
-        };
         out.push(Titled {
-            caption: format!("{axis}: {spread}, best per column in bold{held}"),
+            caption: ablation::caption(axis, &table, &study.held),
             table,
         });
     }

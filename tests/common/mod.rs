@@ -111,6 +111,16 @@ pub fn tmux_available() -> bool {
     false
 }
 
+/// `workbench sweep FILE --no-report --db DB` in `dir`, which must succeed.
+pub fn sweep_ok(dir: &Path, db: &Path, file: &Path) {
+    let out = workbench_in(dir, db, &["sweep", file.to_str().unwrap(), "--no-report"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `workbench ARGS --db DB` run in `dir`.
 pub fn workbench_in(dir: &Path, db: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_workbench"))

@@ -42,16 +42,6 @@ pub struct Series {
 /// Reference runs shown on the charts (at most 3, in run order).
 pub const MAX_REFERENCES: usize = 3;
 
-/// The ids of the reference runs (imported logs) the charts overlay.
-pub fn references(snap: &crate::tui::snapshot::Snapshot) -> Vec<String> {
-    snap.runs
-        .iter()
-        .filter(|r| r.reference().is_some())
-        .take(MAX_REFERENCES)
-        .map(|r| r.id.clone())
-        .collect()
-}
-
 /// The dotted series of the references' `key` (their step is the epoch), placed on the chart's
 /// x-axis through `steps_per_epoch` of the run they are drawn against; none on a wall-time
 /// axis (a log has no times) or when `R` hid them.
@@ -66,8 +56,8 @@ pub fn reference_series(
         return Vec::new();
     }
     let spe = steps_per_epoch.unwrap_or(1.0);
-    references(snap)
-        .into_iter()
+    snap.references
+        .iter()
         .enumerate()
         .filter_map(|(i, id)| {
             let rows = snap.series.get(&(id.clone(), key.to_string()))?;
