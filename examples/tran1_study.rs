@@ -8,8 +8,8 @@
 
 use qbheat_workbench::backend::CpuTrain;
 use qbheat_workbench::config::RunConfig;
+use qbheat_workbench::model::features::extract;
 use qbheat_workbench::model::qbheat::QbHeat;
-use qbheat_workbench::probe::features::extract;
 use qbheat_workbench::probe::{linear, tran1, Recipe};
 use qbheat_workbench::train::checkpoint;
 

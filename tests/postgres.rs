@@ -170,3 +170,49 @@ fn an_unreachable_server_is_one_line_naming_host_and_port_and_nothing_is_stored(
     assert!(!out.contains("panicked"), "{out}");
     assert!(!dir.path().join("runs").exists(), "nothing was written");
 }
+
+/// Early stopping on the server: the same trials pruned at the same rung with the same
+/// decisions as in SQLite (the `pruned` status passes the server's status check).
+#[test]
+fn early_stopping_on_postgres_decides_what_sqlite_decides() {
+    let Some(server) = postgres_server() else {
+        eprintln!("WORKBENCH_TEST_PG not set: PostgreSQL not tested");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = tiny_sweep(
+        dir.path(),
+        "pg-asha",
+        2,
+        64,
+        r#""corner", "center", "corner+center""#,
+        "[base.analysis]\npictures_every = 0\n[early_stop]\nmetric = \"val_loss\"\nrungs = [1]\nkeep = 3",
+    );
+    let pg = ScratchStore::postgres(&server).unwrap();
+    let lite = Locator::Sqlite(dir.path().join("w.db"));
+    sweep(dir.path(), &file, &lite, "runs-sqlite");
+    sweep(dir.path(), &file, &pg.locator, "runs-pg");
+    let (a, b) = (
+        Store::open_read_only(&lite).unwrap(),
+        Store::open_read_only(&pg.locator).unwrap(),
+    );
+    let outcome = |s: &Store| {
+        let runs: Vec<(String, Status, Option<String>)> = s
+            .runs(None, None)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id, r.status, r.error))
+            .collect();
+        let decisions: Vec<_> = s
+            .decisions(Some("pg-asha"))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.setting, d.rung, d.value, d.rank, d.peers, d.prune))
+            .collect();
+        (runs, decisions)
+    };
+    let (oa, ob) = (outcome(&a), outcome(&b));
+    assert_eq!(oa, ob);
+    assert_eq!(oa.1.len(), 3, "one decision per setting at the one rung");
+    assert!(oa.0.iter().any(|r| r.1 == Status::Pruned), "{:?}", oa.0);
+}

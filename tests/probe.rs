@@ -4,9 +4,9 @@
 use qbheat_workbench::backend::{Cpu, CpuTrain};
 use qbheat_workbench::config::RunConfig;
 use qbheat_workbench::data::procedural::generate;
+use qbheat_workbench::model::features::{extract, Features};
 use qbheat_workbench::model::init::Init;
 use qbheat_workbench::model::mobile_former::MobileFormer;
-use qbheat_workbench::probe::features::{extract, Features};
 use qbheat_workbench::probe::{finetune, linear, tran1, ProbeConfig, Recipe};
 use qbheat_workbench::spec::Preset;
 use std::sync::atomic::AtomicBool;

@@ -680,3 +680,66 @@ fn a_sweep_asked_for_on_a_fresh_path_is_refused_and_creates_nothing() {
     );
     assert!(!db.exists(), "no empty store left behind");
 }
+
+#[test]
+fn the_monitor_is_plotted_on_the_run_tab_and_a_collapsed_or_pruned_run_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, ids) = fixture(dir.path());
+    {
+        let mut s = Store::open(&db).unwrap();
+        // run 0 healthy, run 1 collapses (effective rank 40 → 6), run 2 pruned at epoch 1
+        for (id, eranks) in [(&ids[0], [30.0, 35.0, 38.0]), (&ids[1], [40.0, 20.0, 6.0])] {
+            let mut rows = Vec::new();
+            for (e, erank) in eranks.iter().enumerate() {
+                let e = e as i64 + 1;
+                for (key, value) in [
+                    ("monitor/knn/top1", 0.5 + 0.1 * e as f64),
+                    ("monitor/erank", *erank),
+                    ("monitor/feature_std", 0.1),
+                ] {
+                    rows.push(Metric {
+                        key: key.into(),
+                        step: 7 * e,
+                        epoch: e,
+                        value,
+                        wall: 0.0,
+                    });
+                }
+            }
+            s.log_metrics(id, &rows).unwrap();
+        }
+        s.set_status(
+            &ids[2],
+            Status::Pruned,
+            Some("pruned at epoch 1: monitor/knn/top1 = 0.4000 (mean of 1 seed), rank 3 of 3 settings (the top 1 go on)"),
+        )
+        .unwrap();
+    }
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    let text = screen(&app, &mut snap, 160, 48);
+    let line = |id: &str| text.lines().find(|l| l.contains(id)).unwrap().to_string();
+    assert!(line(&ids[1]).contains("collapsed"), "{text}");
+    assert!(!line(&ids[0]).contains("collapsed"), "{text}");
+    assert!(line(&ids[2]).contains("pruned"), "{text}");
+    assert!(
+        line(&ids[0]).contains("80.0"),
+        "the last kNN top-1 in %: {text}"
+    );
+    assert!(text.contains("kNN"), "{text}");
+    app.filter = ids[1].clone();
+    app.tab = Tab::Run;
+    let text = screen(&app, &mut snap, 160, 48);
+    assert!(text.contains("monitor: kNN top-1"), "{text}");
+    assert!(text.contains("monitor: effective rank"), "{text}");
+    // the reason wraps in the config column
+    assert!(text.contains("features collapsed:"), "{text}");
+    assert!(text.contains("40.000 (epoch 1)"), "{text}");
+    app.filter = ids[2].clone();
+    let text = screen(&app, &mut snap, 160, 48);
+    assert!(text.contains("why: pruned at epoch 1"), "{text}");
+    assert!(
+        !text.contains("monitor: kNN"),
+        "no monitor rows, no monitor charts: {text}"
+    );
+}

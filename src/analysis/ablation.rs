@@ -24,8 +24,9 @@ pub struct Column {
     pub percent: bool,
 }
 
-/// The final metrics of the paper's tables: probe top-1 (lin, tran-1, ft), then losses.
-pub const COLUMNS: [Column; 5] = [
+/// The final metrics of the paper's tables: probe top-1 (lin, tran-1, ft), the feature
+/// monitor's last kNN top-1 and effective rank, then losses.
+pub const COLUMNS: [Column; 7] = [
     Column {
         key: "probe/lin/top1",
         label: "lin",
@@ -43,6 +44,18 @@ pub const COLUMNS: [Column; 5] = [
         label: "ft",
         better: Better::Higher,
         percent: true,
+    },
+    Column {
+        key: "monitor/knn/top1",
+        label: "kNN",
+        better: Better::Higher,
+        percent: true,
+    },
+    Column {
+        key: "monitor/erank",
+        label: "eff. rank",
+        better: Better::Higher,
+        percent: false,
     },
     Column {
         key: "epoch/train_loss",
@@ -96,6 +109,31 @@ pub struct Table {
     pub groups: Vec<Group>,
     /// Per column, the index of the best group (`None` when the column is empty).
     pub best: Vec<Option<usize>>,
+}
+
+impl Table {
+    /// The header (the setting, n, each column's header) and the body cells of the table:
+    /// text, and whether it is the best of its column (marked only with two or more groups).
+    pub fn cells(&self) -> (Vec<String>, Vec<Vec<(String, bool)>>) {
+        let mut header = vec![self.key.clone(), "n".to_string()];
+        header.extend(self.columns.iter().map(|c| c.header()));
+        let rows = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| {
+                let mut row = vec![(g.value.clone(), false), (g.runs.len().to_string(), false)];
+                for (ci, c) in self.columns.iter().enumerate() {
+                    row.push((
+                        g.cell_text(ci, c),
+                        self.best[ci] == Some(gi) && self.groups.len() > 1,
+                    ));
+                }
+                row
+            })
+            .collect();
+        (header, rows)
+    }
 }
 
 impl Group {

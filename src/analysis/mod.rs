@@ -1,10 +1,13 @@
 //! Analysis of trained models and stored runs: generator spectra, spatial feature correlation,
-//! run progress, the pictures a run stores (reconstructions, attention maps).
+//! run progress, the pictures a run stores (reconstructions, attention maps), the feature
+//! monitor (kNN, effective rank) and collapse health.
 
 pub mod ablation;
 pub mod attention;
+pub mod collapse;
 pub mod export;
 pub mod extract;
+pub mod monitor;
 pub mod progress;
 pub mod raster;
 pub mod reconstruction;

@@ -58,6 +58,10 @@ pub struct SweepArgs {
     /// Print the expanded runs (and how many are already finished) without running anything.
     #[arg(long)]
     dry_run: bool,
+    /// Run every point of the file to the end, ignoring its [early_stop], as the sweep
+    /// `<name>-full` (the runs of a search without early stopping, to compare with it).
+    #[arg(long)]
+    no_early_stop: bool,
     /// Folder for run outputs [default: runs/<sweep name>].
     #[arg(long)]
     runs_dir: Option<PathBuf>,
@@ -195,7 +199,10 @@ pub fn run(a: SweepArgs) -> Result<()> {
         "--agents, --wait, --time, --partition, --gres and --sbatch-arg need --executor slurm"
     );
     let jobs = a.jobs.unwrap_or(1);
-    let sweep = Sweep::load(&a.file)?;
+    let mut sweep = Sweep::load(&a.file)?;
+    if a.no_early_stop {
+        sweep = sweep.without_early_stop();
+    }
     check_devices(&sweep, &a.devices)?;
     let db = a.db.locator();
     if a.dry_run {

@@ -44,6 +44,14 @@ pub fn run_id(cfg: &RunConfig) -> String {
     format!("{:012x}", fnv1a(canonical(cfg).as_bytes()) >> 16)
 }
 
+/// The id of a run's setting (what a sweep point is, seeds apart): the run id of its config
+/// with seed 0. Seeds of one setting share it.
+pub fn setting_id(cfg: &RunConfig) -> String {
+    let mut c = cfg.clone();
+    c.seed = 0;
+    run_id(&c)
+}
+
 /// The id the workbench gave a config before ids became canonical (hash of the whole
 /// serialised config); used once to adopt runs of older stores.
 pub fn legacy_run_id(config_json: &str) -> String {

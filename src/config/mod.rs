@@ -4,6 +4,7 @@
 //! error is rendered as one line `FILE:LINE:COL: message` (see [`ConfigError`]). Defaults live
 //! in one place per table (its `Default` impl).
 
+pub mod early_stop;
 pub mod error;
 pub mod identity;
 pub mod probe;
@@ -12,6 +13,7 @@ mod validate;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
 
+pub use early_stop::EarlyStopConfig;
 pub use error::{line_col, locate_key, read_source, toml_error, ConfigError};
 pub use probe::ProbeConfig;
 
@@ -220,6 +222,14 @@ pub struct AnalysisConfig {
     /// Store reconstructions of a fixed validation batch every this many epochs (0 = never);
     /// the last epoch always gets them when this is not 0.
     pub pictures_every: usize,
+    /// Run the feature monitor (kNN top-1, effective rank, feature std of the frozen
+    /// encoder's pooled features) every this many epochs (0 = never); the last epoch always
+    /// gets it when this is not 0. Off for data without labels.
+    pub monitor_every: usize,
+    /// Labelled training images the monitor's kNN votes with (the first this many).
+    pub monitor_train: usize,
+    /// Validation images the monitor's kNN is scored on (the first this many).
+    pub monitor_val: usize,
 }
 
 impl Default for AnalysisConfig {
@@ -227,6 +237,9 @@ impl Default for AnalysisConfig {
         Self {
             spectrum_every: 1,
             pictures_every: 1,
+            monitor_every: 1,
+            monitor_train: 5000,
+            monitor_val: 1000,
         }
     }
 }
@@ -250,6 +263,9 @@ pub struct RunConfig {
     /// qbheat | random-init | supervised
     pub method: Method,
     pub probe: ProbeConfig,
+    /// Early stopping, copied from a sweep file's `[early_stop]` (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stop: Option<EarlyStopConfig>,
 }
 
 impl Default for RunConfig {
@@ -268,6 +284,7 @@ impl Default for RunConfig {
             analysis: AnalysisConfig::default(),
             method: Method::QbHeat,
             probe: ProbeConfig::default(),
+            early_stop: None,
         }
     }
 }

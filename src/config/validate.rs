@@ -175,6 +175,15 @@ pub fn run_config(cfg: &RunConfig) -> Result<(), (String, String)> {
         c.real("probe.layer_decay", ld, 0.0, 1.0, false, false);
     }
 
+    let a = &cfg.analysis;
+    c.int("analysis.monitor_train", a.monitor_train, 1, MAX_IMAGES);
+    c.int("analysis.monitor_val", a.monitor_val, 1, MAX_IMAGES);
+    if let Some(es) = &cfg.early_stop {
+        if let Err((key, msg)) = es.check(t.epochs, a.monitor_every) {
+            c.fail(&key, msg);
+        }
+    }
+
     if c.first.is_none() {
         let stride = cfg.model.preset.spec().stride;
         if let Err(msg) = check_image_size(d.image_size, stride) {

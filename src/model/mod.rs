@@ -3,6 +3,7 @@
 pub mod batch_norm;
 pub mod decoder;
 pub mod export;
+pub mod features;
 pub mod init;
 pub mod kernels;
 pub mod layer_norm;

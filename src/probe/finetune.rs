@@ -13,12 +13,12 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::features::image_batch;
 use super::head::{self, cross_entropy, Tran1Head};
 use super::{ProbeKind, ProbeResult, Recipe};
 use crate::backend::TrainBackend;
 use crate::data::augment::{resized_crop, sample_box};
 use crate::data::ImageSet;
+use crate::model::features::image_batch;
 use crate::model::init::Init;
 use crate::model::kernels::Kernels;
 use crate::model::mobile_former::MobileFormer;

@@ -7,9 +7,9 @@ use burn::tensor::{Tensor, TensorData};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::features::Features;
 use super::head::{top1, Fit};
 use super::{ProbeConfig, ProbeKind, ProbeResult};
+use crate::model::features::Features;
 use crate::model::init::Init;
 use crate::model::layers::Dense;
 

@@ -9,7 +9,6 @@
 //! * `finetune`: encoder + tran-1 head end-to-end on augmented images, layer-wise lr decay.
 
 pub mod embedding;
-pub mod features;
 pub mod finetune;
 pub mod head;
 pub mod linear;

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::finetune::{self, Data};
-use super::{features, linear, tran1, Interrupted, ProbeKind, ProbeResult, Recipe};
+use super::{linear, tran1, Interrupted, ProbeKind, ProbeResult, Recipe};
 use crate::config::RunConfig;
+use crate::model::features;
 use crate::model::mobile_former::MobileFormer;
 use crate::model::qbheat::QbHeat;
 use crate::spec::Method;

@@ -8,9 +8,9 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::features::Features;
 use super::head::{top1, Fit, Tran1Head};
 use super::{ProbeKind, ProbeResult, Recipe};
+use crate::model::features::Features;
 use crate::model::init::Init;
 
 /// The feature-map tokens and token 0 (when the features have one) of images `idx`.

@@ -6,8 +6,10 @@
 
 pub mod figure;
 pub mod html;
+mod monitor;
 mod pictures;
 mod references;
+mod search;
 mod sections;
 
 use anyhow::{Context, Result};
@@ -121,8 +123,10 @@ pub fn build(store: &Store, sel: &Selection) -> Result<Report> {
     let mut page = sections::Page::default();
     sections::summary(&data, &mut page);
     sections::ablations(&data, &mut page)?;
+    search::search(&data, &mut page)?;
     sections::schedule(&data, &mut page)?;
     sections::loss_curves(&data, &mut page)?;
+    monitor::monitor(&data, &mut page)?;
     references::references(&data, &mut page)?;
     sections::spectra(&data, &mut page)?;
     sections::spatial(&data, &mut page)?;

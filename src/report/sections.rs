@@ -155,26 +155,7 @@ pub fn ablations(data: &Data, page: &mut Page) -> Result<()> {
             ));
             continue;
         }
-        let mut header = vec![axis.clone(), "n".to_string()];
-        header.extend(t.columns.iter().map(|c| c.header()));
-        let rows: Vec<Vec<Td>> = t
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(gi, g)| {
-                let mut cells = vec![
-                    Td::plain(g.value.clone()),
-                    Td::plain(g.runs.len().to_string()),
-                ];
-                for (ci, c) in t.columns.iter().enumerate() {
-                    cells.push(Td {
-                        text: g.cell_text(ci, c),
-                        best: t.best[ci] == Some(gi) && t.groups.len() > 1,
-                    });
-                }
-                cells
-            })
-            .collect();
+        let (header, rows) = table_cells(&t);
         let caption = ablation::caption(axis, &t, &study.held);
         page.raw(&html::table(&caption, &header, &rows));
         if unfinished > 0 {
@@ -211,8 +192,22 @@ pub fn ablations(data: &Data, page: &mut Page) -> Result<()> {
     Ok(())
 }
 
+/// The header and cells of an ablation table, the best group per column in bold.
+pub(super) fn table_cells(t: &ablation::Table) -> (Vec<String>, Vec<Vec<Td>>) {
+    let (header, rows) = t.cells();
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|(text, best)| Td { text, best })
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
 /// A file-name-safe form of a setting name.
-fn slug(s: &str) -> String {
+pub(super) fn slug(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
@@ -308,97 +303,140 @@ fn mean_curve(curves: &[Vec<(f64, f64)>]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-pub fn loss_curves(data: &Data, page: &mut Page) -> Result<()> {
-    page.h2("Loss curves");
-    let groups: Vec<(String, Vec<&RunRow>)> = if data.axes.is_empty() {
+/// A per-run metric series drawn per value of each swept setting: what it is, how it is
+/// smoothed and scaled, and how its figures are named.
+pub(super) struct CurveSpec<'a> {
+    pub key: &'a str,
+    /// "train loss", "kNN top-1", … (titles and the y axis).
+    pub what: &'a str,
+    /// File stem prefix of the figures (`loss-train`, `monitor-knn`).
+    pub stem: &'a str,
+    /// EMA weight (0: none).
+    pub weight: f64,
+    /// "step" or "epoch": the x of each point.
+    pub x: &'a str,
+    /// Multiplies every value (100 for accuracies in %).
+    pub scale: f64,
+    pub unit: &'a str,
+}
+
+/// The swept settings' studies (every run when nothing is swept), as (axis, runs).
+pub(super) fn studies<'a>(data: &'a Data) -> Vec<(String, Vec<&'a RunRow>)> {
+    if data.axes.is_empty() {
         vec![("run".to_string(), data.runs.iter().collect())]
     } else {
         data.axes
             .iter()
             .map(|(k, _)| (k.clone(), data.study(k).runs))
             .collect()
-    };
+    }
+}
+
+/// One figure per study of `spec.key`: a line per run (thin) and the mean per value of the
+/// setting (thick) when seeds repeat it. Returns whether any run had the series.
+pub(super) fn curves_by_setting(data: &Data, page: &mut Page, spec: &CurveSpec) -> Result<bool> {
     let mut any = false;
-    for (axis, runs) in groups {
-        for (key, what, weight, xlabel) in [
-            ("train/loss", "train", 0.9, "step"),
-            ("epoch/val_loss", "val", 0.0, "epoch"),
-        ] {
-            let cap = points_per_line(runs.len());
-            let mut by_value: Vec<(String, Curves)> = Vec::new();
-            for r in &runs {
-                let rows = data.store.series(&r.id, key, None)?;
-                if rows.is_empty() {
-                    continue;
-                }
-                let ys = ema(&rows.iter().map(|m| m.value).collect::<Vec<_>>(), weight);
-                let pts: Vec<(f64, f64)> = rows
-                    .iter()
-                    .zip(ys)
-                    .map(|(m, y)| {
-                        let x = if xlabel == "epoch" {
-                            m.epoch as f64
-                        } else {
-                            m.step as f64
-                        };
-                        (x, y)
-                    })
-                    .collect();
-                let value = if axis == "run" {
-                    r.id.clone()
-                } else {
-                    data.param(&r.id, &axis).unwrap_or("-").to_string()
-                };
-                match by_value.iter_mut().find(|(v, _)| *v == value) {
-                    Some((_, c)) => c.push(pts),
-                    None => by_value.push((value, vec![pts])),
-                }
-            }
-            if by_value.is_empty() {
+    for (axis, runs) in studies(data) {
+        let cap = points_per_line(runs.len());
+        let mut by_value: Vec<(String, Curves)> = Vec::new();
+        for r in &runs {
+            let rows = data.store.series(&r.id, spec.key, None)?;
+            if rows.is_empty() {
                 continue;
             }
-            any = true;
-            let mut series = Vec::new();
-            // a legend entry per value, unless there are more values than colours
-            let legend = by_value.len() <= figure::PALETTE.len();
-            for (vi, (value, curves)) in by_value.iter().enumerate() {
-                let c = color(vi);
-                let several = curves.len() > 1;
-                for pts in curves {
-                    let mut s = Series::line(value.clone(), c, 1, minmax_downsample(pts, cap / 2));
-                    s.legend = legend && !several;
-                    series.push(s);
-                }
-                if several {
-                    let mean = mean_curve(curves);
-                    series.push(Series::line(
-                        format!("{value} (mean of {})", curves.len()),
-                        c,
-                        3,
-                        minmax_downsample(&mean, figure::MAX_POINTS / 2),
-                    ));
-                }
-            }
-            let seeds = by_value.iter().any(|(_, c)| c.len() > 1);
-            let title = match (axis == "run", seeds) {
-                (true, _) => format!("{what} loss"),
-                (false, true) => format!("{what} loss by {axis} (thin: seeds, thick: mean)"),
-                (false, false) => format!("{what} loss by {axis}"),
+            let ys = ema(
+                &rows.iter().map(|m| m.value).collect::<Vec<_>>(),
+                spec.weight,
+            );
+            let pts: Vec<(f64, f64)> = rows
+                .iter()
+                .zip(ys)
+                .map(|(m, y)| {
+                    let x = if spec.x == "epoch" {
+                        m.epoch as f64
+                    } else {
+                        m.step as f64
+                    };
+                    (x, y * spec.scale)
+                })
+                .collect();
+            let value = if axis == "run" {
+                r.id.clone()
+            } else {
+                data.param(&r.id, &axis).unwrap_or("-").to_string()
             };
-            page.fig(plot(
-                &format!("loss-{what}-{}", slug(&axis)),
-                &title,
-                &Axes {
-                    x: xlabel.into(),
-                    y: format!(
-                        "{what} loss{}",
-                        if weight > 0.0 { " (EMA 0.9)" } else { "" }
-                    ),
-                    ..Default::default()
-                },
-                series,
-            )?);
+            match by_value.iter_mut().find(|(v, _)| *v == value) {
+                Some((_, c)) => c.push(pts),
+                None => by_value.push((value, vec![pts])),
+            }
         }
+        if by_value.is_empty() {
+            continue;
+        }
+        any = true;
+        let mut series = Vec::new();
+        // a legend entry per value, unless there are more values than colours
+        let legend = by_value.len() <= figure::PALETTE.len();
+        for (vi, (value, curves)) in by_value.iter().enumerate() {
+            let c = color(vi);
+            let several = curves.len() > 1;
+            for pts in curves {
+                let mut s = Series::line(value.clone(), c, 1, minmax_downsample(pts, cap / 2));
+                s.legend = legend && !several;
+                series.push(s);
+            }
+            if several {
+                let mean = mean_curve(curves);
+                series.push(Series::line(
+                    format!("{value} (mean of {})", curves.len()),
+                    c,
+                    3,
+                    minmax_downsample(&mean, figure::MAX_POINTS / 2),
+                ));
+            }
+        }
+        let seeds = by_value.iter().any(|(_, c)| c.len() > 1);
+        let what = spec.what;
+        let title = match (axis == "run", seeds) {
+            (true, _) => what.to_string(),
+            (false, true) => format!("{what} by {axis} (thin: seeds, thick: mean)"),
+            (false, false) => format!("{what} by {axis}"),
+        };
+        page.fig(plot(
+            &format!("{}-{}", spec.stem, slug(&axis)),
+            &title,
+            &Axes {
+                x: spec.x.into(),
+                y: format!(
+                    "{what}{}{}",
+                    spec.unit,
+                    if spec.weight > 0.0 { " (EMA 0.9)" } else { "" }
+                ),
+                ..Default::default()
+            },
+            series,
+        )?);
+    }
+    Ok(any)
+}
+
+pub fn loss_curves(data: &Data, page: &mut Page) -> Result<()> {
+    page.h2("Loss curves");
+    let mut any = false;
+    for (key, what, stem, weight, x) in [
+        ("train/loss", "train loss", "loss-train", 0.9, "step"),
+        ("epoch/val_loss", "val loss", "loss-val", 0.0, "epoch"),
+    ] {
+        let spec = CurveSpec {
+            key,
+            what,
+            stem,
+            weight,
+            x,
+            scale: 1.0,
+            unit: "",
+        };
+        any |= curves_by_setting(data, page, &spec)?;
     }
     if !any {
         page.missing("No run has logged a loss yet.".into());

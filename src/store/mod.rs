@@ -10,6 +10,7 @@
 pub mod claim;
 pub mod cluster;
 pub mod db;
+pub mod decisions;
 pub mod locator;
 pub mod pictures;
 #[cfg(feature = "postgres")]
@@ -18,6 +19,7 @@ pub mod read;
 pub mod rows;
 pub mod schema;
 pub mod scratch;
+pub mod search;
 pub mod tags;
 pub mod write;
 
@@ -29,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use db::Db;
 
 pub use claim::{Claim, LostClaim, Owner};
+pub use decisions::Decision;
 pub use locator::Locator;
 pub use read::SeriesPoint;
 pub use rows::{

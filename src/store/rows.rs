@@ -11,15 +11,19 @@ pub enum Status {
     Finished,
     Failed,
     Stopped,
+    /// Stopped for good by early stopping (`[early_stop]`): its setting was not in the top
+    /// 1/keep at a rung. Everything it wrote is kept; no sweep resumes it.
+    Pruned,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Queued,
         Status::Running,
         Status::Finished,
         Status::Failed,
         Status::Stopped,
+        Status::Pruned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +33,7 @@ impl Status {
             Status::Finished => "finished",
             Status::Failed => "failed",
             Status::Stopped => "stopped",
+            Status::Pruned => "pruned",
         }
     }
 
@@ -200,6 +205,7 @@ pub struct SweepProgress {
     pub finished: usize,
     pub failed: usize,
     pub stopped: usize,
+    pub pruned: usize,
     /// Earliest start and latest end (or heartbeat) among the runs.
     pub first_start: Option<f64>,
     pub last_activity: Option<f64>,
@@ -209,7 +215,7 @@ pub struct SweepProgress {
 
 impl SweepProgress {
     pub fn total(&self) -> usize {
-        self.queued + self.running + self.finished + self.failed + self.stopped
+        self.queued + self.running + self.finished + self.failed + self.stopped + self.pruned
     }
 
     pub fn count(&self, s: Status) -> usize {
@@ -219,6 +225,7 @@ impl SweepProgress {
             Status::Finished => self.finished,
             Status::Failed => self.failed,
             Status::Stopped => self.stopped,
+            Status::Pruned => self.pruned,
         }
     }
 
@@ -229,6 +236,7 @@ impl SweepProgress {
             Status::Finished => self.finished += 1,
             Status::Failed => self.failed += 1,
             Status::Stopped => self.stopped += 1,
+            Status::Pruned => self.pruned += 1,
         }
     }
 }

@@ -160,7 +160,34 @@ const MIGRATIONS: &[&str] = &[
         created DOUBLE PRECISION NOT NULL,
         text    TEXT NOT NULL
     );",
+    // 8: early stopping and search: the `pruned` status, one decision per setting and rung,
+    //    the keys a sweep's [search] samples
+    "{runs_status_pruned}
+    ALTER TABLE sweeps ADD COLUMN search TEXT;
+    CREATE TABLE decisions (
+        sweep    TEXT NOT NULL,
+        setting  TEXT NOT NULL,
+        rung     BIGINT NOT NULL,
+        metric   TEXT NOT NULL,
+        value    DOUBLE PRECISION NOT NULL,
+        seeds    BIGINT NOT NULL,
+        rank     BIGINT NOT NULL,
+        peers    BIGINT NOT NULL,
+        keep_top BIGINT NOT NULL,
+        prune    BIGINT NOT NULL,
+        run_id   TEXT NOT NULL,
+        created  DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (sweep, setting, rung)
+    );",
 ];
+
+/// Where migration 8 widens the runs' status check to `pruned`: PostgreSQL swaps the
+/// constraint; SQLite, which cannot alter a check, rebuilds the table ([`rebuild_runs_sqlite`]).
+const RUNS_STATUS_PRUNED: &str = "{runs_status_pruned}";
+
+/// The statuses before and after migration 8, as the runs table's check spells them.
+const STATUSES_BEFORE_PRUNED: &str = "'queued','running','finished','failed','stopped'";
+const STATUSES_WITH_PRUNED: &str = "'queued','running','finished','failed','stopped','pruned'";
 
 /// The first schema version with the `pictures` and `embeddings` tables (a viewer of an older
 /// store, which it may not migrate, reads none).
@@ -174,8 +201,55 @@ fn ddl(sql: &str, dialect: Dialect) -> String {
         Dialect::Sqlite => sql.replace("{blob}", "BLOB").replace("{deferrable}", ""),
         Dialect::Postgres => sql
             .replace("{blob}", "BYTEA")
-            .replace("{deferrable}", "DEFERRABLE"),
+            .replace("{deferrable}", "DEFERRABLE")
+            .replace(
+                RUNS_STATUS_PRUNED,
+                &format!(
+                    "ALTER TABLE runs DROP CONSTRAINT IF EXISTS runs_status_check;
+                     ALTER TABLE runs ADD CONSTRAINT runs_status_check
+                         CHECK (status IN ({STATUSES_WITH_PRUNED}));"
+                ),
+            ),
     }
+}
+
+/// SQLite's way to change a check constraint (its "other kinds of table schema changes"):
+/// a copy of `runs` under the new check, every row copied in insertion order, the old table
+/// dropped and the copy renamed. Runs inside the migration's transaction with foreign keys off
+/// (the caller's job), then checks that every reference still holds.
+fn rebuild_runs_sqlite(db: &Db) -> Result<()> {
+    let create: String = db
+        .query_one(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
+            &[],
+        )?
+        .get(0)?;
+    let check = create.replace(' ', "").replace('\n', "");
+    anyhow::ensure!(
+        check.contains(&STATUSES_BEFORE_PRUNED.replace(' ', "")),
+        "the runs table's status check is not the one this migration knows: {create}"
+    );
+    let widened = create
+        .replacen("CREATE TABLE runs", "CREATE TABLE runs_new", 1)
+        .replace(STATUSES_BEFORE_PRUNED, STATUSES_WITH_PRUNED);
+    anyhow::ensure!(
+        widened.contains(STATUSES_WITH_PRUNED),
+        "cannot widen the runs table's status check: {create}"
+    );
+    db.batch(&widened)?;
+    db.batch(
+        "INSERT INTO runs_new SELECT * FROM runs ORDER BY rowid;
+         DROP TABLE runs;
+         ALTER TABLE runs_new RENAME TO runs;
+         CREATE INDEX runs_status ON runs(status);",
+    )?;
+    let broken = db.query("PRAGMA foreign_key_check", &[])?;
+    anyhow::ensure!(
+        broken.is_empty(),
+        "{} rows lost their run while the runs table was rebuilt",
+        broken.len()
+    );
+    Ok(())
 }
 
 /// The version [`PG_BASE`] creates.
@@ -372,20 +446,32 @@ pub fn migrate(db: &Db) -> Result<()> {
     }
 }
 
-/// Each SQLite migration in its own `BEGIN IMMEDIATE` transaction.
+/// Each SQLite migration in its own `BEGIN IMMEDIATE` transaction; foreign keys are off
+/// while migrations run (a table rebuild drops a table others refer to) and on again after.
 fn migrate_sqlite(db: &Db) -> Result<()> {
     let current = usable_version(db)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        db.transaction("BEGIN IMMEDIATE", |db| {
-            // another process may have migrated while we waited for the lock
-            if version(db)? > i as i64 {
-                return Ok(());
-            }
-            db.batch(&ddl(sql, Dialect::Sqlite))?;
-            db.batch(&format!("PRAGMA user_version = {}", i + 1))
-        })?;
+    if current >= VERSION {
+        return Ok(());
     }
-    Ok(())
+    db.batch("PRAGMA foreign_keys = OFF")?;
+    let migrated = (|| {
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            db.transaction("BEGIN IMMEDIATE", |db| {
+                // another process may have migrated while we waited for the lock
+                if version(db)? > i as i64 {
+                    return Ok(());
+                }
+                if sql.contains(RUNS_STATUS_PRUNED) {
+                    rebuild_runs_sqlite(db)?;
+                }
+                db.batch(&ddl(&sql.replace(RUNS_STATUS_PRUNED, ""), Dialect::Sqlite))?;
+                db.batch(&format!("PRAGMA user_version = {}", i + 1))
+            })?;
+        }
+        Ok(())
+    })();
+    db.batch("PRAGMA foreign_keys = ON")?;
+    migrated
 }
 
 /// PostgreSQL: one transaction under an advisory lock: the base schema on a fresh database,
@@ -417,4 +503,71 @@ fn migrate_postgres(db: &Db) -> Result<()> {
         db.execute("UPDATE schema_version SET version = ?1", &[&VERSION])?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Status, Store};
+    use rusqlite::Connection;
+
+    /// A store written by a binary of schema version 7 (runs, a sweep, params, a tag and a
+    /// metric), then opened by this one: migration 8 rebuilds the runs table under the wider
+    /// status check and loses nothing.
+    #[test]
+    fn a_version_7_store_gains_the_pruned_status_and_keeps_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let db = Db::sqlite(Connection::open(&path).unwrap());
+            for (i, sql) in MIGRATIONS[..7].iter().enumerate() {
+                db.batch(&ddl(sql, Dialect::Sqlite)).unwrap();
+                db.batch(&format!("PRAGMA user_version = {}", i + 1))
+                    .unwrap();
+            }
+            db.batch(
+                "INSERT INTO sweeps(name, file, created) VALUES ('s', 's.toml', 1);
+                 INSERT INTO runs(id, sweep, seed, config, status, created)
+                     VALUES ('b', 's', 0, '{}', 'finished', 5), ('a', 's', 1, '{}', 'stopped', 5);
+                 INSERT INTO sweep_runs(sweep, run_id) VALUES ('s', 'b'), ('s', 'a');
+                 INSERT INTO params(run_id, key, value) VALUES ('a', 'seed', '1');
+                 INSERT INTO run_tags(run_id, tag, created) VALUES ('b', 'keep', 2);
+                 INSERT INTO metrics(run_id, key, step, epoch, value, wall)
+                     VALUES ('a', 'train/loss', 1, 1, 0.5, 3);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(version(&store.db).unwrap(), VERSION);
+        // the same runs in the same (insertion) order, with their rows
+        let runs = store.runs(None, None).unwrap();
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["b", "a"]);
+        assert_eq!(runs[1].status, Status::Stopped);
+        assert_eq!(store.params("a").unwrap().len(), 1);
+        assert_eq!(store.metrics("a").unwrap().len(), 1);
+        assert_eq!(
+            store.all_tags(crate::store::tags::Target::Run).unwrap()["b"],
+            ["keep"]
+        );
+        // the new status is accepted, a made-up one still is not
+        store.set_status("a", Status::Pruned, Some("why")).unwrap();
+        assert_eq!(store.run("a").unwrap().status, Status::Pruned);
+        assert!(store
+            .db
+            .batch("UPDATE runs SET status = 'paused' WHERE id = 'a'")
+            .is_err());
+        // foreign keys hold and are enforced again
+        assert!(store
+            .db
+            .query("PRAGMA foreign_key_check", &[])
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .db
+            .batch("INSERT INTO sweep_runs(sweep, run_id) VALUES ('s', 'nope')")
+            .is_err());
+        assert!(store.decisions(None).unwrap().is_empty());
+        assert!(store.sweep_search("s").unwrap().is_empty());
+    }
 }

@@ -172,7 +172,10 @@ impl Store {
     /// Sets a run's status by hand (an operator's or a test's write: not fenced; a worker
     /// ends its run with [`Store::finish`]).
     pub fn set_status(&self, id: &str, status: Status, error: Option<&str>) -> Result<()> {
-        let ends = matches!(status, Status::Finished | Status::Failed | Status::Stopped);
+        let ends = matches!(
+            status,
+            Status::Finished | Status::Failed | Status::Stopped | Status::Pruned
+        );
         self.db.write(|db| {
             db.execute(
                 "UPDATE runs SET status = ?2, error = ?3,

@@ -217,6 +217,7 @@ pub fn run(
                     format!("finished {id} {} {loss}", describe(&id))
                 }
                 Status::Failed => format!("failed   {id} {}", row.error.unwrap_or_default()),
+                Status::Pruned => format!("pruned   {id} {}", row.error.unwrap_or_default()),
                 Status::Stopped => {
                     stopped_here.insert(id.clone());
                     format!("stopped  {id} (checkpointed; the next sweep resumes it)")
@@ -381,6 +382,7 @@ pub(crate) fn prepare(
         foreign_refusal(&store, &planned, &runs_root, opts.retry_failed)?;
     }
     store.register_sweep(&sweep.name, &file.display().to_string(), &planned)?;
+    store.set_sweep_search(&sweep.name, &sweep.searched)?;
     Ok((store, planned, runs_root))
 }
 
@@ -420,7 +422,7 @@ fn foreign_checkpoints(
         let takes = row.is_none_or(|r| match r.status {
             Status::Queued | Status::Stopped => true,
             Status::Failed => retry_failed,
-            Status::Running | Status::Finished => false,
+            Status::Running | Status::Finished | Status::Pruned => false,
         });
         if !takes {
             continue;

@@ -425,7 +425,7 @@ pub fn run(
         }
         let done = rows
             .iter()
-            .all(|r| matches!(r.status, Status::Finished | Status::Failed));
+            .all(|r| matches!(r.status, Status::Finished | Status::Failed | Status::Pruned));
         if !slurm_opts.wait || done {
             break;
         }

@@ -1,13 +1,17 @@
 //! Sweep files: a `[base]` run config, a `[grid]` (or several `[[grids]]`) of dotted config
-//! paths with lists of values, `seeds = [...]` and optional explicit `[[runs]]`. Expansion is
-//! the cartesian product of each grid (the union over grids), times the seeds. Every error
-//! names FILE:LINE:COL before anything runs.
+//! paths with lists of values, a random `[search]` (see [`super::search`]), `seeds = [...]`
+//! and optional explicit `[[runs]]`. Expansion is the cartesian product of each grid (the union
+//! over grids, the search's trials and the explicit runs), times the seeds. An
+//! `[early_stop]` section is copied into every run's config. Every error names FILE:LINE:COL
+//! before anything runs.
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use toml::{Spanned, Table, Value};
 
+use super::search::Search;
+use crate::config::early_stop::{EarlyStopConfig, Mode, METRICS};
 use crate::config::error::locate_in_array;
 use crate::config::identity::{display, flatten_table, run_id};
 use crate::config::{locate_key, read_source, toml_error, ConfigError, RunConfig};
@@ -20,7 +24,48 @@ struct SweepFile {
     base: Option<RunConfig>,
     grid: Option<BTreeMap<String, Spanned<Vec<Value>>>>,
     grids: Option<Vec<BTreeMap<String, Spanned<Vec<Value>>>>>,
+    search: Option<Spanned<BTreeMap<String, Spanned<Value>>>>,
+    early_stop: Option<Spanned<EarlyStopSpec>>,
     runs: Option<Vec<Spanned<Table>>>,
+}
+
+/// `[early_stop]` as written: the mode may be left out (max for the monitor's figures, min
+/// for losses).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EarlyStopSpec {
+    metric: Spanned<String>,
+    mode: Option<Mode>,
+    rungs: Vec<usize>,
+    keep: usize,
+}
+
+impl EarlyStopSpec {
+    /// The section every run gets; an unknown metric is an error at its value.
+    fn resolve(&self) -> Result<EarlyStopConfig, (usize, String)> {
+        let metric = EarlyStopConfig::metric_key(self.metric.get_ref());
+        if !METRICS.contains(&metric.as_str()) {
+            return Err((
+                self.metric.span().start,
+                format!(
+                    "early_stop.metric: the runs never write `{}`; one of: {}, val_loss, train_loss",
+                    self.metric.get_ref(),
+                    METRICS.join(", ")
+                ),
+            ));
+        }
+        let mode = self.mode.unwrap_or(if metric.starts_with("epoch/") {
+            Mode::Min
+        } else {
+            Mode::Max
+        });
+        Ok(EarlyStopConfig {
+            metric,
+            mode,
+            rungs: self.rungs.clone(),
+            keep: self.keep,
+        })
+    }
 }
 
 /// One expanded run.
@@ -40,6 +85,8 @@ pub struct Sweep {
     /// The swept keys and their values in file order (grid axes, then keys of `[[runs]]`).
     pub axes: Vec<(String, Vec<String>)>,
     pub seeds: Vec<u64>,
+    /// The keys of a `[search]` (empty without one).
+    pub searched: Vec<String>,
 }
 
 /// The config as a TOML tree with every default filled in.
@@ -132,6 +179,16 @@ fn resolve(base: &Table, overrides: &[(String, Value)]) -> Result<RunConfig, Unr
     Ok(cfg)
 }
 
+/// Adds `value` to the values of axis `key` (a new axis at the end), once.
+fn add_to_axis(axes: &mut Vec<(String, Vec<String>)>, key: &str, value: &Value) {
+    let v = display(value);
+    match axes.iter_mut().find(|(a, _)| a == key) {
+        Some((_, vals)) if !vals.contains(&v) => vals.push(v),
+        Some(_) => {}
+        None => axes.push((key.to_string(), vec![v])),
+    }
+}
+
 /// A sweep name becomes a folder under `runs/`: letters, digits, `.`, `_` and `-` only.
 fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -150,6 +207,21 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 impl Sweep {
+    /// The same points without early stopping, as the sweep `<name>-full`: every run goes to
+    /// its last epoch (their ids differ from the early-stopped runs', whose configs hold the
+    /// `[early_stop]`).
+    pub fn without_early_stop(mut self) -> Sweep {
+        if self.runs.iter().all(|r| r.config.early_stop.is_none()) {
+            return self;
+        }
+        self.name = format!("{}-full", self.name);
+        for r in &mut self.runs {
+            r.config.early_stop = None;
+            r.id = run_id(&r.config);
+        }
+        self
+    }
+
     /// Reads and expands a sweep file.
     pub fn load(path: &Path) -> anyhow::Result<Sweep> {
         let source = read_source(path, "sweep file")?;
@@ -176,7 +248,13 @@ impl Sweep {
             }
         };
         let base_cfg = spec.base.unwrap_or_default();
-        let base = tree(&base_cfg);
+        let mut base = tree(&base_cfg);
+        if let Some(es) = &spec.early_stop {
+            let cfg = es.get_ref().resolve().map_err(|(at, m)| err_at(at, m))?;
+            if let Ok(Value::Table(t)) = Value::try_from(&cfg) {
+                base.insert("early_stop".into(), Value::Table(t));
+            }
+        }
         let seeds: Vec<u64> = match &spec.seeds {
             Some(s) if s.get_ref().is_empty() => {
                 return Err(err_at(s.span().start, "`seeds` is empty".into()));
@@ -187,10 +265,14 @@ impl Sweep {
         let mut grids: Vec<BTreeMap<String, Spanned<Vec<Value>>>> = spec.grid.into_iter().collect();
         grids.extend(spec.grids.unwrap_or_default());
         let explicit = spec.runs.unwrap_or_default();
-        if grids.is_empty() && explicit.is_empty() {
+        let search = match &spec.search {
+            Some(s) => Some(Search::parse(s).map_err(|(at, m)| err_at(at, m))?),
+            None => None,
+        };
+        if grids.is_empty() && explicit.is_empty() && search.is_none() {
             return Err(err_at(
                 0,
-                "the sweep has no [grid], [[grids]] or [[runs]]: nothing to run".into(),
+                "the sweep has no [grid], [[grids]], [search] or [[runs]]: nothing to run".into(),
             ));
         }
         // a point's error is shown where the offending value is written: at the axis or
@@ -201,6 +283,11 @@ impl Sweep {
                 .as_ref()
                 .is_some_and(|k| set_here.iter().any(|(o, _)| o == k));
             let offset = match &u.key {
+                // the [early_stop] section every run shares
+                Some(k) if k.starts_with("early_stop.") => match locate_key(source, "", k) {
+                    0 => at,
+                    found => found,
+                },
                 Some(k) if !here => {
                     let in_base = locate_key(source, "base", k);
                     if in_base > 0 {
@@ -210,6 +297,12 @@ impl Sweep {
                     }
                 }
                 _ => at,
+            };
+            // the shared [early_stop] is not the fault of the point that revealed it
+            let what = if u.key.as_ref().is_some_and(|k| k.starts_with("early_stop.")) {
+                ""
+            } else {
+                what
             };
             err_at(offset, format!("{what}{}", u.message))
         };
@@ -241,16 +334,8 @@ impl Sweep {
                     resolve(&base, &ov)
                         .map_err(|u| located(u, at, &ov, &format!("grid axis `{key}`: ")))?;
                 }
-                let shown: Vec<String> = values.get_ref().iter().map(display).collect();
-                match axes.iter_mut().find(|(k, _)| k == key) {
-                    Some((_, vals)) => {
-                        for v in shown {
-                            if !vals.contains(&v) {
-                                vals.push(v);
-                            }
-                        }
-                    }
-                    None => axes.push((key.clone(), shown)),
+                for v in values.get_ref() {
+                    add_to_axis(&mut axes, key, v);
                 }
                 product = product
                     .into_iter()
@@ -264,6 +349,33 @@ impl Sweep {
                     .collect();
             }
             points.extend(product.into_iter().map(|p| (p, first)));
+        }
+        let mut searched = Vec::new();
+        if let Some(search) = &search {
+            for (key, _, at) in &search.keys {
+                if key == "seed" {
+                    return Err(err_at(
+                        *at,
+                        format!("`seed` cannot be searched: {seed_rule}"),
+                    ));
+                }
+                searched.push(key.clone());
+            }
+            for trial in search.trials() {
+                for (key, value) in &trial {
+                    let at = search
+                        .keys
+                        .iter()
+                        .find(|(k, _, _)| k == key)
+                        .map_or(0, |(_, _, at)| *at);
+                    let ov = [(key.clone(), value.clone())];
+                    resolve(&base, &ov)
+                        .map_err(|u| located(u, at, &ov, &format!("search key `{key}`: ")))?;
+                    add_to_axis(&mut axes, key, value);
+                }
+                let at = spec.search.as_ref().map_or(0, |s| s.span().start);
+                points.push((trial, at));
+            }
         }
         for (index, run) in explicit.iter().enumerate() {
             let mut ov = Vec::new();
@@ -281,12 +393,7 @@ impl Sweep {
                 located(u, key_at, &ov, "[[runs]]: ")
             })?;
             for (k, v) in &ov {
-                let v = display(v);
-                match axes.iter_mut().find(|(a, _)| a == k) {
-                    Some((_, vals)) if !vals.contains(&v) => vals.push(v),
-                    Some(_) => {}
-                    None => axes.push((k.clone(), vec![v])),
-                }
+                add_to_axis(&mut axes, k, v);
             }
             points.push((ov, at));
         }
@@ -314,6 +421,7 @@ impl Sweep {
             runs,
             axes,
             seeds,
+            searched,
         })
     }
 }

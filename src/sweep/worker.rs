@@ -13,11 +13,12 @@ use crate::analysis::extract::spectra_of;
 use crate::backend::{device_name, dispatch, OnBackend, TrainBackend};
 use crate::config::RunConfig;
 use crate::liveness;
+use crate::model::features::Features;
 use crate::model::predictor::HostGenerators;
 use crate::probe::embedding::Pca2;
 use crate::probe::{Interrupted, ProbeResult};
 use crate::spec::Method;
-use crate::store::{now, Claim, Embedding, Locator, Metric, Owner, Status, Store};
+use crate::store::{now, Claim, Decision, Embedding, Locator, Metric, Owner, Status, Store};
 use crate::sweep::binding::{self, Found};
 use crate::train::checkpoint::{self, EpochStats};
 use crate::train::pretrain::{pretrain, Observer, Outcome, PretrainOptions};
@@ -33,7 +34,13 @@ pub struct StoreObserver<'a> {
     pub stop: Arc<AtomicBool>,
     spectrum_every: usize,
     pictures_every: usize,
+    monitor_every: usize,
     epochs: usize,
+    /// The run's sweep and config, for early stopping.
+    sweep: String,
+    config: RunConfig,
+    /// The decision that pruned the run, once one has.
+    pub pruned: Option<Decision>,
     buffer: Vec<Metric>,
     last_flush: Instant,
     last_step: usize,
@@ -42,11 +49,13 @@ pub struct StoreObserver<'a> {
 }
 
 impl<'a> StoreObserver<'a> {
-    /// An observer storing what `cfg.analysis` asks for.
+    /// An observer storing what `cfg.analysis` asks for, and judging the run at the rungs of
+    /// its `[early_stop]` against the other runs of `sweep`.
     pub fn new(
         store: &'a mut Store,
         claim: &Claim,
         cfg: &RunConfig,
+        sweep: &str,
         stop: Arc<AtomicBool>,
     ) -> Self {
         Self {
@@ -55,7 +64,11 @@ impl<'a> StoreObserver<'a> {
             stop,
             spectrum_every: cfg.analysis.spectrum_every,
             pictures_every: cfg.analysis.pictures_every,
+            monitor_every: cfg.analysis.monitor_every,
             epochs: cfg.train.epochs,
+            sweep: sweep.to_string(),
+            config: cfg.clone(),
+            pruned: None,
             buffer: Vec::new(),
             last_flush: Instant::now(),
             last_step: 0,
@@ -162,6 +175,59 @@ impl Observer for StoreObserver<'_> {
         let total = seconds + started.elapsed().as_secs_f64();
         self.push("pictures/seconds", step, epoch, total);
         self.flush()
+    }
+
+    /// Every `monitor_every` epochs and after the last one.
+    fn wants_monitor(&self, epoch: usize) -> bool {
+        self.monitor_every > 0 && (epoch.is_multiple_of(self.monitor_every) || epoch == self.epochs)
+    }
+
+    /// Stores `monitor/knn/top1`, `monitor/erank`, `monitor/feature_std` and, as
+    /// `monitor/seconds`, what they cost (the extraction and the figures).
+    fn on_monitor(
+        &mut self,
+        epoch: usize,
+        train: &Features,
+        val: &Features,
+        seconds: f64,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let classes = train.labels.iter().max().map_or(0, |&c| c as usize + 1);
+        let m = crate::analysis::monitor::measure(
+            &train.pooled,
+            &train.labels,
+            &val.pooled,
+            &val.labels,
+            train.dim,
+            classes,
+        );
+        let step = self.last_step;
+        self.push("monitor/knn/top1", step, epoch, m.knn_top1);
+        self.push("monitor/erank", step, epoch, m.erank);
+        self.push("monitor/feature_std", step, epoch, m.feature_std);
+        let total = seconds + started.elapsed().as_secs_f64();
+        self.push("monitor/seconds", step, epoch, total);
+        self.flush()
+    }
+
+    /// Early stopping: the run stops here when its setting is pruned (now or before).
+    fn keep_going(&mut self, epoch: usize) -> Result<bool> {
+        if self.config.early_stop.is_none() {
+            return Ok(true);
+        }
+        let verdict = crate::sweep::early_stop::verdict(
+            self.store,
+            &self.claim,
+            &self.sweep,
+            &self.config,
+            epoch,
+        )?;
+        if let Some(d) = verdict {
+            println!("{}", d.reason());
+            self.pruned = Some(d);
+            return Ok(false);
+        }
+        Ok(true)
     }
 }
 
@@ -305,12 +371,14 @@ fn work_on(store: &mut Store, job: &Job, config: &str, signals: &Signals) -> Res
     let resume_step = state.map_or(0, |s| s.step);
     store.truncate_metrics(claim, resume_step as i64)?;
 
+    let sweep = store.run(id)?.sweep;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let pipeline = Pipeline {
             cfg: &cfg,
             out,
             store: &mut *store,
             claim,
+            sweep: &sweep,
             stop: stop.clone(),
         };
         dispatch(cfg.backend, cfg.device, pipeline)
@@ -324,7 +392,11 @@ fn work_on(store: &mut Store, job: &Job, config: &str, signals: &Signals) -> Res
         Err(anyhow::anyhow!("internal error (panic): {msg}"))
     });
     match result {
-        Ok(outcome) => {
+        Ok((_, Some(pruned))) => {
+            register_checkpoint(store, claim, out)?;
+            store.finish(claim, Status::Pruned, Some(&pruned.reason()))
+        }
+        Ok((outcome, None)) => {
             register_checkpoint(store, claim, out)?;
             if outcome.finished {
                 store.finish(claim, Status::Finished, None)
@@ -373,18 +445,21 @@ struct Pipeline<'a> {
     out: &'a Path,
     store: &'a mut Store,
     claim: &'a Claim,
+    sweep: &'a str,
     stop: Arc<AtomicBool>,
 }
 
 impl OnBackend for Pipeline<'_> {
-    type Output = Outcome;
+    /// How pre-training ended, and the decision that pruned the run if one did.
+    type Output = (Outcome, Option<Decision>);
 
-    fn run<B: TrainBackend>(self, device: B::Device) -> Result<Outcome> {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Result<(Outcome, Option<Decision>)> {
         let Pipeline {
             cfg,
             out,
             store,
             claim,
+            sweep,
             stop,
         } = self;
         let opts = PretrainOptions {
@@ -398,12 +473,13 @@ impl OnBackend for Pipeline<'_> {
                 attention_into::<B>(store, claim, cfg, out, &device)?;
             }
             let finished = evaluate_into::<B>(store, claim, cfg, out, &device, &stop)?;
-            return Ok(Outcome {
+            let outcome = Outcome {
                 state: Default::default(),
                 finished,
-            });
+            };
+            return Ok((outcome, None));
         }
-        let mut observer = StoreObserver::new(store, claim, cfg, stop.clone());
+        let mut observer = StoreObserver::new(store, claim, cfg, sweep, stop.clone());
         let outcome = pretrain::<B>(cfg, &opts, &device, &mut observer);
         let flushed = observer.flush();
         if let Some(e) = observer.error.take() {
@@ -411,13 +487,16 @@ impl OnBackend for Pipeline<'_> {
         }
         let mut outcome = outcome?;
         flushed?;
+        if let Some(pruned) = observer.pruned.take() {
+            return Ok((outcome, Some(pruned)));
+        }
         if outcome.finished && cfg.analysis.pictures_every > 0 {
             attention_into::<B>(store, claim, cfg, out, &device)?;
         }
         if outcome.finished && !cfg.probe.kinds.is_empty() {
             outcome.finished = evaluate_into::<B>(store, claim, cfg, out, &device, &stop)?;
         }
-        Ok(outcome)
+        Ok((outcome, None))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Training: the pre-training loop, its optimiser, schedule, checkpoints and memory estimate.
 
 pub mod checkpoint;
+pub mod monitor;
 pub mod optim;
 pub mod pretrain;
 pub mod reconstruction;

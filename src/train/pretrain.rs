@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::checkpoint::{self, EpochStats, TrainState};
+use super::monitor::MonitorSets;
 use super::optim::{apply_weight_decay, decay_groups};
 use super::reconstruction::{reconstruct, Reconstruction};
 use super::schedule::cosine_lr;
@@ -24,6 +25,7 @@ use crate::config::RunConfig;
 use crate::data::batch::{BatchMaker, PretrainBatch};
 use crate::data::{self, ImageSet};
 use crate::liveness;
+use crate::model::features::Features;
 use crate::model::predictor::HostGenerators;
 use crate::model::qbheat::QbHeat;
 
@@ -72,6 +74,28 @@ pub trait Observer {
         _seconds: f64,
     ) -> Result<()> {
         Ok(())
+    }
+    /// Whether [`Observer::on_monitor`] wants the monitor's features after `epoch` epochs.
+    fn wants_monitor(&self, _epoch: usize) -> bool {
+        false
+    }
+    /// The pooled features of the monitor's fixed training and validation subsets after
+    /// `epoch` epochs (extracted in `seconds`), before that epoch's checkpoint; an error fails
+    /// the run.
+    fn on_monitor(
+        &mut self,
+        _epoch: usize,
+        _train: &Features,
+        _val: &Features,
+        _seconds: f64,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// Whether the run goes on after `epoch` epochs (called once the epoch is checkpointed,
+    /// and with the epochs already done when a run starts or resumes); `false` ends the
+    /// run here, checkpointed (early stopping).
+    fn keep_going(&mut self, _epoch: usize) -> Result<bool> {
+        Ok(true)
     }
 }
 
@@ -169,6 +193,13 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
     checkpoint::write_atomic(&config_path, cfg.to_toml().as_bytes())?;
     let groups = decay_groups(&model, cfg.train.decay_all);
 
+    let monitor = MonitorSets::new(cfg, &train_set, &val_set);
+    if !observer.keep_going(state.epochs_done)? {
+        return Ok(Outcome {
+            state,
+            finished: false,
+        });
+    }
     let (batch, steps) = steps_per_epoch(cfg, train_set.len());
     state.steps_per_epoch = steps;
     let total = steps * cfg.train.epochs;
@@ -278,8 +309,17 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
             let recs = reconstruct(&eval_model, &maker, &val_set, device);
             observer.on_reconstructions(epoch + 1, &recs, t.elapsed().as_secs_f64())?;
         }
+        if let Some(sets) = monitor
+            .as_ref()
+            .filter(|_| observer.wants_monitor(epoch + 1))
+        {
+            let t = Instant::now();
+            let (train_features, val_features) = sets.features(&eval_model.encoder, device);
+            let seconds = t.elapsed().as_secs_f64();
+            observer.on_monitor(epoch + 1, &train_features, &val_features, seconds)?;
+        }
         save(&model, optim.to_record(), &state)?;
-        if stop {
+        if stop || !observer.keep_going(epoch + 1)? {
             break;
         }
     }

@@ -57,6 +57,10 @@ pub struct Snapshot {
     pub pictures: HashMap<String, Vec<Picture>>,
     /// `data_version` at the last pictures refresh.
     pictures_version: Option<i64>,
+    /// Why a run's features look collapsed (`analysis::collapse`), for the runs that do.
+    pub collapse: HashMap<String, String>,
+    /// The step of the newest `monitor/erank` row each run's collapse check has seen.
+    collapse_steps: HashMap<String, i64>,
 }
 
 /// Smallest interval between two `squeue` calls of the TUI.
@@ -89,6 +93,8 @@ impl Snapshot {
             tags: HashMap::new(),
             notes: HashMap::new(),
             references: Vec::new(),
+            collapse: HashMap::new(),
+            collapse_steps: HashMap::new(),
         })
     }
 
@@ -218,6 +224,7 @@ impl Snapshot {
             }
         }
         self.reload_slurm(t);
+        self.reload_collapse()?;
         // runs whose rows were truncated on resume: drop their cached series
         let known: std::collections::HashSet<&str> =
             self.runs.iter().map(|r| r.id.as_str()).collect();
@@ -232,6 +239,37 @@ impl Snapshot {
             if rows.last().map(|m| m.step) > last {
                 rows.clear();
             }
+        }
+        Ok(())
+    }
+
+    /// Checks again the collapse health of the runs with a new monitor row since the last look
+    /// (two series reads per such run).
+    fn reload_collapse(&mut self) -> Result<()> {
+        for r in &self.runs {
+            let newest = self
+                .latest
+                .get(&r.id)
+                .and_then(|m| m.iter().find(|m| m.key == "monitor/erank"))
+                .map(|m| m.step);
+            let Some(step) = newest else {
+                self.collapse.remove(&r.id);
+                continue;
+            };
+            if self.collapse_steps.get(&r.id) == Some(&step) {
+                continue;
+            }
+            self.queries += 2;
+            let by_epoch = |rows: Vec<Metric>| -> Vec<(i64, f64)> {
+                rows.into_iter().map(|m| (m.epoch, m.value)).collect()
+            };
+            let erank = by_epoch(self.store.series(&r.id, "monitor/erank", None)?);
+            let std = by_epoch(self.store.series(&r.id, "monitor/feature_std", None)?);
+            match crate::analysis::collapse::collapse_reason(&erank, &std) {
+                Some(why) => self.collapse.insert(r.id.clone(), why),
+                None => self.collapse.remove(&r.id),
+            };
+            self.collapse_steps.insert(r.id.clone(), step);
         }
         Ok(())
     }

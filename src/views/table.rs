@@ -107,28 +107,6 @@ fn tex(s: &str) -> String {
     out
 }
 
-/// The header and body cells (best marked) of one table.
-fn cells(t: &Table) -> (Vec<String>, Vec<Vec<(String, bool)>>) {
-    let mut header = vec![t.key.clone(), "n".to_string()];
-    header.extend(t.columns.iter().map(|c| c.header()));
-    let rows = t
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(gi, g)| {
-            let mut row = vec![(g.value.clone(), false), (g.runs.len().to_string(), false)];
-            for (ci, c) in t.columns.iter().enumerate() {
-                row.push((
-                    g.cell_text(ci, c),
-                    t.best[ci] == Some(gi) && t.groups.len() > 1,
-                ));
-            }
-            row
-        })
-        .collect();
-    (header, rows)
-}
-
 /// The ablation tables of a sweep in `format`.
 pub fn table(
     store: &Store,
@@ -143,7 +121,7 @@ pub fn table(
         out.push_str("setting,value,n,column,mean,std,n_values\n");
     }
     for t in &all {
-        let (header, rows) = cells(&t.table);
+        let (header, rows) = t.table.cells();
         match format {
             TableFormat::Markdown => {
                 let _ = writeln!(out, "**{}**\n", t.caption);

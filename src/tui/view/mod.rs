@@ -35,6 +35,7 @@ pub fn status_color(s: Status) -> Color {
         Status::Finished => Color::Green,
         Status::Failed => Color::Red,
         Status::Stopped => Color::Magenta,
+        Status::Pruned => Color::Yellow,
     }
 }
 

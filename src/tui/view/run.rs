@@ -1,5 +1,6 @@
 //! The Run tab: the selected run's live charts (train / val loss, lr, probe accuracy per probe
-//! epoch), its config and its error.
+//! epoch, and the feature monitor's kNN top-1 and effective rank per epoch when it ran), its
+//! config, its error or why it was pruned, and why its features look collapsed.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -9,17 +10,21 @@ use ratatui::Frame;
 
 use super::chart::{self, Series, PALETTE};
 use super::status_color;
+use crate::store::Status;
 use crate::tui::app::App;
 use crate::tui::snapshot::{SeriesKey, Snapshot};
 
 /// The series the Run tab draws.
-pub const RUN_SERIES: [&str; 6] = [
+pub const RUN_SERIES: [&str; 9] = [
     "train/loss",
     "epoch/train_loss",
     "epoch/val_loss",
     "train/lr",
     "probe/lin/top1",
     "probe/tran-1/top1",
+    "monitor/knn/top1",
+    "monitor/erank",
+    "monitor/feature_std",
 ];
 
 /// Series keys wanted for `run`.
@@ -65,8 +70,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         )),
     ];
     if let Some(e) = &row.error {
+        let (label, color) = if row.status == Status::Pruned {
+            ("why", Color::Yellow)
+        } else {
+            ("error", Color::Red)
+        };
         lines.push(Line::from(Span::styled(
-            format!("error: {e}"),
+            format!("{label}: {e}"),
+            Style::new().fg(color),
+        )));
+    }
+    if let Some(why) = snap.collapse.get(&id) {
+        lines.push(Line::from(Span::styled(
+            format!("features collapsed: {why}"),
             Style::new().fg(Color::Red),
         )));
     }
@@ -95,6 +111,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
             .block(Block::bordered().title("config (non-defaults first)")),
         left,
     );
+    let has_monitor = snap
+        .series
+        .get(&(id.clone(), "monitor/knn/top1".to_string()))
+        .is_some_and(|v| !v.is_empty());
+    let (right, monitor_area) = if has_monitor {
+        let [charts, monitor] =
+            Layout::vertical([Constraint::Percentage(67), Constraint::Percentage(33)]).areas(right);
+        (charts, Some(monitor))
+    } else {
+        (right, None)
+    };
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
     let [tl, tr] =
@@ -188,6 +215,42 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
             probe("probe/tran-1/top1", "tran-1", 5),
         ],
         "probe epoch",
+        app.chart.log_y,
+    );
+    if let Some(area) = monitor_area {
+        draw_monitor(frame, area, app, snap, &id);
+    }
+}
+
+/// The feature monitor's series against the epoch: kNN top-1 on the left, the effective rank
+/// (RankMe) on the right.
+fn draw_monitor(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, id: &str) {
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let by_epoch = |key: &str, c: usize| Series {
+        name: key.trim_start_matches("monitor/").to_string(),
+        color: PALETTE[c],
+        points: snap
+            .series
+            .get(&(id.to_string(), key.to_string()))
+            .map(|v| v.iter().map(|m| (m.epoch as f64, m.value)).collect())
+            .unwrap_or_default(),
+        scatter: false,
+    };
+    chart::draw(
+        frame,
+        left,
+        "monitor: kNN top-1 (k=20) per epoch",
+        &[by_epoch("monitor/knn/top1", 3)],
+        "epoch",
+        false,
+    );
+    chart::draw(
+        frame,
+        right,
+        "monitor: effective rank per epoch",
+        &[by_epoch("monitor/erank", 6)],
+        "epoch",
         app.chart.log_y,
     );
 }

@@ -29,6 +29,8 @@ enum Content<'a> {
     Eta,
     Tags,
     Error,
+    /// "collapsed" when `analysis::collapse` flags the run.
+    Collapse,
 }
 
 /// A column: header, width, priority (lower is kept first), content.
@@ -85,6 +87,12 @@ fn cell<'a>(c: &Content, app: &App, snap: &'a Snapshot, r: &RunRow, p: &RunProgr
         Content::Error => {
             Cell::from(r.error.clone().unwrap_or_default()).style(Style::new().fg(Color::Red))
         }
+        Content::Collapse => Cell::from(if snap.collapse.contains_key(&r.id) {
+            "collapsed"
+        } else {
+            ""
+        })
+        .style(Style::new().fg(Color::Red)),
     }
 }
 
@@ -110,6 +118,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         col("lin", 5, 2, Content::Percent("probe/lin/top1")),
         col("tran-1", 6, 2, Content::Percent("probe/tran-1/top1")),
         col("ft", 5, 20, Content::Percent("probe/finetune/top1")),
+        col("kNN", 5, 2, Content::Percent("monitor/knn/top1")),
         col("img/s", 5, 10, Content::Speed),
         col("elapsed", 7, 12, Content::Elapsed),
         col("ETA", 6, 11, Content::Eta),
@@ -118,6 +127,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
     // tags when a listed run has some, kept right after the id and status
     if rows.iter().any(|r| snap.tags.contains_key(&r.id)) {
         columns.insert(3, col("tags", 10, 1, Content::Tags));
+    }
+    // the collapse badge when a listed run's features look collapsed
+    if rows.iter().any(|r| snap.collapse.contains_key(&r.id)) {
+        columns.insert(3, col("features", 9, 0, Content::Collapse));
     }
     // keep columns by priority while they fit (1 space between columns, 2 for the border)
     let mut budget = table_area.width.saturating_sub(2) as i32;
