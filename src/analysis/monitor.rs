@@ -225,9 +225,9 @@ mod tests {
         for i in 0..n {
             let c = i % classes;
             y.push(c as u32);
-            for d in 0..dim {
+            for &centre in &centres[c] {
                 let e: f32 = (0..4).map(|_| rng.random_range(-1.0f32..1.0)).sum::<f32>() / 2.0;
-                x.push(centres[c][d] + noise * e);
+                x.push(centre + noise * e);
             }
         }
         (x, y)

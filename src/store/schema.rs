@@ -224,7 +224,7 @@ fn rebuild_runs_sqlite(db: &Db) -> Result<()> {
             &[],
         )?
         .get(0)?;
-    let check = create.replace(' ', "").replace('\n', "");
+    let check = create.replace([' ', '\n'], "");
     anyhow::ensure!(
         check.contains(&STATUSES_BEFORE_PRUNED.replace(' ', "")),
         "the runs table's status check is not the one this migration knows: {create}"

@@ -101,11 +101,13 @@ pub enum SortKey {
     ValLoss,
     Lin,
     Tran1,
+    /// The feature monitor's last kNN top-1 (a search's trials best first).
+    Knn,
     ImgPerS,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 9] = [
+    pub const ALL: [SortKey; 10] = [
         SortKey::Created,
         SortKey::Id,
         SortKey::Status,
@@ -114,6 +116,7 @@ impl SortKey {
         SortKey::ValLoss,
         SortKey::Lin,
         SortKey::Tran1,
+        SortKey::Knn,
         SortKey::ImgPerS,
     ];
 
@@ -127,6 +130,7 @@ impl SortKey {
             SortKey::ValLoss => "val loss",
             SortKey::Lin => "lin",
             SortKey::Tran1 => "tran-1",
+            SortKey::Knn => "kNN",
             SortKey::ImgPerS => "img/s",
         }
     }
@@ -137,6 +141,7 @@ impl SortKey {
             SortKey::ValLoss => Some("epoch/val_loss"),
             SortKey::Lin => Some("probe/lin/top1"),
             SortKey::Tran1 => Some("probe/tran-1/top1"),
+            SortKey::Knn => Some("monitor/knn/top1"),
             SortKey::ImgPerS => Some("epoch/img_per_s"),
             _ => None,
         }
