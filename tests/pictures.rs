@@ -223,7 +223,7 @@ fn attention_on_a_run_without_a_checkpoint_is_refused_and_an_old_store_is_migrat
     // a store from before pictures (schema 5): the first open migrates it (viewers too, when
     // the file is writable), nothing of it is lost, and it simply has no pictures yet
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("DROP TABLE pictures; DROP TABLE embeddings; DROP TABLE run_tags; DROP TABLE run_notes;\n         DROP TABLE sweep_tags; DROP TABLE sweep_notes; PRAGMA user_version = 5;")
+    conn.execute_batch("DROP TABLE pictures; DROP TABLE embeddings; DROP TABLE run_tags; DROP TABLE run_notes;\n         DROP TABLE sweep_tags; DROP TABLE sweep_notes; DROP TABLE decisions;\n         ALTER TABLE sweeps DROP COLUMN search; PRAGMA user_version = 5;")
         .unwrap();
     drop(conn);
     let (_, html) = report(dir.path(), &db, "s");

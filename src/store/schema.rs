@@ -4,7 +4,7 @@
 //! its version in `schema_version`; both migrate under a lock, so two processes opening a
 //! fresh store migrate it once.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::db::{Db, Dialect};
 
@@ -224,13 +224,21 @@ fn rebuild_runs_sqlite(db: &Db) -> Result<()> {
             &[],
         )?
         .get(0)?;
-    let check = create.replace([' ', '\n'], "");
+    if create.contains(STATUSES_WITH_PRUNED) {
+        // already widened (a store whose version was set back by hand): nothing to do
+        return Ok(());
+    }
     anyhow::ensure!(
-        check.contains(&STATUSES_BEFORE_PRUNED.replace(' ', "")),
+        create.contains(STATUSES_BEFORE_PRUNED),
         "the runs table's status check is not the one this migration knows: {create}"
     );
-    let widened = create
-        .replacen("CREATE TABLE runs", "CREATE TABLE runs_new", 1)
+    // the columns as SQLite keeps them (`CREATE TABLE runs (` or, after a rename,
+    // `CREATE TABLE "runs" (`), under the new name
+    let columns = create
+        .find('(')
+        .map(|i| &create[i..])
+        .context("the runs table's definition has no column list")?;
+    let widened = format!("CREATE TABLE runs_new {columns}")
         .replace(STATUSES_BEFORE_PRUNED, STATUSES_WITH_PRUNED);
     anyhow::ensure!(
         widened.contains(STATUSES_WITH_PRUNED),
