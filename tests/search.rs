@@ -169,13 +169,11 @@ fn a_killed_asha_search_resumes_with_the_same_trials_and_every_decision_once() {
     assert!(out.status.success());
     assert_eq!(decisions(&Store::open_read_only(&db).unwrap()), after);
     // the report lists the trials and the decisions
-    let out = Command::new(BIN)
-        .args(["report", "--sweep", "asha", "--db"])
-        .arg(&db)
-        .arg("--out")
-        .arg(dir.path().join("report"))
-        .output()
-        .unwrap();
+    let out = common::workbench_in(
+        dir.path(),
+        &db,
+        &["report", "--sweep", "asha", "--out", "report"],
+    );
     assert!(
         out.status.success(),
         "{}",
