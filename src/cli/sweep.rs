@@ -129,18 +129,26 @@ fn dry_run(sweep: &Sweep, db: &Locator) -> Result<()> {
             .collect(),
         None => Default::default(),
     };
-    let finished = sweep
-        .runs
-        .iter()
-        .filter(|r| known.get(&r.id) == Some(&Status::Finished))
-        .count();
+    let count = |status: Status| {
+        sweep
+            .runs
+            .iter()
+            .filter(|r| known.get(&r.id) == Some(&status))
+            .count()
+    };
+    let (finished, pruned) = (count(Status::Finished), count(Status::Pruned));
+    let pruned = if pruned > 0 {
+        format!(", {pruned} pruned")
+    } else {
+        String::new()
+    };
     let axes: Vec<String> = sweep
         .axes
         .iter()
         .map(|(k, v)| format!("{k} = [{}]", v.join(", ")))
         .collect();
     println!(
-        "sweep {}: {} runs ({finished} already finished), seeds {:?}, axes: {}",
+        "sweep {}: {} runs ({finished} already finished{pruned}), seeds {:?}, axes: {}",
         sweep.name,
         sweep.runs.len(),
         sweep.seeds,
