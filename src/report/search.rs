@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use plotters::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::figure::{svg_title, Figure};
 use super::html::{self, Td};
@@ -20,15 +20,13 @@ use crate::store::{RunRow, Status};
 
 /// The metric a search is judged on: its `[early_stop]` metric, else the first of lin top-1,
 /// kNN top-1 and validation loss that a run has.
-fn chosen_metric(data: &Data) -> Option<(String, Mode)> {
-    let configs = data
+fn chosen_metric(data: &Data, configs: &HashMap<&str, RunConfig>) -> Option<(String, Mode)> {
+    if let Some(es) = data
         .runs
         .iter()
-        .filter_map(|r| serde_json::from_str::<RunConfig>(&r.config).ok());
-    for c in configs {
-        if let Some(es) = c.early_stop {
-            return Some((es.metric, es.mode));
-        }
+        .find_map(|r| configs.get(r.id.as_str())?.early_stop.as_ref())
+    {
+        return Some((es.metric.clone(), es.mode));
     }
     [
         ("probe/lin/top1", Mode::Max),
@@ -50,13 +48,24 @@ struct Trial<'a> {
     status: String,
 }
 
-fn trials<'a>(data: &'a Data, metric: &str) -> Vec<Trial<'a>> {
-    let mut by_setting: BTreeMap<String, Vec<&RunRow>> = BTreeMap::new();
+/// The setting of each run (its run id when its config does not parse), by run id.
+fn settings<'a>(data: &'a Data, configs: &HashMap<&str, RunConfig>) -> HashMap<&'a str, String> {
+    data.runs
+        .iter()
+        .map(|r| {
+            let setting = configs.get(r.id.as_str()).map_or(r.id.clone(), setting_id);
+            (r.id.as_str(), setting)
+        })
+        .collect()
+}
+
+fn trials<'a>(data: &'a Data, settings: &HashMap<&str, String>, metric: &str) -> Vec<Trial<'a>> {
+    let mut by_setting: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
     for r in &data.runs {
-        let key = serde_json::from_str::<RunConfig>(&r.config)
-            .map(|c| setting_id(&c))
-            .unwrap_or_else(|_| r.id.clone());
-        by_setting.entry(key).or_default().push(r);
+        by_setting
+            .entry(&settings[r.id.as_str()])
+            .or_default()
+            .push(r);
     }
     by_setting
         .into_values()
@@ -76,12 +85,11 @@ fn trials<'a>(data: &'a Data, metric: &str) -> Vec<Trial<'a>> {
                 })
                 .max()
                 .unwrap_or(0);
-            let mut statuses: Vec<&str> = runs.iter().map(|r| r.status.as_str()).collect();
-            statuses.dedup();
+            let statuses: BTreeSet<&str> = runs.iter().map(|r| r.status.as_str()).collect();
             Trial {
                 metric: mean_std(&values).map(|(m, s)| (m, s, values.len())),
                 epochs,
-                status: statuses.join("/"),
+                status: statuses.into_iter().collect::<Vec<_>>().join("/"),
                 runs,
             }
         })
@@ -111,12 +119,18 @@ pub fn search(data: &Data, page: &mut Page) -> Result<()> {
         return Ok(());
     }
     page.h2("Search and early stopping");
-    let metric = chosen_metric(data);
+    let configs: HashMap<&str, RunConfig> = data
+        .runs
+        .iter()
+        .filter_map(|r| Some((r.id.as_str(), serde_json::from_str(&r.config).ok()?)))
+        .collect();
+    let settings = settings(data, &configs);
+    let metric = chosen_metric(data, &configs);
     if let (false, Some((key, mode))) = (searched.is_empty(), &metric) {
-        let mut ts = trials(data, key);
+        let mut ts = trials(data, &settings, key);
         sort_trials(&mut ts, *mode);
         trials_table(data, page, &ts, &searched, key);
-        if let Some(f) = parallel_coordinates(data, &ts, &searched, key)? {
+        if let Some(f) = parallel_coordinates(data, &ts, &searched, key, *mode)? {
             page.fig(f);
         }
     }
@@ -124,14 +138,11 @@ pub fn search(data: &Data, page: &mut Page) -> Result<()> {
         main_effects(data, page);
     }
     if !decisions.is_empty() {
-        let first_run: BTreeMap<String, String> = data
-            .runs
-            .iter()
-            .filter_map(|r| {
-                let c = serde_json::from_str::<RunConfig>(&r.config).ok()?;
-                Some((setting_id(&c), r.id.clone()))
-            })
-            .collect();
+        // the first run of each setting names it (runs are oldest first)
+        let mut first_run: HashMap<&str, &str> = HashMap::new();
+        for r in data.runs.iter().rev() {
+            first_run.insert(&settings[r.id.as_str()], &r.id);
+        }
         let pruned = decisions.iter().filter(|d| d.prune).count();
         let rows: Vec<Vec<Td>> = decisions
             .iter()
@@ -140,9 +151,9 @@ pub fn search(data: &Data, page: &mut Page) -> Result<()> {
                     Td::plain(d.rung.to_string()),
                     Td::plain(
                         first_run
-                            .get(&d.setting)
-                            .cloned()
-                            .unwrap_or(d.setting.clone()),
+                            .get(d.setting.as_str())
+                            .copied()
+                            .unwrap_or(&d.setting),
                     ),
                     Td::plain(format!("{:.4}", d.value)),
                     Td::plain(d.seeds.to_string()),
@@ -270,6 +281,7 @@ fn parallel_coordinates(
     ts: &[Trial],
     searched: &[String],
     metric: &str,
+    mode: Mode,
 ) -> Result<Option<Figure>> {
     if ts.len() < 2 || searched.is_empty() {
         return Ok(None);
@@ -288,7 +300,7 @@ fn parallel_coordinates(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |a, &x| {
             (a.0.min(x), a.1.max(x))
         });
-    let lower_is_better = chosen_mode_is_min(data);
+    let lower_is_better = mode == Mode::Min;
     let norm = |v: f64| {
         let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
         if lower_is_better {
@@ -299,15 +311,12 @@ fn parallel_coordinates(
     };
     columns.push(m.iter().map(|v| v.map(norm)).collect());
     let mut labels: Vec<String> = ablation::unique_suffixes(searched);
+    // the metric without its first component (`knn/top1`)
     labels.push(
         metric
-            .rsplit('/')
-            .take(2)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("/"),
+            .split_once('/')
+            .map_or(metric, |(_, rest)| rest)
+            .to_string(),
     );
     let k = columns.len();
     let caption = format!(
@@ -388,10 +397,6 @@ fn parallel_coordinates(
         csv,
         series: ts.len(),
     }))
-}
-
-fn chosen_mode_is_min(data: &Data) -> bool {
-    chosen_metric(data).is_some_and(|(_, m)| m == Mode::Min)
 }
 
 /// Whether the runs form a full factorial grid over two or more swept settings: every

@@ -18,7 +18,9 @@ use crate::model::predictor::HostGenerators;
 use crate::probe::embedding::Pca2;
 use crate::probe::{Interrupted, ProbeResult};
 use crate::spec::Method;
-use crate::store::{now, Claim, Decision, Embedding, Locator, Metric, Owner, Status, Store};
+use crate::store::{
+    now, Claim, Decision, Embedding, Locator, Metric, Owner, RunRow, Status, Store,
+};
 use crate::sweep::binding::{self, Found};
 use crate::train::checkpoint::{self, EpochStats};
 use crate::train::pretrain::{pretrain, Observer, Outcome, PretrainOptions};
@@ -307,13 +309,13 @@ pub fn work(db: &Locator, job: &Job, signals: &Signals) -> Result<()> {
     let row = store.run(&job.claim.run)?;
     let done = Arc::new(AtomicBool::new(false));
     let beat = heartbeat_thread(db.clone(), job.claim.clone(), stop.clone(), done.clone());
-    let result = work_on(&mut store, job, &row.config, signals);
+    let result = work_on(&mut store, job, &row, signals);
     done.store(true, Ordering::SeqCst);
     let _ = beat.join();
     result
 }
 
-fn work_on(store: &mut Store, job: &Job, config: &str, signals: &Signals) -> Result<()> {
+fn work_on(store: &mut Store, job: &Job, row: &RunRow, signals: &Signals) -> Result<()> {
     let stop = signals.stop.clone();
     let claim = &job.claim;
     let id = claim.run.as_str();
@@ -323,7 +325,7 @@ fn work_on(store: &mut Store, job: &Job, config: &str, signals: &Signals) -> Res
         store.finish(claim, Status::Failed, Some(&msg))?;
         Err(e)
     };
-    let mut cfg: RunConfig = match serde_json::from_str(config) {
+    let mut cfg: RunConfig = match serde_json::from_str(&row.config) {
         Ok(c) => c,
         Err(e) => {
             return fail(
@@ -371,14 +373,13 @@ fn work_on(store: &mut Store, job: &Job, config: &str, signals: &Signals) -> Res
     let resume_step = state.map_or(0, |s| s.step);
     store.truncate_metrics(claim, resume_step as i64)?;
 
-    let sweep = store.run(id)?.sweep;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let pipeline = Pipeline {
             cfg: &cfg,
             out,
             store: &mut *store,
             claim,
-            sweep: &sweep,
+            sweep: &row.sweep,
             stop: stop.clone(),
         };
         dispatch(cfg.backend, cfg.device, pipeline)
