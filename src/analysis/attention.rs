@@ -215,23 +215,21 @@ pub fn for_run(
         row.id
     );
     let dev = Default::default();
-    let (model, epoch) = match cfg.method {
-        Method::QbHeat => {
-            let (dir, epoch) = super::stored::require_checkpoint(row)?;
-            let model = crate::train::checkpoint::load_model::<crate::backend::Cpu>(
-                &cfg,
-                &dir,
-                cfg.data.channels,
-                &dev,
-            )?;
-            (model, epoch as i64)
-        }
-        _ => (
-            crate::model::qbheat::QbHeat::new(&cfg, cfg.data.channels, &dev),
-            0,
-        ),
+    let (encoder, epoch) = if cfg.method.pretrains() {
+        let (dir, epoch) = super::stored::require_checkpoint(row)?;
+        let encoder = crate::train::checkpoint::load_encoder::<crate::backend::Cpu>(
+            &cfg,
+            &dir,
+            cfg.data.channels,
+            &dev,
+        )?;
+        (encoder, epoch as i64)
+    } else {
+        let model =
+            crate::model::qbheat::QbHeat::<crate::backend::Cpu>::new(&cfg, cfg.data.channels, &dev);
+        (model.encoder, 0)
     };
-    let blocks_n = model.encoder.blocks.len();
+    let blocks_n = encoder.blocks.len();
     if let Some(b) = block {
         anyhow::ensure!(
             (1..=blocks_n).contains(&b),
@@ -246,7 +244,7 @@ pub fn for_run(
         val.len(),
         val.len().saturating_sub(1)
     );
-    let mut blocks = maps(&model.encoder, &val, image, &train.channel_stats(), &dev);
+    let mut blocks = maps(&encoder, &val, image, &train.channel_stats(), &dev);
     if let Some(b) = block {
         blocks.retain(|m| m.block + 1 == b);
     }

@@ -75,6 +75,13 @@ fn model_of(row: &RunRow) -> Result<(QbHeat<Cpu>, i64)> {
             let model = checkpoint::load_model::<Cpu>(&cfg, &dir, cfg.data.channels, &dev)?;
             Ok((model, epoch as i64))
         }
+        Method::MocoV2 => {
+            // the query encoder in the model the export reads (only its encoder is used)
+            let (dir, epoch) = require_checkpoint(row)?;
+            let mut model = QbHeat::new(&cfg, cfg.data.channels, &dev);
+            model.encoder = checkpoint::load_encoder::<Cpu>(&cfg, &dir, cfg.data.channels, &dev)?;
+            Ok((model, epoch as i64))
+        }
         Method::RandomInit => Ok((QbHeat::new(&cfg, cfg.data.channels, &dev), 0)),
         Method::Supervised => anyhow::bail!(
             "run {}: the supervised baseline trains its encoder inside its probe and keeps no checkpoint; nothing to export",
@@ -102,6 +109,12 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 /// Exports run `row` (its latest metrics `latest`) to `out`.
 pub fn export(row: &RunRow, latest: &[Metric], out: &Path, what: What) -> Result<Exported> {
     let cfg = config_of(row)?;
+    anyhow::ensure!(
+        what != What::Generators || cfg.method == Method::QbHeat,
+        "run {} is {}: only QB-Heat learns generators (A, B); export its encoder instead",
+        row.id,
+        cfg.method.name()
+    );
     let (model, epoch) = model_of(row)?;
     let spec = cfg.model.preset.spec();
     let probes: serde_json::Map<String, serde_json::Value> = latest

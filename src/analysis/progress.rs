@@ -3,7 +3,6 @@
 //! sweep's progress lines and the TUI agree.
 
 use crate::config::{DataConfig, DataSource, RunConfig};
-use crate::spec::Method;
 use crate::store::{Metric, RunRow, Status};
 
 /// Progress of one run.
@@ -55,7 +54,7 @@ pub fn run_progress(
     let epoch = epoch_row.map_or(0, |m| m.epoch);
     let step = step_row.map_or(0, |m| m.step);
     let epochs = cfg.map_or(0, |c| {
-        if c.method == Method::QbHeat {
+        if c.method.pretrains() {
             c.train.epochs as i64
         } else {
             0

@@ -209,6 +209,14 @@ pub enum Command {
         /// lin and tran-1].
         #[arg(long = "kind", value_parser = probe_kind)]
         kinds: Vec<ProbeKind>,
+        /// Widths of the tran (and fine-tuning) head, each its own probe (Fig. 8) [default:
+        /// the run config's probe.tran_width and probe.tran_widths].
+        #[arg(long = "width", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        widths: Vec<u32>,
+        /// Transformer blocks of the tran head (Tab. 15: 4) [default: the run config's
+        /// probe.tran_depth].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+        depth: Option<u32>,
         #[command(flatten)]
         db: DbArg,
     },
@@ -379,7 +387,13 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
             format,
             db,
         } => views::table(&db, &sweep, by.as_deref(), &metrics, format),
-        Command::Probe { run, kinds, db } => probe::run(&db, &run, kinds),
+        Command::Probe {
+            run,
+            kinds,
+            widths,
+            depth,
+            db,
+        } => probe::run(&db, &run, kinds, &widths, depth),
         Command::Spectrum {
             run,
             epoch,

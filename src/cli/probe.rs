@@ -8,14 +8,21 @@ use std::sync::Arc;
 use qbheat_workbench::analysis::stored::{checkpoint_of, config_of};
 use qbheat_workbench::backend::{dispatch, OnBackend, TrainBackend};
 use qbheat_workbench::config::RunConfig;
-use qbheat_workbench::probe::pipeline;
-use qbheat_workbench::spec::{Method, ProbeKind};
+use qbheat_workbench::probe::{pipeline, ProbeVariant};
+use qbheat_workbench::spec::ProbeKind;
 use qbheat_workbench::store::Store;
 use qbheat_workbench::sweep::worker::{pca_embedding, probe_metrics};
 
 use super::DbArg;
 
-pub fn run(db: &DbArg, run: &str, kinds: Vec<ProbeKind>) -> Result<()> {
+/// Probes run `run` with `kinds` (at `widths` and `depth` of the tran head when given).
+pub fn run(
+    db: &DbArg,
+    run: &str,
+    kinds: Vec<ProbeKind>,
+    widths: &[u32],
+    depth: Option<u32>,
+) -> Result<()> {
     let path = db.locator();
     let row = Store::open_read_only(&path)?.run(run)?;
     let cfg = config_of(&row)?;
@@ -26,7 +33,7 @@ pub fn run(db: &DbArg, run: &str, kinds: Vec<ProbeKind>) -> Result<()> {
     } else {
         vec![ProbeKind::Lin, ProbeKind::Tran1]
     };
-    if cfg.method == Method::QbHeat && checkpoint_of(&row)?.is_none() {
+    if cfg.method.pretrains() && checkpoint_of(&row)?.is_none() {
         anyhow::bail!(
             "run {} ({}) has no checkpoint to probe yet{}",
             row.id,
@@ -37,11 +44,26 @@ pub fn run(db: &DbArg, run: &str, kinds: Vec<ProbeKind>) -> Result<()> {
             }
         );
     }
+    let mut recipe = cfg.probe.clone();
+    if let Some((first, rest)) = widths.split_first() {
+        recipe.tran_width = Some(*first as usize);
+        recipe.tran_widths = rest.iter().map(|&w| w as usize).collect();
+    }
+    if let Some(d) = depth {
+        recipe.tran_depth = d as usize;
+    }
+    // results keep the plain `tran-1` key only at the config's own width
+    let default_width = cfg.probe.tran_width_for(cfg.model.preset);
+    let variants: Vec<ProbeVariant> = recipe
+        .variants(&kinds, cfg.model.preset)
+        .into_iter()
+        .map(|v| ProbeVariant { default_width, ..v })
+        .collect();
     let out = PathBuf::from(row.out_dir.clone().unwrap_or_default());
     let job = Evaluate {
         cfg: &cfg,
         out: &out,
-        kinds: &kinds,
+        variants: &variants,
         stop: super::signal::stop_flag()?,
     };
     let eval = dispatch(cfg.backend, cfg.device, job)?;
@@ -69,13 +91,13 @@ pub fn run(db: &DbArg, run: &str, kinds: Vec<ProbeKind>) -> Result<()> {
 struct Evaluate<'a> {
     cfg: &'a RunConfig,
     out: &'a Path,
-    kinds: &'a [ProbeKind],
+    variants: &'a [ProbeVariant],
     stop: Arc<AtomicBool>,
 }
 
 impl OnBackend for Evaluate<'_> {
     type Output = pipeline::Evaluation;
     fn run<B: TrainBackend>(self, device: B::Device) -> Result<Self::Output> {
-        pipeline::evaluate::<B>(self.cfg, self.out, self.kinds, &device, &self.stop)
+        pipeline::evaluate::<B>(self.cfg, self.out, self.variants, &device, &self.stop)
     }
 }

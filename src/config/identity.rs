@@ -5,6 +5,13 @@
 //! (with a default) to the schema keeps the id of every existing run: an upgraded binary
 //! resumes a finished sweep instead of running it again. Changing a default value is the one
 //! schema change that keeps ids while changing what they mean; treat it like renaming a key.
+//!
+//! Probe settings are evaluations of a run, not part of what it trains: the `[probe]` table
+//! stays out of the id, so adding a probe width to a finished run probes it again without
+//! pre-training again. The supervised baseline is the exception: its probe settings are its
+//! training recipe, so they stay in its id (all but which probes run: `kinds`,
+//! `tran_widths`, `tran_depth`). Ids made while `[probe]` was hashed are found by
+//! [`run_id_with_probe`] and renamed once (`sweep::legacy`).
 
 use serde_json::Value;
 
@@ -31,8 +38,32 @@ fn prune(v: &mut Value, default: &Value) {
     }
 }
 
-/// The settings of `cfg` that differ from the defaults, as sorted JSON text.
+/// The settings of `cfg` that differ from the defaults, as sorted JSON text: what its id
+/// hashes (the probe settings left out, see the module doc).
 pub fn canonical(cfg: &RunConfig) -> String {
+    let to_json = |c: &RunConfig| serde_json::to_value(c).unwrap_or(Value::Null);
+    let (mut v, mut d) = (to_json(cfg), to_json(&RunConfig::default()));
+    for j in [&mut v, &mut d] {
+        let Some(obj) = j.as_object_mut() else {
+            continue;
+        };
+        if cfg.method == crate::spec::Method::Supervised {
+            if let Some(probe) = obj.get_mut("probe").and_then(Value::as_object_mut) {
+                for key in ["kinds", "tran_widths", "tran_depth"] {
+                    probe.remove(key);
+                }
+            }
+        } else {
+            obj.remove("probe");
+        }
+    }
+    prune(&mut v, &d);
+    v.to_string()
+}
+
+/// The canonical text of the id scheme before the probe settings left the id (every
+/// setting that differs from the defaults, `[probe]` included).
+fn canonical_with_probe(cfg: &RunConfig) -> String {
     let to_json = |c: &RunConfig| serde_json::to_value(c).unwrap_or(Value::Null);
     let mut v = to_json(cfg);
     prune(&mut v, &to_json(&RunConfig::default()));
@@ -42,6 +73,11 @@ pub fn canonical(cfg: &RunConfig) -> String {
 /// Stable id of a resolved config (the seed is part of it): 12 hex digits.
 pub fn run_id(cfg: &RunConfig) -> String {
     format!("{:012x}", fnv1a(canonical(cfg).as_bytes()) >> 16)
+}
+
+/// The id the workbench gave `cfg` while its probe settings were hashed too.
+pub fn run_id_with_probe(cfg: &RunConfig) -> String {
+    format!("{:012x}", fnv1a(canonical_with_probe(cfg).as_bytes()) >> 16)
 }
 
 /// The id of a run's setting (what a sweep point is, seeds apart): the run id of its config
@@ -155,6 +191,28 @@ mod tests {
         let mut full = serde_json::to_value(&now).unwrap();
         prune(&mut full, &old_default);
         assert_eq!(full.to_string(), canonical(&now));
+    }
+
+    #[test]
+    fn probe_settings_stay_out_of_the_id() {
+        let mut a = RunConfig::default();
+        a.train.epochs = 3;
+        let mut b = a.clone();
+        b.probe.kinds = vec![crate::spec::ProbeKind::Lin, crate::spec::ProbeKind::Tran1];
+        b.probe.tran_widths = vec![64, 256];
+        b.probe.lin_epochs = 90;
+        assert_eq!(run_id(&a), run_id(&b));
+        // the old scheme told them apart, and gave the default-probe run the same id as now
+        assert_ne!(run_id_with_probe(&a), run_id_with_probe(&b));
+        assert_eq!(run_id_with_probe(&a), run_id(&a));
+        // the supervised baseline trains with its probe recipe: that stays in its id
+        a.method = crate::spec::Method::Supervised;
+        b.method = crate::spec::Method::Supervised;
+        assert_ne!(run_id(&a), run_id(&b));
+        b.probe.lin_epochs = a.probe.lin_epochs;
+        assert_eq!(run_id(&a), run_id(&b), "which probes run is not training");
+        b.probe.finetune_epochs += 1;
+        assert_ne!(run_id(&a), run_id(&b));
     }
 
     #[test]

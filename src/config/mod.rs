@@ -7,6 +7,7 @@
 pub mod early_stop;
 pub mod error;
 pub mod identity;
+pub mod moco;
 pub mod probe;
 mod validate;
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use early_stop::EarlyStopConfig;
 pub use error::{line_col, locate_key, read_source, toml_error, ConfigError};
+pub use moco::MocoConfig;
 pub use probe::ProbeConfig;
 
 use crate::spec::{BackendKind, Method, Models, Position, Preset};
@@ -203,7 +205,7 @@ impl Default for TrainConfig {
 }
 
 /// A two-element array; three or one elements are an error, not silently cut or padded.
-fn exactly_two<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
+pub(crate) fn exactly_two<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
     let v = Vec::<f64>::deserialize(d)?;
     <[f64; 2]>::try_from(v.as_slice()).map_err(|_| {
         serde::de::Error::custom(format!(
@@ -260,8 +262,10 @@ pub struct RunConfig {
     pub loss: LossConfig,
     pub train: TrainConfig,
     pub analysis: AnalysisConfig,
-    /// qbheat | random-init | supervised
+    /// qbheat | moco-v2 | random-init | supervised
     pub method: Method,
+    /// MoCo-v2's settings (`method = "moco-v2"`).
+    pub moco: MocoConfig,
     pub probe: ProbeConfig,
     /// Early stopping, copied from a sweep file's `[early_stop]` (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -283,6 +287,7 @@ impl Default for RunConfig {
             train: TrainConfig::default(),
             analysis: AnalysisConfig::default(),
             method: Method::QbHeat,
+            moco: MocoConfig::default(),
             probe: ProbeConfig::default(),
             early_stop: None,
         }

@@ -6,6 +6,56 @@ use serde::{Deserialize, Serialize};
 
 use crate::spec::{Preset, ProbeKind};
 
+/// One probe of an encoder: a kind at a head width and depth. Its `name` is the metric prefix
+/// `probe/<name>/…` its results are stored under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProbeVariant {
+    pub kind: ProbeKind,
+    /// Width of the tran head (of fine-tuning's decoder; unused by lin).
+    pub width: usize,
+    /// Transformer blocks of the tran head (0 for lin).
+    pub depth: usize,
+    /// The preset's (or `probe.tran_width`'s) width: the one whose results keep the plain key.
+    pub default_width: usize,
+}
+
+impl ProbeVariant {
+    /// `lin`, `finetune`, `tran-1` at the default width and depth 1, else `tran-<depth>@w<W>`
+    /// (e.g. `tran-1@w256`, `tran-4@w128`), and `finetune@…` likewise.
+    pub fn name(&self) -> String {
+        let plain = self.width == self.default_width && self.depth <= 1;
+        match self.kind {
+            ProbeKind::Lin => "lin".into(),
+            ProbeKind::Tran1 if plain => "tran-1".into(),
+            ProbeKind::Tran1 => format!("tran-{}@w{}", self.depth, self.width),
+            ProbeKind::Finetune if plain => "finetune".into(),
+            ProbeKind::Finetune => format!("finetune@tran-{}@w{}", self.depth, self.width),
+        }
+    }
+
+    /// The variant a metric prefix names (`tran-1@w256` → tran, width 256, depth 1).
+    pub fn parse(name: &str, default_width: usize) -> Option<ProbeVariant> {
+        let v = |kind, width, depth| ProbeVariant {
+            kind,
+            width,
+            depth,
+            default_width,
+        };
+        match name {
+            "lin" => return Some(v(ProbeKind::Lin, default_width, 0)),
+            "tran-1" => return Some(v(ProbeKind::Tran1, default_width, 1)),
+            "finetune" => return Some(v(ProbeKind::Finetune, default_width, 1)),
+            _ => {}
+        }
+        let (kind, rest) = match name.strip_prefix("finetune@") {
+            Some(rest) => (ProbeKind::Finetune, rest),
+            None => (ProbeKind::Tran1, name),
+        };
+        let (depth, width) = rest.strip_prefix("tran-")?.split_once("@w")?;
+        Some(v(kind, width.parse().ok()?, depth.parse().ok()?))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProbeConfig {
@@ -34,6 +84,13 @@ pub struct ProbeConfig {
     /// MF-285M / 1.0G / 3.7G].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tran_width: Option<usize>,
+    /// Further widths to probe the same encoder at (paper Fig. 8: 192 / 384 / 768 on
+    /// MF-3.7G), each under its own metric key `probe/tran-1@w<W>/…`; the width of
+    /// `tran_width` keeps the plain key `probe/tran-1/…` [default: none].
+    pub tran_widths: Vec<usize>,
+    /// Transformer blocks of the tran probe (paper: 1; Tab. 15 also reports tran-4). A depth
+    /// other than 1 names its results `probe/tran-<depth>@w<W>/…`.
+    pub tran_depth: usize,
     /// AdamW base lr, lr = base × batch / 256 (paper: 5e-4 for 200 epochs at batch 4096, ~60 000
     /// steps; CPU-scale probes take a few hundred steps, where 5e-4 leaves tran-1 under-trained
     /// and below lin: 4e-3 is the default, see the README's tran-1 study).
@@ -81,6 +138,8 @@ impl Default for ProbeConfig {
             lin_warmup_epochs: 1.0,
             tran_epochs: 20,
             tran_width: None,
+            tran_widths: Vec::new(),
+            tran_depth: 1,
             tran_base_lr: 4e-3,
             tran_weight_decay: 0.1,
             tran_dropout: None,
@@ -108,6 +167,58 @@ impl ProbeConfig {
             Preset::MfTiny => 192,
             Preset::MfMicro => 128,
         })
+    }
+
+    /// The widths the tran probe runs at: `tran_width` (or the preset's) first, then each
+    /// further one of `tran_widths`, without repeats.
+    pub fn tran_widths_for(&self, preset: Preset) -> Vec<usize> {
+        let mut widths = vec![self.tran_width_for(preset)];
+        for &w in &self.tran_widths {
+            if !widths.contains(&w) {
+                widths.push(w);
+            }
+        }
+        widths
+    }
+
+    /// The probes `kinds` stand for: lin and fine-tuning once each, the tran probe once per
+    /// width of [`ProbeConfig::tran_widths_for`] at `tran_depth` blocks.
+    pub fn variants(&self, kinds: &[ProbeKind], preset: Preset) -> Vec<ProbeVariant> {
+        let default_width = self.tran_width_for(preset);
+        let mut out = Vec::new();
+        for &kind in kinds {
+            let widths = match kind {
+                ProbeKind::Tran1 => self.tran_widths_for(preset),
+                _ => vec![default_width],
+            };
+            for width in widths {
+                let v = ProbeVariant {
+                    kind,
+                    width,
+                    depth: if kind == ProbeKind::Lin {
+                        0
+                    } else {
+                        self.tran_depth
+                    },
+                    default_width,
+                };
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// The recipe of the probes apart from what says which of them run (`kinds`,
+    /// `tran_widths`, `tran_depth`): when it changes, a run's probe results are stale.
+    pub fn recipe_part(&self) -> ProbeConfig {
+        ProbeConfig {
+            kinds: Vec::new(),
+            tran_widths: Vec::new(),
+            tran_depth: 1,
+            ..self.clone()
+        }
     }
 
     /// tran-1 dropout: the key, else the paper's value for the preset (Tab. 11).

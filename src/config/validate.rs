@@ -145,6 +145,10 @@ pub fn run_config(cfg: &RunConfig) -> Result<(), (String, String)> {
     if let Some(w) = pr.tran_width {
         c.int("probe.tran_width", w, 1, MAX_WIDTH);
     }
+    for &w in &pr.tran_widths {
+        c.int("probe.tran_widths", w, 1, MAX_WIDTH);
+    }
+    c.int("probe.tran_depth", pr.tran_depth, 1, 64);
     c.positive("probe.tran_base_lr", pr.tran_base_lr);
     c.non_negative("probe.tran_weight_decay", pr.tran_weight_decay);
     if let Some(p) = pr.tran_dropout {
@@ -174,6 +178,37 @@ pub fn run_config(cfg: &RunConfig) -> Result<(), (String, String)> {
     if let Some(ld) = pr.layer_decay {
         c.real("probe.layer_decay", ld, 0.0, 1.0, false, false);
     }
+
+    let m = &cfg.moco;
+    c.int("moco.queue", m.queue, 1, MAX_IMAGES);
+    if cfg.method == crate::spec::Method::MocoV2 && !m.queue.is_multiple_of(t.batch_size.max(1)) {
+        c.fail(
+            "moco.queue",
+            format!(
+                "must be a multiple of train.batch_size ({}): each step replaces one batch of keys",
+                t.batch_size
+            ),
+        );
+    }
+    c.real("moco.momentum", m.momentum, 0.0, 1.0, false, true);
+    c.positive("moco.temperature", m.temperature);
+    c.int("moco.proj_dim", m.proj_dim, 1, MAX_WIDTH);
+    if let Some(h) = m.proj_hidden {
+        c.int("moco.proj_hidden", h, 1, MAX_WIDTH);
+    }
+    let [lo, hi] = m.crop_scale;
+    if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi && hi <= 1.0) {
+        c.fail("moco.crop_scale", "must be [lo, hi] with 0 < lo <= hi <= 1");
+    }
+    c.real("moco.jitter", m.jitter, 0.0, 1.0, false, false);
+    for (key, p) in [
+        ("moco.jitter_p", m.jitter_p),
+        ("moco.grey_p", m.grey_p),
+        ("moco.blur_p", m.blur_p),
+    ] {
+        c.real(key, p, 0.0, 1.0, false, false);
+    }
+    c.int("moco.key_bn_groups", m.key_bn_groups, 1, MAX_BATCH);
 
     let a = &cfg.analysis;
     c.int("analysis.monitor_train", a.monitor_train, 1, MAX_IMAGES);

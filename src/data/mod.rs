@@ -3,11 +3,13 @@
 pub mod augment;
 pub mod batch;
 pub mod cifar;
+pub mod colour;
 pub mod folder;
 pub mod idx;
 pub mod procedural;
 pub mod reader;
 pub mod resize;
+pub mod views;
 
 /// A labelled set of square images, channel-first, values in [0, 1].
 #[derive(Debug, Clone)]

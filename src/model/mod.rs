@@ -9,6 +9,7 @@ pub mod kernels;
 pub mod layer_norm;
 pub mod layers;
 pub mod mobile_former;
+pub mod moco;
 pub mod predictor;
 pub mod qbheat;
 

@@ -102,6 +102,7 @@ pub fn run<B: TrainBackend>(
                 wide,
                 dim - wide,
                 recipe.tran_width,
+                recipe.tran_depth,
                 train.classes,
                 cfg.finetune_dropout,
                 device,

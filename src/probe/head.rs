@@ -83,7 +83,8 @@ pub struct Tran1Head<B: Backend> {
     /// 1 / σ_c of the global token 0 (not trained).
     pub global_scale: Param<Tensor<B, 1>>,
     pub embed: Dense<B>,
-    pub block: PreNormBlock<B>,
+    /// One block for tran-1, `probe.tran_depth` of them for tran-k (Tab. 15).
+    pub blocks: Vec<PreNormBlock<B>>,
     pub norm: LayerNorm<B>,
     pub fc: Dense<B>,
     pub drop: Dropout,
@@ -91,11 +92,13 @@ pub struct Tran1Head<B: Backend> {
 
 impl<B: crate::model::kernels::Kernels> Tran1Head<B> {
     /// `in_dim` channels per feature-map token, `global_dim` channels of token 0.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         init: &mut Init,
         in_dim: usize,
         global_dim: usize,
         width: usize,
+        depth: usize,
         classes: usize,
         dropout: f64,
         device: &B::Device,
@@ -108,8 +111,12 @@ impl<B: crate::model::kernels::Kernels> Tran1Head<B> {
             global_mean: frozen(Tensor::zeros([global_dim.max(1)], device)),
             global_scale: frozen(Tensor::ones([global_dim.max(1)], device)),
             embed: Dense::new(init, in_dim, width, true, device),
-            block: PreNormBlock::new(init, width, heads_for(width), 4, device)
-                .with_dropout(dropout),
+            blocks: (0..depth.max(1))
+                .map(|_| {
+                    PreNormBlock::new(init, width, heads_for(width), 4, device)
+                        .with_dropout(dropout)
+                })
+                .collect(),
             norm: layer_norm(width, device),
             fc: Dense::new(init, width + global_dim, classes, true, device),
             drop: DropoutConfig::new(dropout).init(),
@@ -140,7 +147,7 @@ impl<B: crate::model::kernels::Kernels> Tran1Head<B> {
 
     /// The same head with dropout rate `p` everywhere (fine-tuning uses its own rate).
     pub fn with_dropout(mut self, p: f64) -> Self {
-        self.block = self.block.with_dropout(p);
+        self.blocks = self.blocks.into_iter().map(|b| b.with_dropout(p)).collect();
         self.drop = DropoutConfig::new(p).init();
         self
     }
@@ -160,10 +167,10 @@ impl<B: crate::model::kernels::Kernels> Tran1Head<B> {
         );
         let tokens = (tokens - self.token_mean.val().unsqueeze::<3>())
             * self.token_scale.val().unsqueeze::<3>();
-        let x = self.block.forward(
-            self.drop
-                .forward(self.embed.forward(tokens) + pos.unsqueeze::<3>()),
-        );
+        let x = self
+            .drop
+            .forward(self.embed.forward(tokens) + pos.unsqueeze::<3>());
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         let [n, _, w] = x.dims();
         let pooled = self.norm.forward(x).mean_dim(1).reshape([n, w]);
         let features = match global {

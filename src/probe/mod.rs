@@ -17,6 +17,7 @@ pub mod tran1;
 
 use serde::Serialize;
 
+pub use crate::config::probe::ProbeVariant;
 pub use crate::config::ProbeConfig;
 pub use crate::spec::ProbeKind;
 
@@ -28,6 +29,8 @@ use crate::spec::Preset;
 pub struct Recipe {
     pub cfg: ProbeConfig,
     pub tran_width: usize,
+    /// Transformer blocks of the tran head (1 for tran-1).
+    pub tran_depth: usize,
     pub tran_dropout: f64,
     pub layer_decay: f64,
 }
@@ -37,10 +40,47 @@ impl Recipe {
         Recipe {
             cfg: cfg.clone(),
             tran_width: cfg.tran_width_for(preset),
+            tran_depth: cfg.tran_depth,
             tran_dropout: cfg.tran_dropout_for(preset),
             layer_decay: cfg.layer_decay_for(preset),
         }
     }
+}
+
+impl Recipe {
+    /// The same recipe with the tran head of `variant` (its width and depth).
+    pub fn at(&self, variant: &ProbeVariant) -> Recipe {
+        Recipe {
+            tran_width: variant.width,
+            tran_depth: variant.depth.max(1),
+            ..self.clone()
+        }
+    }
+}
+
+/// The probes of `cfg` whose results are not stored yet (`stored` says whether a metric key
+/// is), in the order they run; for the supervised baseline, its training when its result is
+/// missing (the variants then only name it: supervised training has no probe variants).
+pub fn pending(cfg: &crate::config::RunConfig, stored: impl Fn(&str) -> bool) -> Vec<ProbeVariant> {
+    let variants = cfg.probe.variants(&cfg.probe.kinds, cfg.model.preset);
+    if cfg.method == crate::spec::Method::Supervised {
+        let width = cfg.probe.tran_width_for(cfg.model.preset);
+        let training = ProbeVariant {
+            kind: ProbeKind::Finetune,
+            width,
+            depth: 1,
+            default_width: width,
+        };
+        return if stored("probe/supervised/top1") {
+            Vec::new()
+        } else {
+            vec![training]
+        };
+    }
+    variants
+        .into_iter()
+        .filter(|v| !stored(&format!("probe/{}/top1", v.name())))
+        .collect()
 }
 
 /// How a probe ends when its stop flag is raised (Ctrl-C, SIGTERM, a stop request in the

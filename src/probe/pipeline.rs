@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::finetune::{self, Data};
-use super::{linear, tran1, Interrupted, ProbeKind, ProbeResult, Recipe};
+use super::{linear, tran1, Interrupted, ProbeKind, ProbeResult, ProbeVariant, Recipe};
 use crate::config::RunConfig;
 use crate::model::features;
 use crate::model::mobile_former::MobileFormer;
@@ -16,21 +16,19 @@ use crate::model::qbheat::QbHeat;
 use crate::spec::Method;
 use crate::train::checkpoint;
 
-/// The encoder a run's probes use: its newest checkpoint for QB-Heat, else a fresh one.
+/// The encoder a run's probes use: its newest checkpoint for a pre-training method (QB-Heat,
+/// MoCo-v2), else a fresh one.
 pub fn encoder<B: TrainBackend>(
     cfg: &RunConfig,
     out: &Path,
     device: &B::Device,
 ) -> Result<MobileFormer<B>> {
-    let model = match cfg.method {
-        Method::QbHeat => {
-            let (dir, _) = checkpoint::latest(out)?
-                .with_context(|| format!("{}: no checkpoint to probe", out.display()))?;
-            checkpoint::load_model::<B>(cfg, &dir, cfg.data.channels, device)?
-        }
-        _ => QbHeat::<B>::new(cfg, cfg.data.channels, device),
-    };
-    Ok(model.encoder)
+    if cfg.method.pretrains() {
+        let (dir, _) = checkpoint::latest(out)?
+            .with_context(|| format!("{}: no checkpoint to probe", out.display()))?;
+        return checkpoint::load_encoder::<B>(cfg, &dir, cfg.data.channels, device);
+    }
+    Ok(QbHeat::<B>::new(cfg, cfg.data.channels, device).encoder)
 }
 
 /// What a run's evaluation gives: each probe's result, and the 2-D PCA of the validation
@@ -41,14 +39,15 @@ pub struct Evaluation {
     pub embedding: Option<super::embedding::Pca2>,
 }
 
-/// Runs `kinds` (or, for the supervised baseline, supervised training) on the run's encoder.
-/// Fine-tuning starts its decoder from the tran-1 probe (run first when not asked for) when
-/// `probe.finetune_from_tran1` is set. Raising `stop` ends the current probe between two
-/// steps and the evaluation with [`Interrupted`]: no partial result comes back.
+/// Runs the probes `variants` (or, for the supervised baseline, supervised training) on the
+/// run's encoder. Fine-tuning starts its decoder from the tran probe of its width and depth
+/// (run first when not asked for) when `probe.finetune_from_tran1` is set. Raising `stop`
+/// ends the current probe between two steps and the evaluation with [`Interrupted`]: no
+/// partial result comes back.
 pub fn evaluate<B: TrainBackend>(
     cfg: &RunConfig,
     out: &Path,
-    kinds: &[ProbeKind],
+    variants: &[ProbeVariant],
     device: &B::Device,
     stop: &AtomicBool,
 ) -> Result<Evaluation> {
@@ -79,11 +78,25 @@ pub fn evaluate<B: TrainBackend>(
             embedding: None,
         });
     }
-    let finetune_needs_tran1 =
-        kinds.contains(&ProbeKind::Finetune) && cfg.probe.finetune_from_tran1;
-    let need_tokens = kinds.contains(&ProbeKind::Tran1) || finetune_needs_tran1;
+    let mut order: Vec<ProbeVariant> = Vec::new();
+    for v in variants {
+        if v.kind == ProbeKind::Finetune && cfg.probe.finetune_from_tran1 {
+            // the fine-tuning decoder starts from a tran probe: train one (and report it)
+            let tran = ProbeVariant {
+                kind: ProbeKind::Tran1,
+                ..*v
+            };
+            if !order.contains(&tran) {
+                order.push(tran);
+            }
+        }
+        if !order.contains(v) {
+            order.push(*v);
+        }
+    }
+    let need_tokens = order.iter().any(|v| v.kind == ProbeKind::Tran1);
     let frozen = enc.valid();
-    let cached = (need_tokens || kinds.contains(&ProbeKind::Lin)).then(|| {
+    let cached = (need_tokens || order.iter().any(|v| v.kind == ProbeKind::Lin)).then(|| {
         (
             features::extract(&frozen, &train, &stats, need_tokens, device),
             features::extract(&frozen, &val, &stats, need_tokens, device),
@@ -91,33 +104,30 @@ pub fn evaluate<B: TrainBackend>(
     });
     interrupted()?;
     let mut results = Vec::new();
-    let mut tran1_head = None;
-    let mut order: Vec<ProbeKind> = kinds.to_vec();
-    if finetune_needs_tran1 && !order.contains(&ProbeKind::Tran1) {
-        // the fine-tuning decoder starts from a tran-1 probe: train one (and report it)
-        let at = order
-            .iter()
-            .position(|k| *k == ProbeKind::Finetune)
-            .unwrap_or(0);
-        order.insert(at, ProbeKind::Tran1);
-    }
-    for kind in order {
-        let r = match (kind, &cached) {
+    let mut tran_heads = Vec::new();
+    for v in order {
+        let recipe = recipe.at(&v);
+        let r = match (v.kind, &cached) {
             (ProbeKind::Lin, Some((ft, fv))) => {
                 linear::run::<B>(ft, fv, train.classes, &cfg.probe, cfg.seed, device, stop)
             }
             (ProbeKind::Tran1, Some((ft, fv))) => {
                 let (r, head) =
                     tran1::run::<B>(ft, fv, train.classes, &recipe, cfg.seed, device, stop);
-                tran1_head = Some(head);
+                tran_heads.push(((v.width, v.depth), head));
                 r
             }
             _ => {
-                let head = if cfg.probe.finetune_from_tran1 {
-                    tran1_head.clone()
-                } else {
-                    None
-                };
+                let head = cfg
+                    .probe
+                    .finetune_from_tran1
+                    .then(|| {
+                        tran_heads
+                            .iter()
+                            .find(|(at, _)| *at == (v.width, v.depth))
+                            .map(|(_, h)| h.clone())
+                    })
+                    .flatten();
                 finetune::run(
                     enc.clone(),
                     head,
@@ -131,7 +141,7 @@ pub fn evaluate<B: TrainBackend>(
             }
         };
         interrupted()?;
-        results.push((kind.name().to_string(), r));
+        results.push((v.name(), r));
     }
     let embedding = cached
         .as_ref()

@@ -61,6 +61,7 @@ pub fn run<B: crate::backend::TrainBackend>(
         train.wide,
         train.global_dim(),
         recipe.tran_width,
+        recipe.tran_depth,
         classes,
         recipe.tran_dropout,
         device,

@@ -116,6 +116,49 @@ impl Store {
         })
     }
 
+    /// Gives run `id` the probe settings of `run` (same id: only its `[probe]` differs) in one
+    /// transaction: its stored config and params become `run`'s; with `stale` (the probe
+    /// recipe changed) its probe results and their PCA are dropped; with `requeue` a finished
+    /// run goes back in the queue, so the next worker probes what it lacks without
+    /// pre-training again. A run that is not finished (or not `queued`, `stopped`, `failed`)
+    /// is left alone. Returns whether the run was changed.
+    pub fn set_probe_settings(&mut self, run: &NewRun, stale: bool, requeue: bool) -> Result<bool> {
+        let id = run.id.as_str();
+        self.db.write(|db| {
+            let n = db.execute(
+                "UPDATE runs SET config = ?2,
+                     status = CASE WHEN ?3 AND status = 'finished' THEN 'queued' ELSE status END,
+                     attempts = CASE WHEN ?3 AND status = 'finished' THEN 0 ELSE attempts END,
+                     ended = CASE WHEN ?3 AND status = 'finished' THEN NULL ELSE ended END
+                 WHERE id = ?1 AND status IN ('finished', 'queued', 'stopped', 'failed')",
+                &[&id, &run.config, &requeue],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            db.execute("DELETE FROM params WHERE run_id = ?1", &[&id])?;
+            for (k, v) in &run.params {
+                db.execute(
+                    "INSERT INTO params(run_id, key, value) VALUES (?1, ?2, ?3)",
+                    &[&id, k, v],
+                )?;
+            }
+            if stale {
+                for table in ["metrics", "latest_metrics"] {
+                    db.execute(
+                        &format!("DELETE FROM {table} WHERE run_id = ?1 AND key LIKE 'probe/%'"),
+                        &[&id],
+                    )?;
+                }
+                db.execute(
+                    "DELETE FROM embeddings WHERE run_id = ?1 AND name = 'pca'",
+                    &[&id],
+                )?;
+            }
+            Ok(true)
+        })
+    }
+
     /// Notes which `workbench sweep` process drives a sweep (0 = none).
     pub fn set_sweep_runner(&self, sweep: &str, pid: u32) -> Result<()> {
         let pid = (pid != 0).then_some(pid);
@@ -272,13 +315,15 @@ impl Store {
         })
     }
 
-    /// Drops metrics past `step` (rows logged after the checkpoint a run resumes from).
+    /// Drops metrics past `step` (rows logged after the checkpoint a run resumes from). Probe
+    /// results are kept: they are written whole once their probes end, count their own
+    /// epochs as steps, and a resumed run only probes what they lack.
     pub fn truncate_metrics(&mut self, claim: &Claim, step: i64) -> Result<()> {
         let run = claim.run.as_str();
         self.db.write(|db| {
             ensure_held(db, claim)?;
             db.execute(
-                "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2",
+                "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2 AND key NOT LIKE 'probe/%'",
                 &[&run, &step],
             )?;
             db.execute("DELETE FROM latest_metrics WHERE run_id = ?1", &[&run])?;

@@ -10,7 +10,7 @@
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::config::identity::{legacy_run_id, run_id};
+use crate::config::identity::{legacy_run_id, run_id, run_id_with_probe};
 use crate::config::RunConfig;
 use crate::store::Store;
 
@@ -49,6 +49,35 @@ pub fn adopt_legacy_runs(store: &mut Store, sweep: &str) -> Result<Vec<String>> 
         if id != row.id && store.rename_run(&row.id, &id)? {
             lines.push(format!(
                 "adopted  {} as {id} (run ids are canonical since this version)",
+                row.id
+            ));
+        }
+    }
+    Ok(lines)
+}
+
+/// Renames the runs of `sweep` whose id still hashes their probe settings (made before
+/// `[probe]` left the id). Two runs that differed only in probe settings are one training:
+/// the first keeps the new id, the other keeps its old one (and says so). Returns a line per
+/// run.
+pub fn adopt_probe_split(store: &mut Store, sweep: &str) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for row in store.runs(Some(sweep), None)? {
+        let Ok(cfg) = serde_json::from_str::<RunConfig>(&row.config) else {
+            continue;
+        };
+        let id = run_id(&cfg);
+        if row.id == id || row.id != run_id_with_probe(&cfg) {
+            continue;
+        }
+        if store.rename_run(&row.id, &id)? {
+            lines.push(format!(
+                "adopted  {} as {id} (probe settings are no longer part of a run's id)",
+                row.id
+            ));
+        } else {
+            lines.push(format!(
+                "kept     {} under its id: {id} holds the same pre-training (the two differ only in probe settings)",
                 row.id
             ));
         }

@@ -4,6 +4,7 @@ pub mod binding;
 pub mod early_stop;
 pub mod legacy;
 pub mod progress;
+pub mod reprobe;
 pub mod runner;
 pub mod search;
 pub mod slurm;

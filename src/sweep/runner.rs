@@ -374,6 +374,9 @@ pub(crate) fn prepare(
     for line in adopt_legacy_runs(&mut store, &sweep.name)? {
         println!("{line}");
     }
+    for line in crate::sweep::legacy::adopt_probe_split(&mut store, &sweep.name)? {
+        println!("{line}");
+    }
     let runs_root = opts
         .runs_root
         .clone()
@@ -382,6 +385,10 @@ pub(crate) fn prepare(
         foreign_refusal(&store, &planned, &runs_root, opts.retry_failed)?;
     }
     store.register_sweep(&sweep.name, &file.display().to_string(), &planned)?;
+    let configs: Vec<&crate::config::RunConfig> = sweep.runs.iter().map(|r| &r.config).collect();
+    for line in crate::sweep::reprobe::sync_probe_settings(&mut store, &configs)? {
+        println!("{line}");
+    }
     store.set_sweep_search(&sweep.name, &sweep.searched)?;
     Ok((store, planned, runs_root))
 }

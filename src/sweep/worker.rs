@@ -468,7 +468,7 @@ impl OnBackend for Pipeline<'_> {
             resume: true,
             progress: false,
         };
-        if cfg.method != Method::QbHeat {
+        if !cfg.method.pretrains() {
             // baselines have no pre-training: nothing to checkpoint, straight to evaluation
             if cfg.analysis.pictures_every > 0 {
                 attention_into::<B>(store, claim, cfg, out, &device)?;
@@ -501,9 +501,10 @@ impl OnBackend for Pipeline<'_> {
     }
 }
 
-/// Runs the config's probes and stores their metrics and the PCA of the validation features;
-/// `false` when `stop` interrupted them (nothing stored: the resumed run, its pre-training
-/// complete, probes again).
+/// Runs the config's probes whose results the store lacks (all of them the first time; the
+/// added widths when a sweep adds `probe.tran_widths` to a finished run) and stores their
+/// metrics and the PCA of the validation features; `false` when `stop` interrupted them
+/// (nothing stored: the resumed run, its pre-training complete, probes again).
 fn evaluate_into<B: TrainBackend>(
     store: &mut Store,
     claim: &Claim,
@@ -512,7 +513,16 @@ fn evaluate_into<B: TrainBackend>(
     device: &B::Device,
     stop: &AtomicBool,
 ) -> Result<bool> {
-    match crate::probe::pipeline::evaluate::<B>(cfg, out, &cfg.probe.kinds, device, stop) {
+    let stored: std::collections::HashSet<String> = store
+        .latest_metrics(&claim.run)?
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    let pending = crate::probe::pending(cfg, |k| stored.contains(k));
+    if pending.is_empty() {
+        return Ok(true);
+    }
+    match crate::probe::pipeline::evaluate::<B>(cfg, out, &pending, device, stop) {
         Ok(eval) => {
             store.log_metrics_held(claim, &probe_metrics(&eval.results))?;
             if let Some(pca) = &eval.embedding {
@@ -532,7 +542,7 @@ fn evaluate_into<B: TrainBackend>(
 /// The epoch of the encoder a finished run evaluates: its last for QB-Heat, 0 (no
 /// pre-training) for the baselines.
 fn encoder_epoch(cfg: &RunConfig) -> i64 {
-    if cfg.method == Method::QbHeat {
+    if cfg.method.pretrains() {
         cfg.train.epochs as i64
     } else {
         0

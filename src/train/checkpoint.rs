@@ -236,6 +236,39 @@ pub fn load_model<B: crate::model::kernels::Kernels>(
         .with_context(|| format!("{}: cannot load model checkpoint", dir.display()))
 }
 
+/// Loads the MoCo-v2 model of a checkpoint folder into a model built from `cfg`.
+pub fn load_moco<B: crate::model::kernels::Kernels>(
+    cfg: &crate::config::RunConfig,
+    dir: &Path,
+    channels: usize,
+    device: &B::Device,
+) -> Result<crate::model::moco::MoCo<B>> {
+    use burn::module::Module;
+    use burn::record::{BinFileRecorder, FullPrecisionSettings};
+    Ok(crate::model::moco::MoCo::<B>::new(cfg, channels, device)
+        .load_file(
+            dir.join("model"),
+            &BinFileRecorder::<FullPrecisionSettings>::new(),
+            device,
+        )
+        .with_context(|| format!("{}: cannot load model checkpoint", dir.display()))?
+        .frozen_keys())
+}
+
+/// The encoder a checkpoint folder holds, whichever method pre-trained it (QB-Heat's encoder,
+/// MoCo-v2's query encoder).
+pub fn load_encoder<B: crate::model::kernels::Kernels>(
+    cfg: &crate::config::RunConfig,
+    dir: &Path,
+    channels: usize,
+    device: &B::Device,
+) -> Result<crate::model::mobile_former::MobileFormer<B>> {
+    Ok(match cfg.method {
+        crate::spec::Method::MocoV2 => load_moco::<B>(cfg, dir, channels, device)?.encoder,
+        _ => load_model::<B>(cfg, dir, channels, device)?.encoder,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

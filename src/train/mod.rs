@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod monitor;
+pub mod objective;
 pub mod optim;
 pub mod pretrain;
 pub mod reconstruction;

@@ -43,8 +43,14 @@ impl<B: Backend> ModuleVisitor<B> for Collect {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        // BatchNorm's running statistics are visited like parameters but are not trained
-        if self.path.last().is_some_and(|n| n.starts_with("running_")) {
+        // BatchNorm's running statistics are visited like parameters but are not trained;
+        // neither are MoCo-v2's momentum encoder and head, nor its queue
+        if self.path.last().is_some_and(|n| n.starts_with("running_"))
+            || self
+                .path
+                .first()
+                .is_some_and(|n| n.starts_with("momentum_") || n == "queue")
+        {
             return;
         }
         let name = self.path.join(".");

@@ -6,7 +6,7 @@
 //! uninterrupted one.
 
 use anyhow::{bail, Context, Result};
-use burn::module::{AutodiffModule, Module};
+use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::ElementConversion;
@@ -18,16 +18,19 @@ use std::time::Instant;
 
 use super::checkpoint::{self, EpochStats, TrainState};
 use super::monitor::MonitorSets;
+use super::objective::{MocoObjective, Objective, QbHeatObjective};
 use super::optim::{apply_weight_decay, decay_groups};
-use super::reconstruction::{reconstruct, Reconstruction};
+use super::reconstruction::Reconstruction;
 use super::schedule::cosine_lr;
 use crate::config::RunConfig;
 use crate::data::batch::{BatchMaker, PretrainBatch};
+use crate::data::views::ViewMaker;
 use crate::data::{self, ImageSet};
 use crate::liveness;
 use crate::model::features::Features;
 use crate::model::predictor::HostGenerators;
 use crate::model::qbheat::QbHeat;
+use crate::spec::Method;
 
 /// Where and how a pre-training runs.
 #[derive(Debug, Clone)]
@@ -142,7 +145,8 @@ pub fn steps_per_epoch(cfg: &RunConfig, n: usize) -> (usize, usize) {
 
 type Rec = BinFileRecorder<FullPrecisionSettings>;
 
-/// Runs (or resumes) pre-training; returns the final training state.
+/// Runs (or resumes) pre-training with the run's method (QB-Heat or MoCo-v2); returns the
+/// final training state.
 pub fn pretrain<B: crate::backend::TrainBackend>(
     cfg: &RunConfig,
     opts: &PretrainOptions,
@@ -151,14 +155,46 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
 ) -> Result<Outcome> {
     crate::train::resources::check_memory(cfg)?;
     let (train_set, val_set) = data::load(cfg)?;
-    let maker = BatchMaker::for_config(cfg, &train_set);
-    let mut model = QbHeat::<B>::new(cfg, train_set.channels, device);
+    let channels = train_set.channels;
+    let sets = (&train_set, &val_set);
+    match cfg.method {
+        Method::MocoV2 => {
+            let objective = MocoObjective {
+                cfg: cfg.clone(),
+                channels,
+                maker: ViewMaker::for_config(cfg, &train_set),
+                batch: steps_per_epoch(cfg, train_set.len()).0,
+            };
+            train_loop::<B, _>(&objective, cfg, opts, sets, device, observer)
+        }
+        _ => {
+            let objective = QbHeatObjective {
+                cfg: cfg.clone(),
+                channels,
+                maker: BatchMaker::for_config(cfg, &train_set),
+            };
+            train_loop::<B, _>(&objective, cfg, opts, sets, device, observer)
+        }
+    }
+}
+
+/// The loop every pre-training method shares: AdamW, warm-up + cosine, checkpoints, resume,
+/// the observer's analyses.
+fn train_loop<B: crate::backend::TrainBackend, O: Objective<B>>(
+    objective: &O,
+    cfg: &RunConfig,
+    opts: &PretrainOptions,
+    (train_set, val_set): (&ImageSet, &ImageSet),
+    device: &B::Device,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    let mut model = objective.model(device);
     // weight decay is applied by `apply_weight_decay` to the decayed group only
     let mut optim = AdamWConfig::new()
         .with_beta_2(cfg.train.beta2 as f32)
         .with_epsilon(1e-8)
         .with_weight_decay(0.0)
-        .init::<B, QbHeat<B>>();
+        .init::<B, O::Model>();
 
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("{}: cannot create output folder", opts.out.display()))?;
@@ -166,17 +202,24 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
     let mut state = TrainState::default();
     match checkpoint::latest(&opts.out)? {
         Some((dir, saved)) if opts.resume => {
+            // the same run: the same id (probe settings may differ: they are evaluations)
             let stored = std::fs::read_to_string(&config_path).unwrap_or_default();
-            if RunConfig::parse("stored", &stored).ok().as_ref() != Some(cfg) {
+            let same = RunConfig::parse("stored", &stored)
+                .is_ok_and(|s| crate::config::identity::run_id(&s) == crate::config::identity::run_id(cfg));
+            if !same {
                 bail!(
                     "{}: holds a run with a different config; resume with the same config or use another --out",
                     opts.out.display()
                 );
             }
             let rec = Rec::new();
-            model = model
-                .load_file(dir.join("model"), &rec, device)
-                .with_context(|| format!("{}: cannot load model checkpoint", dir.display()))?;
+            model = objective.loaded(
+                model
+                    .load_file(dir.join("model"), &rec, device)
+                    .with_context(|| {
+                        format!("{}: cannot load model checkpoint", dir.display())
+                    })?,
+            );
             let optim_record = rec
                 .load(dir.join("optim"), device)
                 .with_context(|| format!("{}: cannot load optimiser checkpoint", dir.display()))?;
@@ -193,7 +236,7 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
     checkpoint::write_atomic(&config_path, cfg.to_toml().as_bytes())?;
     let groups = decay_groups(&model, cfg.train.decay_all);
 
-    let monitor = MonitorSets::new(cfg, &train_set, &val_set);
+    let monitor = MonitorSets::new(cfg, train_set, val_set);
     if !observer.keep_going(state.epochs_done)? {
         return Ok(Outcome {
             state,
@@ -209,7 +252,7 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
         .progress
         .then(|| progress_bar(total as u64, state.step as u64));
 
-    let save = |model: &QbHeat<B>, optim_record, state: &TrainState| {
+    let save = |model: &O::Model, optim_record, state: &TrainState| {
         let snapshot = model.clone();
         checkpoint::save(&opts.out, state, |dir| {
             // encoded in memory (the same bytes as BinFileRecorder) so that a failed write is
@@ -238,9 +281,9 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
         let mut stop = false;
         for s in first..steps {
             let indices = &order[s * batch..(s + 1) * batch];
-            let b = maker.make(&train_set, indices, step_seed(cfg.seed, epoch, s));
+            let seed = step_seed(cfg.seed, epoch, s);
             lr = cosine_lr(state.step, total, warmup, peak, cfg.train.min_lr);
-            let loss = model.loss(&b, device);
+            let (loss, carry) = objective.loss(&model, train_set, indices, seed, device);
             let value: f64 = loss.clone().into_scalar().elem();
             if !value.is_finite() {
                 bail!(
@@ -252,6 +295,7 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = apply_weight_decay(model, &groups, lr, cfg.train.weight_decay);
             model = optim.step(lr, model, grads);
+            model = objective.after_step(model, carry, state.step);
             liveness::tick();
             state.step += 1;
             state.step_losses.push(value as f32);
@@ -277,9 +321,7 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        // one evaluation-mode copy for the epoch's validation loss and reconstructions
-        let eval_model = model.valid();
-        let val_loss = validation_loss(&eval_model, &maker, &val_set, cfg, device);
+        let val_loss = objective.validation_loss(&model, val_set, device);
         if !val_loss.is_finite() {
             bail!(
                 "validation loss became {val_loss} after epoch {} (the weights diverged on the \
@@ -302,19 +344,22 @@ pub fn pretrain<B: crate::backend::TrainBackend>(
         // replays the epoch and its rows are replaced, never lost
         observer.on_epoch(&stats)?;
         if observer.wants_generators(epoch + 1) {
-            observer.on_generators(epoch + 1, &model.predictor.host_generators())?;
+            if let Some(generators) = objective.generators(&model) {
+                observer.on_generators(epoch + 1, &generators)?;
+            }
         }
         if observer.wants_reconstructions(epoch + 1) {
             let t = Instant::now();
-            let recs = reconstruct(&eval_model, &maker, &val_set, device);
-            observer.on_reconstructions(epoch + 1, &recs, t.elapsed().as_secs_f64())?;
+            if let Some(recs) = objective.reconstructions(&model, val_set, device) {
+                observer.on_reconstructions(epoch + 1, &recs, t.elapsed().as_secs_f64())?;
+            }
         }
         if let Some(sets) = monitor
             .as_ref()
             .filter(|_| observer.wants_monitor(epoch + 1))
         {
             let t = Instant::now();
-            let (train_features, val_features) = sets.features(&eval_model.encoder, device);
+            let (train_features, val_features) = objective.monitor(&model, sets, device);
             let seconds = t.elapsed().as_secs_f64();
             observer.on_monitor(epoch + 1, &train_features, &val_features, seconds)?;
         }

@@ -1,0 +1,64 @@
+//! Probe settings changed on runs that exist already: a run's id leaves out its `[probe]`
+//! table (see [`crate::config::identity`]), so a sweep that adds a probe width, a depth or a
+//! kind to a finished run finds that run and probes it again without pre-training again.
+//!
+//! What is stale: when the probe recipe itself changed (epochs, learning rates, …: everything
+//! but which probes run), the run's probe results no longer describe its config and are
+//! dropped; when only `kinds`, `tran_widths` or `tran_depth` changed, the results stored
+//! already stay and only the missing ones run.
+
+use anyhow::Result;
+use std::collections::HashSet;
+
+use crate::config::RunConfig;
+use crate::store::{NewRun, Status, Store};
+
+/// Gives each planned run that exists with other probe settings the planned ones, and puts
+/// a finished one whose probe results are now incomplete back in the queue. Returns a line
+/// per changed run.
+pub fn sync_probe_settings(store: &mut Store, planned: &[&RunConfig]) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for cfg in planned {
+        let new = NewRun::from_config(cfg);
+        let Ok(row) = store.run(&new.id) else {
+            continue;
+        };
+        if row.config == new.config {
+            continue;
+        }
+        let Ok(stored) = serde_json::from_str::<RunConfig>(&row.config) else {
+            continue;
+        };
+        if stored.probe == cfg.probe {
+            continue;
+        }
+        let stale = stored.probe.recipe_part() != cfg.probe.recipe_part();
+        let keys: HashSet<String> = store
+            .latest_metrics(&row.id)?
+            .into_iter()
+            .map(|m| m.key)
+            .filter(|k| !(stale && k.starts_with("probe/")))
+            .collect();
+        let pending = crate::probe::pending(cfg, |k| keys.contains(k));
+        let requeue = row.status == Status::Finished && !pending.is_empty();
+        if !store.set_probe_settings(&new, stale, requeue)? {
+            continue;
+        }
+        let names: Vec<String> = pending.iter().map(|v| v.name()).collect();
+        lines.push(if requeue {
+            format!(
+                "reprobe  {} {} (pre-training kept{})",
+                row.id,
+                names.join(" "),
+                if stale {
+                    "; the probe recipe changed, its old probe results are dropped"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            format!("probe settings of {} updated", row.id)
+        });
+    }
+    Ok(lines)
+}
