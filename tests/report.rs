@@ -255,3 +255,84 @@ fn headless_chromium_renders_the_page() {
         "a real picture"
     );
 }
+
+#[test]
+fn the_paper_stands_beside_the_ablation_and_the_encoders_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = build(&fixture(dir.path(), 2));
+    assert!(r
+        .html
+        .contains("paper, MF-3.7G on ImageNet-1K (lin / tran-1 / ft)"));
+    assert!(r.html.contains("64.1 / 77.9 / 82.1"), "corner: Tab. 2a");
+    assert!(
+        r.html.contains("65.1 / 78.6 / 82.5 (default)"),
+        "corner+center: Tab. 2a"
+    );
+    assert!(r.html.contains("Encoders (paper Tab. 8)"));
+    assert!(r.html.contains("<td>mf-micro</td>"));
+}
+
+/// QB-Heat and MoCo-v2, seeds 0 and 1, probed with lin and tran-1 at widths 64 and 128.
+#[test]
+fn methods_are_compared_per_width_with_per_seed_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let mut s = Store::open(&db).unwrap();
+    // (method, seed) → lin, tran-1 (w128, the default), tran-1@w64
+    let values = [
+        ("qbheat", 0, 0.70, 0.74, 0.72),
+        ("qbheat", 1, 0.72, 0.78, 0.74),
+        ("moco-v2", 0, 0.69, 0.70, 0.71),
+        ("moco-v2", 1, 0.71, 0.72, 0.71),
+    ];
+    let mut runs = Vec::new();
+    for (method, seed, ..) in values {
+        let mut c = RunConfig::default();
+        c.method = qbheat_workbench::spec::parse_name(method).unwrap();
+        c.seed = seed;
+        c.probe.tran_widths = vec![64];
+        runs.push(NewRun::from_config(&c));
+    }
+    s.register_sweep("m", "m.toml", &runs).unwrap();
+    for (r, (_, _, lin, tran, tran64)) in runs.iter().zip(values) {
+        let row = |key: &str, value: f64| Metric {
+            key: key.into(),
+            step: 1,
+            epoch: 1,
+            value,
+            wall: 0.0,
+        };
+        s.log_metrics(
+            &r.id,
+            &[
+                row("probe/lin/top1", lin),
+                row("probe/tran-1/top1", tran),
+                row("probe/tran-1@w64/top1", tran64),
+            ],
+        )
+        .unwrap();
+        s.set_status(&r.id, Status::Finished, None).unwrap();
+    }
+    drop(s);
+    let store = Store::open_read_only(&db).unwrap();
+    let r = report::build(&store, &Selection::Sweep("m".into())).unwrap();
+    assert!(r.html.contains("Methods compared (paper Fig. 8, Tab. 4)"));
+    for header in [
+        "lin top-1 (%)",
+        "tran-1 w64 top-1 (%)",
+        "tran-1 w128 top-1 (%)",
+    ] {
+        assert!(r.html.contains(header), "{header}");
+    }
+    // QB-Heat tran-1 w128: 74, 78 → 76.0 ± 2.8; MoCo-v2 lin 69, 71 → 70.0 ± 1.4
+    assert!(r.html.contains("76.0 ± 2.8"), "{}", r.html);
+    assert!(r.html.contains("70.0 ± 1.4"));
+    // gaps per seed at w128: +4.0, +6.0 → 5.0 ± 1.4
+    assert!(
+        r.html.contains("5.0 ± 1.4 (seeds: +4.0, +6.0)"),
+        "{}",
+        r.html
+    );
+    let fig = r.figures.iter().find(|f| f.name == "fig8-methods").unwrap();
+    assert!(fig.svg.contains("moco-v2 tran-1") && fig.svg.contains("qbheat lin"));
+}

@@ -8,6 +8,7 @@ pub mod collapse;
 pub mod export;
 pub mod extract;
 pub mod monitor;
+pub mod paper;
 pub mod progress;
 pub mod raster;
 pub mod reconstruction;

@@ -85,6 +85,9 @@ impl OnBackend for Step<'_> {
     fn run<B: TrainBackend>(self, device: B::Device) -> Result<BenchResult> {
         let Step { cfg, warmup, steps } = self;
         anyhow::ensure!(steps >= 1, "--steps must be at least 1");
+        if cfg.method == crate::spec::Method::MocoV2 {
+            return moco_steps::<B>(cfg, warmup, steps, &device);
+        }
         let (mut model, batches) = setup::<B>(cfg, &device);
         let forward_macs = model.macs(cfg, cfg.train.batch_size);
         let mut optim = AdamWConfig::new()
@@ -122,6 +125,65 @@ impl OnBackend for Step<'_> {
             page_faults_per_step: used.page_faults as f64 / steps as f64,
         })
     }
+}
+
+/// [`Step`] for MoCo-v2: two views per image through the query encoder (forward and
+/// backward) and the momentum encoder (forward only), the momentum update and the enqueue.
+/// FLOPs = 2 × (3 × query multiply-adds + key multiply-adds).
+fn moco_steps<B: TrainBackend>(
+    cfg: &RunConfig,
+    warmup: usize,
+    steps: usize,
+    device: &B::Device,
+) -> Result<BenchResult> {
+    use crate::data::views::ViewMaker;
+    use crate::model::moco::MoCo;
+    let batch = cfg.train.batch_size;
+    let set = procedural::generate(batch * 4, cfg.data.image_size, 3, cfg.seed);
+    let maker = ViewMaker::for_config(cfg, &set);
+    let views: Vec<_> = (0..4)
+        .map(|k| {
+            let idx: Vec<usize> = (k * batch..(k + 1) * batch).collect();
+            maker.make(&set, &idx, step_seed(cfg.seed, 0, k))
+        })
+        .collect();
+    let perm: Vec<usize> = (0..batch).rev().collect();
+    let mut model = MoCo::<B>::new(cfg, 3, device);
+    let forward_macs = model.macs(batch, cfg.data.image_size);
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(0.05)
+        .init::<B, MoCo<B>>();
+    let mut timed = 0.0;
+    let mut usage = Usage::default();
+    for i in 0..warmup + steps {
+        if i == warmup {
+            usage = Usage::now();
+        }
+        let t = Instant::now();
+        let (loss, keys) = model.loss(&views[i % views.len()], &perm, cfg, device);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-4, model, grads);
+        let slot = (i * batch) % cfg.moco.queue;
+        model = model.momentum_update(cfg.moco.momentum).enqueue(keys, slot);
+        anyhow::ensure!(sync(&model.queue.val()).is_finite(), "benchmark diverged");
+        if i >= warmup {
+            timed += t.elapsed().as_secs_f64();
+        }
+    }
+    let used = Usage::now().since(&usage);
+    let step_s = timed / steps as f64;
+    let cpu = used.user + used.system;
+    // the forward multiply-adds are half query, half key: 3× for the query, 1× for the key
+    Ok(BenchResult {
+        img_per_s: batch as f64 / step_s,
+        step_ms: step_s * 1e3,
+        peak_rss_mb: peak_rss_mb(),
+        gflop_per_s: 2.0 * 2.0 * forward_macs as f64 / step_s / 1e9,
+        forward_macs,
+        cores_busy: cpu / timed.max(1e-9),
+        system_share: used.system / cpu.max(1e-9),
+        page_faults_per_step: used.page_faults as f64 / steps as f64,
+    })
 }
 
 /// Milliseconds per phase of one pre-training step (mean over `steps` after one warm-up):

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use qbheat_workbench::backend::dispatch;
 use qbheat_workbench::bench::{spectrum as spectrum_bench, step, store as store_bench};
 use qbheat_workbench::config::{ConfigError, RunConfig};
-use qbheat_workbench::spec::{BackendKind, Models, Position, Preset};
+use qbheat_workbench::spec::{parse_name, BackendKind, Method, Models, Position, Preset};
 use qbheat_workbench::store::scratch::ScratchStore;
 use qbheat_workbench::store::Locator;
 use qbheat_workbench::train::resources::check_memory;
@@ -34,9 +34,12 @@ pub struct BenchArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Also print milliseconds per phase of a step (encoder, predictor, decoder, backward,
-    /// optimiser).
+    /// optimiser; QB-Heat only).
     #[arg(long)]
     breakdown: bool,
+    /// qbheat | moco-v2: the pre-training step to time [default: the config's, else qbheat].
+    #[arg(long, value_parser = parse_name::<Method>)]
+    method: Option<Method>,
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
@@ -48,6 +51,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
     cfg.model.preset = a.preset;
     cfg.data.image_size = a.image;
     cfg.train.batch_size = a.batch;
+    if let Some(m) = a.method {
+        anyhow::ensure!(
+            m.pretrains(),
+            "--method {}: only qbheat and moco-v2 pre-train (the baselines have no step to time)",
+            m.name()
+        );
+        cfg.method = m;
+    }
+    if cfg.method == Method::MocoV2 {
+        // a queue that holds whole batches (the config's, rounded up to the batch)
+        cfg.moco.queue = cfg.moco.queue.div_ceil(a.batch.max(1)) * a.batch.max(1);
+        anyhow::ensure!(!a.breakdown, "--breakdown times QB-Heat's phases only");
+    }
     cfg.validate().map_err(|(key, msg)| ConfigError {
         file: "command line".into(),
         line: 1,
@@ -64,6 +80,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
             steps: a.steps,
         },
     )?;
+    if cfg.method == Method::MocoV2 {
+        println!(
+            "preset {} image {} batch {} method moco-v2 queue {}: {:.3} GMAC forward (query + key encoders, two full views)",
+            a.preset.name(),
+            a.image,
+            a.batch,
+            cfg.moco.queue,
+            result.forward_macs as f64 / 1e9
+        );
+        println!("{result}");
+        return Ok(());
+    }
     println!(
         "preset {} image {} batch {} position {} D {} decoder {}x{}: {:.3} GMAC forward",
         a.preset.name(),

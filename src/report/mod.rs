@@ -7,6 +7,7 @@
 pub mod figure;
 pub mod html;
 mod monitor;
+mod paper;
 mod pictures;
 mod references;
 mod search;
@@ -123,14 +124,17 @@ pub fn build(store: &Store, sel: &Selection) -> Result<Report> {
     let mut page = sections::Page::default();
     sections::summary(&data, &mut page);
     sections::ablations(&data, &mut page)?;
+    paper::methods(&data, &mut page)?;
     search::search(&data, &mut page)?;
     sections::schedule(&data, &mut page)?;
     sections::loss_curves(&data, &mut page)?;
     monitor::monitor(&data, &mut page)?;
     references::references(&data, &mut page)?;
     sections::spectra(&data, &mut page)?;
+    paper::final_spectra(&data, &mut page)?;
     sections::spatial(&data, &mut page)?;
     pictures::pictures(&data, &mut page)?;
+    paper::presets(&data, &mut page)?;
     sections::runs(&data, &mut page);
     let title = match sel {
         Selection::Sweep(s) => format!("QB-Heat sweep {s}"),

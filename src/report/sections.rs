@@ -155,7 +155,30 @@ pub fn ablations(data: &Data, page: &mut Page) -> Result<()> {
             ));
             continue;
         }
-        let (header, rows) = table_cells(&t);
+        let (mut header, mut rows) = table_cells(&t);
+        // the paper's row for each value, where Tab. 2 has one
+        let paper: Vec<_> = t
+            .groups
+            .iter()
+            .map(|g| crate::analysis::paper::ablation_row(axis, &g.value))
+            .collect();
+        if paper.iter().any(Option::is_some) {
+            header.push(format!(
+                "{} (lin / tran-1 / ft)",
+                crate::analysis::paper::SOURCE
+            ));
+            for (row, p) in rows.iter_mut().zip(&paper) {
+                row.push(Td::plain(p.map_or("–".to_string(), |p| {
+                    format!(
+                        "{:.1} / {:.1} / {:.1}{}",
+                        p.lin,
+                        p.tran1,
+                        p.ft,
+                        if p.default { " (default)" } else { "" }
+                    )
+                })));
+            }
+        }
         let caption = ablation::caption(axis, &t, &study.held);
         page.raw(&html::table(&caption, &header, &rows));
         if unfinished > 0 {
@@ -220,11 +243,61 @@ pub fn schedule(data: &Data, page: &mut Page) -> Result<()> {
         return Ok(());
     }
     let study = data.study("train.epochs");
-    let slice = &study.runs;
+    let series = schedule_series(data, &study.runs);
+    if series.is_empty() {
+        page.missing(
+            "Fig. 6 needs probe results of finished runs: none of the schedule study has them."
+                .into(),
+        );
+        return Ok(());
+    }
+    let axes = Axes {
+        x: "pre-training epochs".into(),
+        y: "top-1 (%)".into(),
+        ..Default::default()
+    };
+    page.fig(plot(
+        "fig6-schedule",
+        &format!(
+            "Probe top-1 vs pre-training epochs (mean ± std over seeds){}",
+            other_settings(&study)
+        ),
+        &axes,
+        series,
+    )?);
+    // Fig. 11: the same per encoder preset, when the sweep varies the preset too
+    let Some((_, presets)) = data.axes.iter().find(|(k, _)| k == "model.preset") else {
+        return Ok(());
+    };
+    for preset in presets {
+        let runs: Vec<&RunRow> = data
+            .runs
+            .iter()
+            .filter(|r| data.param(&r.id, "model.preset") == Some(preset.as_str()))
+            .collect();
+        let series = schedule_series(data, &runs);
+        if series.is_empty() {
+            continue;
+        }
+        page.fig(plot(
+            &format!("fig11-schedule-{}", slug(preset)),
+            &format!(
+                "Fig. 11 ({preset}): probe top-1 vs pre-training epochs (mean ± std over every finished run of the preset)"
+            ),
+            &axes,
+            series,
+        )?);
+    }
+    Ok(())
+}
+
+/// One line per probe (lin, tran-1, ft): top-1 (%) against `train.epochs`, mean ± std over
+/// the finished runs of `runs` at each schedule.
+fn schedule_series(data: &Data, runs: &[&RunRow]) -> Vec<Series> {
     let mut series = Vec::new();
     for (pi, (key, label)) in PROBES.iter().enumerate() {
         let mut by_epochs: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-        for r in slice.iter().filter(|r| r.status == Status::Finished) {
+        for r in runs.iter().filter(|r| r.status == Status::Finished) {
             let e = data
                 .param(&r.id, "train.epochs")
                 .and_then(|v| v.parse::<i64>().ok());
@@ -246,27 +319,7 @@ pub fn schedule(data: &Data, page: &mut Page) -> Result<()> {
         s.error = Some(err);
         series.push(s);
     }
-    if series.is_empty() {
-        page.missing(
-            "Fig. 6 needs probe results of finished runs: none of the schedule study has them."
-                .into(),
-        );
-        return Ok(());
-    }
-    page.fig(plot(
-        "fig6-schedule",
-        &format!(
-            "Probe top-1 vs pre-training epochs (mean ± std over seeds){}",
-            other_settings(&study)
-        ),
-        &Axes {
-            x: "pre-training epochs".into(),
-            y: "top-1 (%)".into(),
-            ..Default::default()
-        },
-        series,
-    )?);
-    Ok(())
+    series
 }
 
 /// Curves (x, y points) of the runs that share one value of a setting.
