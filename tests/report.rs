@@ -287,9 +287,11 @@ fn methods_are_compared_per_width_with_per_seed_gaps() {
     ];
     let mut runs = Vec::new();
     for (method, seed, ..) in values {
-        let mut c = RunConfig::default();
-        c.method = qbheat_workbench::spec::parse_name(method).unwrap();
-        c.seed = seed;
+        let mut c = RunConfig {
+            method: qbheat_workbench::spec::parse_name(method).unwrap(),
+            seed,
+            ..Default::default()
+        };
         c.probe.tran_widths = vec![64];
         runs.push(NewRun::from_config(&c));
     }
