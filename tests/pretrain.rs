@@ -91,10 +91,17 @@ impl Observer for StopAfter {
 
 #[test]
 fn resume_matches_an_uninterrupted_run() {
-    for position in ["corner", "corner+center"] {
-        let cfg = small_config(&format!(
-            "max_steps_per_epoch = 4\n[masking]\nposition = \"{position}\""
+    // QB-Heat at one and two scales, and MoCo-v2 (its momentum encoder and queue live in the
+    // checkpoint; the queue's ring slot follows from the step)
+    for position in ["corner", "corner+center", "moco-v2"] {
+        let mut cfg = small_config(&format!(
+            "max_steps_per_epoch = 4\n[masking]\nposition = \"{}\"",
+            position.replace("moco-v2", "corner")
         ));
+        if position == "moco-v2" {
+            cfg.method = qbheat_workbench::spec::Method::MocoV2;
+            cfg.moco.queue = 64;
+        }
         let full = run(&cfg, tempfile::tempdir().unwrap().path(), false, &mut Quiet).unwrap();
         let dir = tempfile::tempdir().unwrap();
         // stop mid-epoch (step 6 of 12), then at an epoch boundary (step 8), then finish

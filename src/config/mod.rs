@@ -457,6 +457,21 @@ mod tests {
     }
 
     #[test]
+    fn moco_settings_are_checked_where_written() {
+        let e = err("method = \"moco-v2\"\n[train]\nbatch_size = 48\n[moco]\nqueue = 100\n");
+        assert_eq!(e.line, 5, "{e}");
+        assert!(
+            e.message.contains("multiple of train.batch_size (48)"),
+            "{e}"
+        );
+        let e = err("[moco]\nmomentum = 1.0\n");
+        assert_eq!(e.line, 2, "{e}");
+        let e = err("method = \"moco\"\n");
+        assert!(e.message.contains("moco-v2"), "{e}");
+        assert!(RunConfig::parse("a", "method = \"moco-v2\"\n[moco]\nqueue = 128\n").is_ok());
+    }
+
+    #[test]
     fn roundtrip_through_toml() {
         let c = RunConfig::parse("a.toml", "[masking]\nposition = \"corner+center\"\n").unwrap();
         let back = RunConfig::parse("b.toml", &c.to_toml()).unwrap();

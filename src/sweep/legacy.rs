@@ -128,4 +128,35 @@ mod tests {
         assert_ne!(new_id, run_id(&cfg));
         assert!(adopt_legacy_runs(&mut store, "s").unwrap().is_empty());
     }
+
+    #[test]
+    fn runs_hashed_with_their_probe_settings_are_renamed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("p.db")).unwrap();
+        let mut a = RunConfig::default();
+        a.train.epochs = 2;
+        a.probe.kinds = vec![crate::spec::ProbeKind::Lin];
+        let mut b = a.clone();
+        b.probe.lin_epochs = 5;
+        let old = |c: &RunConfig| NewRun {
+            id: run_id_with_probe(c),
+            seed: 0,
+            config: serde_json::to_string(c).unwrap(),
+            params: vec![],
+        };
+        assert_ne!(run_id_with_probe(&a), run_id_with_probe(&b));
+        store
+            .register_sweep("s", "s.toml", &[old(&a), old(&b)])
+            .unwrap();
+        let lines = adopt_probe_split(&mut store, "s").unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("adopted"), "{lines:?}");
+        assert!(lines[1].starts_with("kept"), "{lines:?}");
+        assert!(store.run(&run_id(&a)).is_ok());
+        assert_eq!(run_id(&a), run_id(&b), "one pre-training");
+        // the one that could not take the id keeps its old one, and is reported again
+        assert!(store.run(&run_id_with_probe(&b)).is_ok());
+        let again = adopt_probe_split(&mut store, "s").unwrap();
+        assert!(again.iter().all(|l| l.starts_with("kept")), "{again:?}");
+    }
 }
