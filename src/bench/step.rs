@@ -88,43 +88,70 @@ impl OnBackend for Step<'_> {
         if cfg.method == crate::spec::Method::MocoV2 {
             return moco_steps::<B>(cfg, warmup, steps, &device);
         }
-        let (mut model, batches) = setup::<B>(cfg, &device);
+        let (model, batches) = setup::<B>(cfg, &device);
         let forward_macs = model.macs(cfg, cfg.train.batch_size);
         let mut optim = AdamWConfig::new()
             .with_weight_decay(0.05)
             .init::<B, QbHeat<B>>();
-        let mut timed = 0.0;
-        let mut usage = Usage::default();
-        for i in 0..warmup + steps {
-            if i == warmup {
-                usage = Usage::now();
-            }
-            let t = Instant::now();
-            let loss = model.loss(&batches[i % batches.len()], &device);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(1e-4, model, grads);
-            anyhow::ensure!(
-                sync(&model.projector.weight.val()).is_finite(),
-                "benchmark diverged"
-            );
-            if i >= warmup {
-                timed += t.elapsed().as_secs_f64();
-            }
-        }
-        let used = Usage::now().since(&usage);
-        let step_s = timed / steps as f64;
-        let cpu = used.user + used.system;
-        Ok(BenchResult {
-            img_per_s: cfg.train.batch_size as f64 / step_s,
-            step_ms: step_s * 1e3,
-            peak_rss_mb: peak_rss_mb(),
-            gflop_per_s: 6.0 * forward_macs as f64 / step_s / 1e9,
+        let mut model = Some(model);
+        timed_steps(
+            cfg.train.batch_size,
+            warmup,
+            steps,
             forward_macs,
-            cores_busy: cpu / timed.max(1e-9),
-            system_share: used.system / cpu.max(1e-9),
-            page_faults_per_step: used.page_faults as f64 / steps as f64,
-        })
+            6.0,
+            |i| {
+                let m = model
+                    .take()
+                    .ok_or_else(|| anyhow::anyhow!("the model was not put back after a step"))?;
+                let loss = m.loss(&batches[i % batches.len()], &device);
+                let grads = GradientsParams::from_grads(loss.backward(), &m);
+                let m = optim.step(1e-4, m, grads);
+                let finite = sync(&m.projector.weight.val()).is_finite();
+                model = Some(m);
+                anyhow::ensure!(finite, "benchmark diverged");
+                Ok(())
+            },
+        )
     }
+}
+
+/// Runs `warmup` untimed and `steps` timed calls of `step` (its index) and turns the timed
+/// ones into a [`BenchResult`] of `batch` images per step; `flop_per_mac` × `forward_macs`
+/// FLOPs per step.
+fn timed_steps(
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    forward_macs: u64,
+    flop_per_mac: f64,
+    mut step: impl FnMut(usize) -> Result<()>,
+) -> Result<BenchResult> {
+    let mut timed = 0.0;
+    let mut usage = Usage::default();
+    for i in 0..warmup + steps {
+        if i == warmup {
+            usage = Usage::now();
+        }
+        let t = Instant::now();
+        step(i)?;
+        if i >= warmup {
+            timed += t.elapsed().as_secs_f64();
+        }
+    }
+    let used = Usage::now().since(&usage);
+    let step_s = timed / steps as f64;
+    let cpu = used.user + used.system;
+    Ok(BenchResult {
+        img_per_s: batch as f64 / step_s,
+        step_ms: step_s * 1e3,
+        peak_rss_mb: peak_rss_mb(),
+        gflop_per_s: flop_per_mac * forward_macs as f64 / step_s / 1e9,
+        forward_macs,
+        cores_busy: cpu / timed.max(1e-9),
+        system_share: used.system / cpu.max(1e-9),
+        page_faults_per_step: used.page_faults as f64 / steps as f64,
+    })
 }
 
 /// [`Step`] for MoCo-v2: two views per image through the query encoder (forward and
@@ -148,41 +175,27 @@ fn moco_steps<B: TrainBackend>(
         })
         .collect();
     let perm: Vec<usize> = (0..batch).rev().collect();
-    let mut model = MoCo::<B>::new(cfg, 3, device);
+    let model = MoCo::<B>::new(cfg, 3, device);
     let forward_macs = model.macs(batch, cfg.data.image_size);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(0.05)
         .init::<B, MoCo<B>>();
-    let mut timed = 0.0;
-    let mut usage = Usage::default();
-    for i in 0..warmup + steps {
-        if i == warmup {
-            usage = Usage::now();
-        }
-        let t = Instant::now();
-        let (loss, keys) = model.loss(&views[i % views.len()], &perm, cfg, device);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-4, model, grads);
+    let mut model = Some(model);
+    // the forward multiply-adds are half query, half key: 3× for the query (forward and
+    // backward), 1× for the key, 2 FLOPs each
+    timed_steps(batch, warmup, steps, forward_macs, 4.0, |i| {
+        let m = model
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("the model was not put back after a step"))?;
+        let (loss, keys) = m.loss(&views[i % views.len()], &perm, cfg, device);
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        let m = optim.step(1e-4, m, grads);
         let slot = (i * batch) % cfg.moco.queue;
-        model = model.momentum_update(cfg.moco.momentum).enqueue(keys, slot);
-        anyhow::ensure!(sync(&model.queue.val()).is_finite(), "benchmark diverged");
-        if i >= warmup {
-            timed += t.elapsed().as_secs_f64();
-        }
-    }
-    let used = Usage::now().since(&usage);
-    let step_s = timed / steps as f64;
-    let cpu = used.user + used.system;
-    // the forward multiply-adds are half query, half key: 3× for the query, 1× for the key
-    Ok(BenchResult {
-        img_per_s: batch as f64 / step_s,
-        step_ms: step_s * 1e3,
-        peak_rss_mb: peak_rss_mb(),
-        gflop_per_s: 2.0 * 2.0 * forward_macs as f64 / step_s / 1e9,
-        forward_macs,
-        cores_busy: cpu / timed.max(1e-9),
-        system_share: used.system / cpu.max(1e-9),
-        page_faults_per_step: used.page_faults as f64 / steps as f64,
+        let m = m.momentum_update(cfg.moco.momentum).enqueue(keys, slot);
+        let finite = sync(&m.queue.val()).is_finite();
+        model = Some(m);
+        anyhow::ensure!(finite, "benchmark diverged");
+        Ok(())
     })
 }
 

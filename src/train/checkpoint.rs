@@ -218,6 +218,22 @@ fn prune(root: &Path, keep: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Loads the weights of a checkpoint folder into `model` (built from the run's config).
+fn load_into<B: burn::tensor::backend::Backend, M: burn::module::Module<B>>(
+    model: M,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<M> {
+    use burn::record::{BinFileRecorder, FullPrecisionSettings};
+    model
+        .load_file(
+            dir.join("model"),
+            &BinFileRecorder::<FullPrecisionSettings>::new(),
+            device,
+        )
+        .with_context(|| format!("{}: cannot load model checkpoint", dir.display()))
+}
+
 /// Loads the model weights of a checkpoint folder into a model built from `cfg`.
 pub fn load_model<B: crate::model::kernels::Kernels>(
     cfg: &crate::config::RunConfig,
@@ -225,15 +241,8 @@ pub fn load_model<B: crate::model::kernels::Kernels>(
     channels: usize,
     device: &B::Device,
 ) -> Result<crate::model::qbheat::QbHeat<B>> {
-    use burn::module::Module;
-    use burn::record::{BinFileRecorder, FullPrecisionSettings};
-    crate::model::qbheat::QbHeat::<B>::new(cfg, channels, device)
-        .load_file(
-            dir.join("model"),
-            &BinFileRecorder::<FullPrecisionSettings>::new(),
-            device,
-        )
-        .with_context(|| format!("{}: cannot load model checkpoint", dir.display()))
+    let model = crate::model::qbheat::QbHeat::<B>::new(cfg, channels, device);
+    load_into(model, dir, device)
 }
 
 /// Loads the MoCo-v2 model of a checkpoint folder into a model built from `cfg`.
@@ -243,16 +252,8 @@ pub fn load_moco<B: crate::model::kernels::Kernels>(
     channels: usize,
     device: &B::Device,
 ) -> Result<crate::model::moco::MoCo<B>> {
-    use burn::module::Module;
-    use burn::record::{BinFileRecorder, FullPrecisionSettings};
-    Ok(crate::model::moco::MoCo::<B>::new(cfg, channels, device)
-        .load_file(
-            dir.join("model"),
-            &BinFileRecorder::<FullPrecisionSettings>::new(),
-            device,
-        )
-        .with_context(|| format!("{}: cannot load model checkpoint", dir.display()))?
-        .frozen_keys())
+    let model = crate::model::moco::MoCo::<B>::new(cfg, channels, device);
+    Ok(load_into(model, dir, device)?.frozen_keys())
 }
 
 /// The encoder a checkpoint folder holds, whichever method pre-trained it (QB-Heat's encoder,

@@ -108,7 +108,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
     ];
     // each param titled by the shortest tail of its dotted key no other listed key has
     for (i, (k, title)) in keys.iter().zip(unique_suffixes(&keys)).enumerate() {
-        let width = title.chars().count().clamp(5, 13) as u16;
+        // as wide as the title or the longest value shown (e.g. "random-init")
+        let longest = rows
+            .iter()
+            .filter_map(|r| snap.params.get(&r.id)?.get(k.as_str()))
+            .map(|v| v.chars().count())
+            .max()
+            .unwrap_or(0);
+        let width = title.chars().count().max(longest).clamp(5, 13) as u16;
         columns.push(col(&title, width, 3 + i as u16, Content::Param(k)));
     }
     columns.extend([
