@@ -338,3 +338,48 @@ fn methods_are_compared_per_width_with_per_seed_gaps() {
     let fig = r.figures.iter().find(|f| f.name == "fig8-methods").unwrap();
     assert!(fig.svg.contains("moco-v2 tran-1") && fig.svg.contains("qbheat lin"));
 }
+
+/// Two presets × two schedules: Fig. 6 per preset (Fig. 11), and Tab. 3 (final) per schedule.
+#[test]
+fn schedules_per_preset_and_final_ratios_per_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let mut s = Store::open(&db).unwrap();
+    let mut runs = Vec::new();
+    for preset in ["mf-micro", "mf-tiny"] {
+        for epochs in [2usize, 4] {
+            let mut c = RunConfig::default();
+            c.model.preset = qbheat_workbench::spec::parse_name(preset).unwrap();
+            c.train.epochs = epochs;
+            runs.push((epochs, NewRun::from_config(&c)));
+        }
+    }
+    let all: Vec<NewRun> = runs.iter().map(|r| r.1.clone()).collect();
+    s.register_sweep("f", "f.toml", &all).unwrap();
+    for (epochs, r) in &runs {
+        let row = Metric {
+            key: "probe/lin/top1".into(),
+            step: 1,
+            epoch: 1,
+            value: 0.5 + 0.01 * *epochs as f64,
+            wall: 0.0,
+        };
+        s.log_metrics(&r.id, &[row]).unwrap();
+        // the last epoch's ratio is what Tab. 3 (final) shows: 0.9 + 0.01 × epochs
+        for e in 1..=*epochs as i64 {
+            s.log_spectra(&r.id, e, &[spectrum("corner", e), spectrum("center", e)])
+                .unwrap();
+        }
+        s.set_status(&r.id, Status::Finished, None).unwrap();
+    }
+    drop(s);
+    let store = Store::open_read_only(&db).unwrap();
+    let r = report::build(&store, &Selection::Sweep("f".into())).unwrap();
+    for name in ["fig11-schedule-mf-micro", "fig11-schedule-mf-tiny"] {
+        assert!(r.figures.iter().any(|f| f.name == name), "{name}");
+    }
+    assert!(r.html.contains("Tab. 3 (final)"));
+    // the train.epochs study holds the base preset (mf-micro): one run per schedule
+    assert!(r.html.contains("<td>0.9200</td>") && r.html.contains("<td>0.9400</td>"), "{}", r.html);
+    assert!(r.html.contains("0.6813"), "the paper's rows beside");
+}
