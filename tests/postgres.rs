@@ -216,3 +216,60 @@ fn early_stopping_on_postgres_decides_what_sqlite_decides() {
     assert_eq!(oa.1.len(), 3, "one decision per setting at the one rung");
     assert!(oa.0.iter().any(|r| r.1 == Status::Pruned), "{:?}", oa.0);
 }
+
+#[test]
+fn probes_added_to_finished_runs_on_postgres_reuse_their_pretraining() {
+    let Some(server) = postgres_server() else {
+        eprintln!("WORKBENCH_TEST_PG not set: PostgreSQL not tested");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pg = ScratchStore::postgres(&server).unwrap();
+    // the probe section after `[base.probe]` and the recipe both files share
+    let file = |probes: &str| {
+        tiny_sweep(
+            dir.path(),
+            "pgp",
+            1,
+            64,
+            r#""corner""#,
+            &format!("[base.probe]\ntran_epochs = 1\nlin_epochs = 2\n{probes}"),
+        )
+    };
+    sweep(dir.path(), &file(r#"kinds = ["lin"]"#), &pg.locator, "runs");
+    let store = Store::open_read_only(&pg.locator).unwrap();
+    let run = store.runs(Some("pgp"), None).unwrap().remove(0);
+    let train = store.metrics(&run.id).unwrap();
+    let train: Vec<_> = train
+        .into_iter()
+        .filter(|m| m.key == "train/loss")
+        .collect();
+    drop(store);
+    let out = sweep(
+        dir.path(),
+        &file("kinds = [\"lin\", \"tran-1\"]\ntran_widths = [16]"),
+        &pg.locator,
+        "runs",
+    );
+    assert!(
+        out.contains(&format!(
+            "reprobe  {} tran-1 tran-1@w16 (pre-training kept)",
+            run.id
+        )),
+        "{out}"
+    );
+    let store = Store::open_read_only(&pg.locator).unwrap();
+    let again = store.run(&run.id).unwrap();
+    assert_eq!(again.status, Status::Finished);
+    let rows = store.metrics(&run.id).unwrap();
+    let keys: std::collections::BTreeSet<_> = rows.iter().map(|m| m.key.as_str()).collect();
+    for k in [
+        "probe/lin/top1",
+        "probe/tran-1/top1",
+        "probe/tran-1@w16/top1",
+    ] {
+        assert!(keys.contains(k), "{k}: {keys:?}");
+    }
+    let train_again: Vec<_> = rows.into_iter().filter(|m| m.key == "train/loss").collect();
+    assert_eq!(train_again, train, "one pre-training");
+}

@@ -380,6 +380,10 @@ fn schedules_per_preset_and_final_ratios_per_schedule() {
     }
     assert!(r.html.contains("Tab. 3 (final)"));
     // the train.epochs study holds the base preset (mf-micro): one run per schedule
-    assert!(r.html.contains("<td>0.9200</td>") && r.html.contains("<td>0.9400</td>"), "{}", r.html);
+    assert!(
+        r.html.contains("<td>0.9200</td>") && r.html.contains("<td>0.9400</td>"),
+        "{}",
+        r.html
+    );
     assert!(r.html.contains("0.6813"), "the paper's rows beside");
 }
