@@ -331,7 +331,7 @@ fn methods_are_compared_per_width_with_per_seed_gaps() {
     assert!(r.html.contains("70.0 ± 1.4"));
     // gaps per seed at w128: +4.0, +6.0 → 5.0 ± 1.4
     assert!(
-        r.html.contains("5.0 ± 1.4 (seeds: +4.0, +6.0)"),
+        r.html.contains("+5.0 ± 1.4 (seeds: +4.0, +6.0)"),
         "{}",
         r.html
     );
