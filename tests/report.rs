@@ -337,6 +337,14 @@ fn methods_are_compared_per_width_with_per_seed_gaps() {
     );
     let fig = r.figures.iter().find(|f| f.name == "fig8-methods").unwrap();
     assert!(fig.svg.contains("moco-v2 tran-1") && fig.svg.contains("qbheat lin"));
+    // lin dashed (width 1), tran-1 solid (width 2) in the same colour
+    assert!(fig.svg.contains("stroke-dasharray"));
+    assert!(
+        !fig.svg
+            .lines()
+            .any(|l| l.contains("stroke-width=\"2\"") && l.contains("stroke-dasharray")),
+        "tran-1 lines stay solid"
+    );
 }
 
 /// Two presets × two schedules: Fig. 6 per preset (Fig. 11), and Tab. 3 (final) per schedule.

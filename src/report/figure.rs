@@ -268,7 +268,7 @@ pub fn plot(name: &str, caption: &str, axes: &Axes, series: Vec<Series>) -> Resu
         root.present().context("cannot write the SVG")?;
     }
     for s in series.iter().filter(|s| s.dashed && !s.scatter) {
-        svg = dash(&svg, s.color);
+        svg = dash(&svg, s.color, s.width);
     }
     Ok(Figure {
         name: name.to_string(),
@@ -279,15 +279,18 @@ pub fn plot(name: &str, caption: &str, axes: &Axes, series: Vec<Series>) -> Resu
     })
 }
 
-/// The SVG with every `<polyline>` stroked in `color` dashed (`stroke-dasharray`): plotters'
-/// own dashed series draw one element per dash.
-fn dash(svg: &str, color: RGBColor) -> String {
+/// The SVG with every `<polyline>` stroked in `color` at `width` dashed (`stroke-dasharray`):
+/// plotters' own dashed series draw one element per dash. A solid line of the same colour at
+/// another width stays solid.
+fn dash(svg: &str, color: RGBColor, width: u32) -> String {
     let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
+    let stroke_width = format!("stroke-width=\"{width}\"");
     svg.lines()
         .map(|l| {
             if l.trim_start().starts_with("<polyline")
                 && !l.contains("stroke-dasharray")
                 && l.to_uppercase().contains(&stroke.to_uppercase())
+                && l.contains(&stroke_width)
             {
                 l.replacen("<polyline", "<polyline stroke-dasharray=\"7,4\"", 1)
             } else {
