@@ -104,6 +104,18 @@ fn moco_pretrains_and_added_probe_widths_reuse_the_pretraining() {
         dir.path(),
         "kinds = [\"lin\", \"tran-1\"]\ntran_widths = [16]",
     );
+    // a dry run says which runs would be probed again
+    let dry = common::workbench_in(
+        dir.path(),
+        &db,
+        &["sweep", file.to_str().unwrap(), "--dry-run"],
+    );
+    let dry = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.contains("(2 already finished, 2 to probe again)"),
+        "{dry}"
+    );
+    assert!(dry.contains(&format!("{}  reprobe", moco.id)), "{dry}");
     let out = common::workbench_in(
         dir.path(),
         &db,

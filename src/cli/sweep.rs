@@ -142,6 +142,18 @@ fn dry_run(sweep: &Sweep, db: &Locator) -> Result<()> {
     } else {
         String::new()
     };
+    // finished runs whose planned probes are not all stored: probed again, not pre-trained
+    let configs: Vec<&qbheat_workbench::config::RunConfig> =
+        sweep.runs.iter().map(|r| &r.config).collect();
+    let again = match &store {
+        Some(s) => qbheat_workbench::sweep::reprobe::to_probe_again(s, &configs)?,
+        None => Default::default(),
+    };
+    let pruned = if again.is_empty() {
+        pruned
+    } else {
+        format!("{pruned}, {} to probe again", again.len())
+    };
     let axes: Vec<String> = sweep
         .axes
         .iter()
@@ -161,7 +173,11 @@ fn dry_run(sweep: &Sweep, db: &Locator) -> Result<()> {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let status = known.get(&r.id).map_or("new", |s| s.as_str());
+        let status = if again.contains(&r.id) {
+            "reprobe"
+        } else {
+            known.get(&r.id).map_or("new", |s| s.as_str())
+        };
         out.push_str(&format!("{}  {:<8}  {}\n", r.id, status, ov.join(" ")));
     }
     super::emit(&out);

@@ -11,7 +11,51 @@ use anyhow::Result;
 use std::collections::HashSet;
 
 use crate::config::RunConfig;
+use crate::probe::ProbeVariant;
 use crate::store::{NewRun, Status, Store};
+
+/// What a planned config asks of a stored run with other probe settings: whether the stored
+/// probe results are stale (the recipe changed), and the probes to run (given whether a
+/// metric key is stored). `None` when the probe settings are the same.
+pub fn plan(
+    stored: &RunConfig,
+    planned: &RunConfig,
+    has: impl Fn(&str) -> bool,
+) -> Option<(bool, Vec<ProbeVariant>)> {
+    if stored.probe == planned.probe {
+        return None;
+    }
+    let stale = stored.probe.recipe_part() != planned.probe.recipe_part();
+    let pending = crate::probe::pending(planned, |k| !(stale && k.starts_with("probe/")) && has(k));
+    Some((stale, pending))
+}
+
+/// The planned runs a sweep would probe again: stored finished runs whose planned probes are
+/// not all stored (for `sweep --dry-run`).
+pub fn to_probe_again(store: &Store, planned: &[&RunConfig]) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for cfg in planned {
+        let new = NewRun::from_config(cfg);
+        let Ok(row) = store.run(&new.id) else {
+            continue;
+        };
+        let Ok(stored) = serde_json::from_str::<RunConfig>(&row.config) else {
+            continue;
+        };
+        if row.status != Status::Finished {
+            continue;
+        }
+        let keys: HashSet<String> = store
+            .latest_metrics(&row.id)?
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
+        if plan(&stored, cfg, |k| keys.contains(k)).is_some_and(|(_, p)| !p.is_empty()) {
+            out.insert(row.id);
+        }
+    }
+    Ok(out)
+}
 
 /// Gives each planned run that exists with other probe settings the planned ones, and puts
 /// a finished one whose probe results are now incomplete back in the queue. Returns a line
@@ -29,17 +73,14 @@ pub fn sync_probe_settings(store: &mut Store, planned: &[&RunConfig]) -> Result<
         let Ok(stored) = serde_json::from_str::<RunConfig>(&row.config) else {
             continue;
         };
-        if stored.probe == cfg.probe {
-            continue;
-        }
-        let stale = stored.probe.recipe_part() != cfg.probe.recipe_part();
         let keys: HashSet<String> = store
             .latest_metrics(&row.id)?
             .into_iter()
             .map(|m| m.key)
-            .filter(|k| !(stale && k.starts_with("probe/")))
             .collect();
-        let pending = crate::probe::pending(cfg, |k| keys.contains(k));
+        let Some((stale, pending)) = plan(&stored, cfg, |k| keys.contains(k)) else {
+            continue;
+        };
         let requeue = row.status == Status::Finished && !pending.is_empty();
         if !store.set_probe_settings(&new, stale, requeue)? {
             continue;

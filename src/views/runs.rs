@@ -24,10 +24,12 @@ pub const METRIC_COLUMNS: [(&str, &str, usize); 3] = [
 ];
 
 /// Probe accuracies, shown when some listed run has them: (key, header).
-pub const PROBE_COLUMNS: [(&str, &str); 3] = [
+pub const PROBE_COLUMNS: [(&str, &str); 4] = [
     ("probe/lin/top1", "lin"),
     ("probe/tran-1/top1", "tran-1"),
     ("probe/finetune/top1", "ft"),
+    // the supervised baseline's own training of encoder + tran-1 head
+    ("probe/supervised/top1", "supervised"),
 ];
 
 /// The value at a dotted path of a JSON config.

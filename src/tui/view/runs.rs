@@ -131,6 +131,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
         col("ETA", 6, 11, Content::Eta),
         col("error", 12, 13, Content::Error),
     ]);
+    // the supervised baseline's top-1 (its own training) when a listed run has one, after ft
+    const SUPERVISED: &str = "probe/supervised/top1";
+    if rows.iter().any(|r| snap.value(&r.id, SUPERVISED).is_some()) {
+        if let Some(at) = columns.iter().position(|c| c.header == "ft") {
+            columns.insert(at + 1, col("sup", 5, 20, Content::Percent(SUPERVISED)));
+        }
+    }
     // tags when a listed run has some, kept right after the id and status
     if rows.iter().any(|r| snap.tags.contains_key(&r.id)) {
         columns.insert(3, col("tags", 10, 1, Content::Tags));
