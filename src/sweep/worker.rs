@@ -579,13 +579,21 @@ fn attention_into<B: TrainBackend>(
     if cfg.method == Method::Supervised {
         return Ok(());
     }
+    // a finished run probed again already holds the maps of its final encoder
+    let epoch = encoder_epoch(cfg);
+    if store
+        .picture_epochs(&claim.run, crate::analysis::attention::M2F)?
+        .contains(&epoch)
+    {
+        return Ok(());
+    }
     let encoder = crate::probe::pipeline::encoder::<B>(cfg, out, device)?.valid();
     let (train, val) = crate::data::load(cfg)?;
     if val.is_empty() {
         return Ok(());
     }
     let maps = crate::analysis::attention::maps(&encoder, &val, 0, &train.channel_stats(), device);
-    let pictures = crate::analysis::attention::pictures(&maps, &val, 0, encoder_epoch(cfg))?;
+    let pictures = crate::analysis::attention::pictures(&maps, &val, 0, epoch)?;
     store.log_pictures(&claim.run, Some(claim), &pictures)
 }
 
