@@ -30,28 +30,37 @@ pub fn plan(
     Some((stale, pending))
 }
 
+/// A planned run as the store holds it with other probe settings: its row status, whether
+/// its stored probe results are stale and the probes the planned config still needs. `None`
+/// for a run that is not stored or has the same probe settings.
+fn compare(store: &Store, cfg: &RunConfig) -> Result<Option<(Status, bool, Vec<ProbeVariant>)>> {
+    let new = NewRun::from_config(cfg);
+    let Ok(row) = store.run(&new.id) else {
+        return Ok(None);
+    };
+    if row.config == new.config {
+        return Ok(None);
+    }
+    let Ok(stored) = serde_json::from_str::<RunConfig>(&row.config) else {
+        return Ok(None);
+    };
+    let keys: HashSet<String> = store
+        .latest_metrics(&row.id)?
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    Ok(plan(&stored, cfg, |k| keys.contains(k)).map(|(stale, p)| (row.status, stale, p)))
+}
+
 /// The planned runs a sweep would probe again: stored finished runs whose planned probes are
 /// not all stored (for `sweep --dry-run`).
 pub fn to_probe_again(store: &Store, planned: &[&RunConfig]) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
     for cfg in planned {
-        let new = NewRun::from_config(cfg);
-        let Ok(row) = store.run(&new.id) else {
-            continue;
-        };
-        let Ok(stored) = serde_json::from_str::<RunConfig>(&row.config) else {
-            continue;
-        };
-        if row.status != Status::Finished {
-            continue;
-        }
-        let keys: HashSet<String> = store
-            .latest_metrics(&row.id)?
-            .into_iter()
-            .map(|m| m.key)
-            .collect();
-        if plan(&stored, cfg, |k| keys.contains(k)).is_some_and(|(_, p)| !p.is_empty()) {
-            out.insert(row.id);
+        if let Some((Status::Finished, _, pending)) = compare(store, cfg)? {
+            if !pending.is_empty() {
+                out.insert(NewRun::from_config(cfg).id);
+            }
         }
     }
     Ok(out)
@@ -63,25 +72,11 @@ pub fn to_probe_again(store: &Store, planned: &[&RunConfig]) -> Result<HashSet<S
 pub fn sync_probe_settings(store: &mut Store, planned: &[&RunConfig]) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     for cfg in planned {
+        let Some((status, stale, pending)) = compare(store, cfg)? else {
+            continue;
+        };
         let new = NewRun::from_config(cfg);
-        let Ok(row) = store.run(&new.id) else {
-            continue;
-        };
-        if row.config == new.config {
-            continue;
-        }
-        let Ok(stored) = serde_json::from_str::<RunConfig>(&row.config) else {
-            continue;
-        };
-        let keys: HashSet<String> = store
-            .latest_metrics(&row.id)?
-            .into_iter()
-            .map(|m| m.key)
-            .collect();
-        let Some((stale, pending)) = plan(&stored, cfg, |k| keys.contains(k)) else {
-            continue;
-        };
-        let requeue = row.status == Status::Finished && !pending.is_empty();
+        let requeue = status == Status::Finished && !pending.is_empty();
         if !store.set_probe_settings(&new, stale, requeue)? {
             continue;
         }
@@ -89,7 +84,7 @@ pub fn sync_probe_settings(store: &mut Store, planned: &[&RunConfig]) -> Result<
         lines.push(if requeue {
             format!(
                 "reprobe  {} {} (pre-training kept{})",
-                row.id,
+                new.id,
                 names.join(" "),
                 if stale {
                     "; the probe recipe changed, its old probe results are dropped"
@@ -98,7 +93,7 @@ pub fn sync_probe_settings(store: &mut Store, planned: &[&RunConfig]) -> Result<
                 }
             )
         } else {
-            format!("probe settings of {} updated", row.id)
+            format!("probe settings of {} updated", new.id)
         });
     }
     Ok(lines)
