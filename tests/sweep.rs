@@ -490,8 +490,8 @@ fn a_hung_worker_is_killed_and_requeued_by_its_own_parent() {
     assert_consistent(&db);
 }
 
-/// A sweep of one run: a short pre-training, then a fine-tuning probe that takes many
-/// minutes.
+/// A sweep of one run: a short pre-training, then a quick lin probe and a fine-tuning probe
+/// that takes many minutes.
 fn long_probe_file(dir: &Path) -> PathBuf {
     let file = dir.join("probe.toml");
     std::fs::write(
@@ -511,7 +511,8 @@ heads = 2
 epochs = 1
 batch_size = 32
 [base.probe]
-kinds = ["finetune"]
+kinds = ["lin", "finetune"]
+lin_epochs = 2
 finetune_from_tran1 = false
 finetune_epochs = 500
 batch_size = 32
@@ -595,7 +596,20 @@ fn ctrl_c_during_a_probe_stops_the_run_and_the_next_sweep_only_probes_again() {
     let db = dir.path().join("w.db");
     let mut parent = start_sweep(dir.path(), &file, 1);
     let id = wait_for_the_probe(&db);
+    // lin ends within seconds and is stored at once; then the long fine-tuning runs
+    let has = |s: &Store, key: &str| {
+        s.latest_metrics(&id)
+            .is_ok_and(|m| m.iter().any(|m| m.key == key))
+    };
+    wait_for(&db, Duration::from_secs(120), |s| has(s, "probe/lin/top1"));
     std::thread::sleep(Duration::from_secs(2));
+    let lin: Vec<_> = Store::open(&db)
+        .unwrap()
+        .metrics(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.key.starts_with("probe/lin/"))
+        .collect();
     let losses = row_count(&Store::open(&db).unwrap(), &id);
     // Ctrl-C in a terminal reaches the sweep and its workers
     kill("-INT", parent.id() as i64);
@@ -611,8 +625,12 @@ fn ctrl_c_during_a_probe_stops_the_run_and_the_next_sweep_only_probes_again() {
             .latest_metrics(&id)
             .unwrap()
             .iter()
-            .all(|m| !m.key.starts_with("probe/")),
-        "no partial probe result"
+            .all(|m| !m.key.starts_with("probe/finetune/")),
+        "no partial result of the stopped probe"
+    );
+    assert!(
+        has(&store, "probe/lin/top1"),
+        "the probe that ended is kept"
     );
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
@@ -625,6 +643,13 @@ fn ctrl_c_during_a_probe_stops_the_run_and_the_next_sweep_only_probes_again() {
     let store = Store::open(&db).unwrap();
     assert_eq!(store.run(&id).unwrap().status, Status::Running);
     assert_eq!(row_count(&store, &id), losses, "no step trained again");
+    let lin_again: Vec<_> = store
+        .metrics(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.key.starts_with("probe/lin/"))
+        .collect();
+    assert_eq!(lin_again, lin, "lin is not probed again, only fine-tuning");
     kill("-INT", again.id() as i64);
     assert_eq!(wait(&mut again, Duration::from_secs(30)), 0);
     assert_eq!(

@@ -98,6 +98,13 @@ struct Evaluate<'a> {
 impl OnBackend for Evaluate<'_> {
     type Output = pipeline::Evaluation;
     fn run<B: TrainBackend>(self, device: B::Device) -> Result<Self::Output> {
-        pipeline::evaluate::<B>(self.cfg, self.out, self.variants, &device, &self.stop)
+        pipeline::evaluate::<B>(
+            self.cfg,
+            self.out,
+            self.variants,
+            &device,
+            &self.stop,
+            &mut |_, _| Ok(()),
+        )
     }
 }

@@ -41,15 +41,18 @@ pub struct Evaluation {
 
 /// Runs the probes `variants` (or, for the supervised baseline, supervised training) on the
 /// run's encoder. Fine-tuning starts its decoder from the tran probe of its width and depth
-/// (run first when not asked for) when `probe.finetune_from_tran1` is set. Raising `stop`
-/// ends the current probe between two steps and the evaluation with [`Interrupted`]: no
-/// partial result comes back.
+/// (run first when not asked for) when `probe.finetune_from_tran1` is set. `on_result`
+/// receives each probe's result as soon as it ends (the worker stores it then, so an
+/// interrupted evaluation keeps the probes it finished). Raising `stop` ends the current
+/// probe between two steps and the evaluation with [`Interrupted`]: the probe it stopped
+/// gives no result.
 pub fn evaluate<B: TrainBackend>(
     cfg: &RunConfig,
     out: &Path,
     variants: &[ProbeVariant],
     device: &B::Device,
     stop: &AtomicBool,
+    on_result: &mut dyn FnMut(&str, &ProbeResult) -> Result<()>,
 ) -> Result<Evaluation> {
     let interrupted = || -> Result<()> {
         if stop.load(Ordering::SeqCst) {
@@ -73,6 +76,7 @@ pub fn evaluate<B: TrainBackend>(
     if cfg.method == Method::Supervised {
         let (r, _) = finetune::run(enc, None, &data, &recipe, 1.0, cfg.seed, device);
         interrupted()?;
+        on_result("supervised", &r)?;
         return Ok(Evaluation {
             results: vec![("supervised".into(), r)],
             embedding: None,
@@ -141,6 +145,7 @@ pub fn evaluate<B: TrainBackend>(
             }
         };
         interrupted()?;
+        on_result(&v.name(), &r)?;
         results.push((v.name(), r));
     }
     let embedding = cached

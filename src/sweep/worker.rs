@@ -502,9 +502,10 @@ impl OnBackend for Pipeline<'_> {
 }
 
 /// Runs the config's probes whose results the store lacks (all of them the first time; the
-/// added widths when a sweep adds `probe.tran_widths` to a finished run) and stores their
-/// metrics and the PCA of the validation features; `false` when `stop` interrupted them
-/// (nothing stored: the resumed run, its pre-training complete, probes again).
+/// added widths when a sweep adds `probe.tran_widths` to a finished run) and stores each
+/// probe's metrics when it ends, then the PCA of the validation features; `false` when
+/// `stop` interrupted them (the probes that ended are kept: the resumed run, its
+/// pre-training complete, runs only the rest).
 fn evaluate_into<B: TrainBackend>(
     store: &mut Store,
     claim: &Claim,
@@ -522,9 +523,14 @@ fn evaluate_into<B: TrainBackend>(
     if pending.is_empty() {
         return Ok(true);
     }
-    match crate::probe::pipeline::evaluate::<B>(cfg, out, &pending, device, stop) {
+    // each probe's rows are stored when it ends: a stopped evaluation keeps what finished
+    let mut store_result = |name: &str, r: &ProbeResult| -> Result<()> {
+        store.log_metrics_held(claim, &probe_metrics(&[(name.to_string(), r.clone())]))
+    };
+    let evaluated =
+        crate::probe::pipeline::evaluate::<B>(cfg, out, &pending, device, stop, &mut store_result);
+    match evaluated {
         Ok(eval) => {
-            store.log_metrics_held(claim, &probe_metrics(&eval.results))?;
             if let Some(pca) = &eval.embedding {
                 store.log_embedding(
                     &claim.run,
