@@ -64,9 +64,15 @@ pub fn show(store: &Store, id: &str) -> Result<String> {
             n.text
         );
     }
+    // the settings the run's method uses (QB-Heat's decoder means nothing to MoCo-v2)
+    let method = serde_json::from_str::<crate::config::RunConfig>(&r.config)
+        .map(|c| c.method)
+        .ok();
     let _ = writeln!(out, "\nconfig");
     for (k, v) in store.params(&r.id)? {
-        let _ = writeln!(out, "  {k} = {v}");
+        if method.is_none_or(|m| m.uses(&k)) {
+            let _ = writeln!(out, "  {k} = {v}");
+        }
     }
     let _ = writeln!(out, "\nlatest metrics");
     for m in store.latest_metrics(&r.id)? {
