@@ -46,19 +46,25 @@ fn normalised_rows(x: &[f32], n: usize, dim: usize) -> DMatrix<f64> {
     m
 }
 
+/// Feature rows (`labels.len()` rows, row-major) and their labels.
+#[derive(Debug, Clone, Copy)]
+pub struct Labelled<'a> {
+    pub rows: &'a [f32],
+    pub labels: &'a [u32],
+}
+
 /// kNN top-1 of the `val` rows against the `train` rows (cosine similarity, `k` neighbours,
 /// votes weighted by `exp(s / tau)`), in [0, 1]. Ties between classes go to the lower label.
-#[allow(clippy::too_many_arguments)]
 pub fn knn_top1(
-    train: &[f32],
-    train_labels: &[u32],
-    val: &[f32],
-    val_labels: &[u32],
+    train: Labelled,
+    val: Labelled,
     dim: usize,
     classes: usize,
     k: usize,
     tau: f64,
 ) -> f64 {
+    let (train_labels, val_labels) = (train.labels, val.labels);
+    let (train, val) = (train.rows, val.rows);
     let (nt, nv) = (train_labels.len(), val_labels.len());
     if nt == 0 || nv == 0 || dim == 0 {
         return 0.0;
@@ -140,29 +146,12 @@ pub fn feature_std(x: &[f32], n: usize, dim: usize) -> f64 {
 }
 
 /// The monitor's figures: kNN of `val` against `train`, collapse measures of `train`.
-#[allow(clippy::too_many_arguments)]
-pub fn measure(
-    train: &[f32],
-    train_labels: &[u32],
-    val: &[f32],
-    val_labels: &[u32],
-    dim: usize,
-    classes: usize,
-) -> MonitorStats {
-    let n = train_labels.len();
+pub fn measure(train: Labelled, val: Labelled, dim: usize, classes: usize) -> MonitorStats {
+    let n = train.labels.len();
     MonitorStats {
-        knn_top1: knn_top1(
-            train,
-            train_labels,
-            val,
-            val_labels,
-            dim,
-            classes,
-            KNN_K,
-            KNN_TAU,
-        ),
-        erank: effective_rank(train, n, dim),
-        feature_std: feature_std(train, n, dim),
+        knn_top1: knn_top1(train, val, dim, classes, KNN_K, KNN_TAU),
+        erank: effective_rank(train.rows, n, dim),
+        feature_std: feature_std(train.rows, n, dim),
     }
 }
 
@@ -254,7 +243,20 @@ mod tests {
     fn knn_separates_separable_clusters() {
         let (t, ty) = clusters(400, 16, 2, 0.05, 1);
         let (v, vy) = clusters(100, 16, 2, 0.05, 1);
-        let acc = knn_top1(&t, &ty, &v, &vy, 16, 2, KNN_K, KNN_TAU);
+        let acc = knn_top1(
+            Labelled {
+                rows: &t,
+                labels: &ty,
+            },
+            Labelled {
+                rows: &v,
+                labels: &vy,
+            },
+            16,
+            2,
+            KNN_K,
+            KNN_TAU,
+        );
         assert_eq!(acc, 1.0);
     }
 
@@ -270,7 +272,20 @@ mod tests {
             .collect();
         let ty: Vec<u32> = (0..2000).map(|_| rng.random_range(0..10)).collect();
         let vy: Vec<u32> = (0..2000).map(|_| rng.random_range(0..10)).collect();
-        let acc = knn_top1(&t, &ty, &v, &vy, dim, 10, KNN_K, KNN_TAU);
+        let acc = knn_top1(
+            Labelled {
+                rows: &t,
+                labels: &ty,
+            },
+            Labelled {
+                rows: &v,
+                labels: &vy,
+            },
+            dim,
+            10,
+            KNN_K,
+            KNN_TAU,
+        );
         // chance is 0.1; the binomial std over 2 000 queries is 0.0067
         assert!((acc - 0.1).abs() < 0.03, "{acc}");
     }
@@ -282,8 +297,40 @@ mod tests {
         let t = [1.0f32, 0.0, 0.6, 0.8, 0.6, -0.8];
         let ty = [1u32, 0, 0];
         let v = [0.99f32, 0.01];
-        assert_eq!(knn_top1(&t, &ty, &v, &[1], 2, 2, 3, KNN_TAU), 1.0);
-        assert_eq!(knn_top1(&t, &ty, &v, &[0], 2, 2, 3, 1e6), 1.0);
+        assert_eq!(
+            knn_top1(
+                Labelled {
+                    rows: &t,
+                    labels: &ty
+                },
+                Labelled {
+                    rows: &v,
+                    labels: &[1]
+                },
+                2,
+                2,
+                3,
+                KNN_TAU
+            ),
+            1.0
+        );
+        assert_eq!(
+            knn_top1(
+                Labelled {
+                    rows: &t,
+                    labels: &ty
+                },
+                Labelled {
+                    rows: &v,
+                    labels: &[0]
+                },
+                2,
+                2,
+                3,
+                1e6
+            ),
+            1.0
+        );
     }
 
     #[test]

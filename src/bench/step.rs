@@ -12,7 +12,7 @@ use crate::config::RunConfig;
 use crate::data::batch::{BatchMaker, PretrainBatch};
 use crate::data::procedural;
 use crate::model::qbheat::QbHeat;
-use crate::train::pretrain::step_seed;
+use crate::train::seeds::step_seed;
 
 /// Result of a benchmark.
 #[derive(Debug, Clone)]

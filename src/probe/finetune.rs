@@ -22,8 +22,8 @@ use crate::model::features::image_batch;
 use crate::model::init::Init;
 use crate::model::kernels::Kernels;
 use crate::model::mobile_former::MobileFormer;
-use crate::train::pretrain::{epoch_order, step_seed};
 use crate::train::schedule::cosine_lr;
+use crate::train::seeds::{epoch_order, step_seed};
 
 #[derive(Module, Debug)]
 pub struct Finetuner<B: Backend> {

@@ -279,8 +279,7 @@ impl<'a> Fit<'a> {
         'epochs: for epoch in 0..self.epochs {
             let t = std::time::Instant::now();
             let mut sum = 0.0;
-            for chunk in crate::train::pretrain::epoch_order(self.seed, epoch, n).chunks(self.batch)
-            {
+            for chunk in crate::train::seeds::epoch_order(self.seed, epoch, n).chunks(self.batch) {
                 if self.stopped() {
                     break 'epochs;
                 }

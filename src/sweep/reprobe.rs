@@ -30,10 +30,19 @@ pub fn plan(
     Some((stale, pending))
 }
 
-/// A planned run as the store holds it with other probe settings: its row status, whether
-/// its stored probe results are stale and the probes the planned config still needs. `None`
-/// for a run that is not stored or has the same probe settings.
-fn compare(store: &Store, cfg: &RunConfig) -> Result<Option<(Status, bool, Vec<ProbeVariant>)>> {
+/// What a planned run would write, and how the store holds it with other probe settings.
+struct Stored {
+    new: NewRun,
+    status: Status,
+    /// The stored probe results no longer describe the planned recipe.
+    stale: bool,
+    /// The probes the planned config still needs.
+    pending: Vec<ProbeVariant>,
+}
+
+/// A planned run as the store holds it with other probe settings; `None` for a run that is
+/// not stored or has the same probe settings.
+fn compare(store: &Store, cfg: &RunConfig) -> Result<Option<Stored>> {
     let new = NewRun::from_config(cfg);
     let Ok(row) = store.run(&new.id) else {
         return Ok(None);
@@ -49,7 +58,14 @@ fn compare(store: &Store, cfg: &RunConfig) -> Result<Option<(Status, bool, Vec<P
         .into_iter()
         .map(|m| m.key)
         .collect();
-    Ok(plan(&stored, cfg, |k| keys.contains(k)).map(|(stale, p)| (row.status, stale, p)))
+    Ok(
+        plan(&stored, cfg, |k| keys.contains(k)).map(|(stale, pending)| Stored {
+            new,
+            status: row.status,
+            stale,
+            pending,
+        }),
+    )
 }
 
 /// The planned runs a sweep would probe again: stored finished runs whose planned probes are
@@ -57,9 +73,9 @@ fn compare(store: &Store, cfg: &RunConfig) -> Result<Option<(Status, bool, Vec<P
 pub fn to_probe_again(store: &Store, planned: &[&RunConfig]) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
     for cfg in planned {
-        if let Some((Status::Finished, _, pending)) = compare(store, cfg)? {
-            if !pending.is_empty() {
-                out.insert(NewRun::from_config(cfg).id);
+        if let Some(s) = compare(store, cfg)? {
+            if s.status == Status::Finished && !s.pending.is_empty() {
+                out.insert(s.new.id);
             }
         }
     }
@@ -72,10 +88,15 @@ pub fn to_probe_again(store: &Store, planned: &[&RunConfig]) -> Result<HashSet<S
 pub fn sync_probe_settings(store: &mut Store, planned: &[&RunConfig]) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     for cfg in planned {
-        let Some((status, stale, pending)) = compare(store, cfg)? else {
+        let Some(Stored {
+            new,
+            status,
+            stale,
+            pending,
+        }) = compare(store, cfg)?
+        else {
             continue;
         };
-        let new = NewRun::from_config(cfg);
         let requeue = status == Status::Finished && !pending.is_empty();
         if !store.set_probe_settings(&new, stale, requeue)? {
             continue;

@@ -195,11 +195,16 @@ impl Observer for StoreObserver<'_> {
     ) -> Result<()> {
         let started = Instant::now();
         let classes = train.labels.iter().max().map_or(0, |&c| c as usize + 1);
-        let m = crate::analysis::monitor::measure(
-            &train.pooled,
-            &train.labels,
-            &val.pooled,
-            &val.labels,
+        use crate::analysis::monitor::{measure, Labelled};
+        let m = measure(
+            Labelled {
+                rows: &train.pooled,
+                labels: &train.labels,
+            },
+            Labelled {
+                rows: &val.pooled,
+                labels: &val.labels,
+            },
             train.dim,
             classes,
         );

@@ -8,3 +8,4 @@ pub mod pretrain;
 pub mod reconstruction;
 pub mod resources;
 pub mod schedule;
+pub mod seeds;

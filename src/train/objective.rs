@@ -9,11 +9,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::monitor::MonitorSets;
-use super::pretrain::{step_seed, validation_loss};
 use super::reconstruction::{reconstruct, Reconstruction};
+use super::seeds::step_seed;
 use crate::backend::TrainBackend;
 use crate::config::RunConfig;
-use crate::data::batch::BatchMaker;
+use crate::data::batch::{BatchMaker, PretrainBatch};
 use crate::data::views::ViewMaker;
 use crate::data::ImageSet;
 use crate::model::features::Features;
@@ -205,4 +205,29 @@ impl<B: TrainBackend> Objective<B> for MocoObjective {
     ) -> (Features, Features) {
         sets.features(&model.valid().encoder, device)
     }
+}
+
+/// Mean masked loss on (at most 256) un-augmented validation images with fixed quarters.
+pub fn validation_loss<B: crate::model::kernels::Kernels>(
+    model: &QbHeat<B>,
+    maker: &BatchMaker,
+    val: &ImageSet,
+    cfg: &RunConfig,
+    device: &B::Device,
+) -> f64 {
+    let mut maker = maker.clone();
+    maker.augment = false;
+    let n = val.len().min(256);
+    let batch = cfg.train.batch_size.min(n).max(1);
+    let mut total = 0.0;
+    let mut count = 0;
+    for (k, start) in (0..n).step_by(batch).enumerate() {
+        let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
+        let b: PretrainBatch = maker.make(val, &idx, step_seed(cfg.seed, usize::MAX, k));
+        let v: f64 = model.loss(&b, device).into_scalar().elem();
+        crate::liveness::tick();
+        total += v * idx.len() as f64;
+        count += idx.len();
+    }
+    total / count.max(1) as f64
 }

@@ -1,20 +1,17 @@
-//! QB-Heat pre-training loop: AdamW, lr = base × batch / 256, warmup + cosine, a checkpoint
-//! after every epoch, exact resume.
-//!
-//! Every random choice of a step (sample order, crops, flips, kept corners) is drawn from a
-//! generator seeded by (seed, epoch, step), so a resumed run replays the same batches as an
-//! uninterrupted one.
+//! The pre-training loop of QB-Heat and MoCo-v2 (their parts in [`super::objective`]):
+//! AdamW, lr = base × batch / 256, warmup + cosine, a checkpoint after every epoch, exact
+//! resume. Every random choice of a step is drawn from [`super::seeds`], so a resumed run
+//! replays the same batches as an uninterrupted one.
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::ElementConversion;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
 use std::time::Instant;
+
+use super::seeds::{epoch_order, step_seed};
 
 use super::checkpoint::{self, EpochStats, TrainState};
 use super::monitor::MonitorSets;
@@ -23,13 +20,12 @@ use super::optim::{apply_weight_decay, decay_groups};
 use super::reconstruction::Reconstruction;
 use super::schedule::cosine_lr;
 use crate::config::RunConfig;
-use crate::data::batch::{BatchMaker, PretrainBatch};
+use crate::data::batch::BatchMaker;
 use crate::data::views::ViewMaker;
 use crate::data::{self, ImageSet};
 use crate::liveness;
 use crate::model::features::Features;
 use crate::model::predictor::HostGenerators;
-use crate::model::qbheat::QbHeat;
 use crate::spec::Method;
 
 /// Where and how a pre-training runs.
@@ -113,25 +109,6 @@ pub struct Outcome {
 /// An observer that ignores everything.
 pub struct Quiet;
 impl Observer for Quiet {}
-
-/// A seed for step `step` of `epoch`, mixed so neighbouring steps are unrelated.
-pub fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
-    let mut x = seed ^ ((epoch as u64) << 32) ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^ (x >> 29)
-}
-
-/// Sample order of one epoch.
-pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(step_seed(
-        seed,
-        epoch,
-        usize::MAX,
-    )));
-    order
-}
 
 /// Batch size and optimiser steps of one epoch.
 pub fn steps_per_epoch(cfg: &RunConfig, n: usize) -> (usize, usize) {
@@ -373,31 +350,6 @@ fn train_loop<B: crate::backend::TrainBackend, O: Objective<B>>(
     }
     let finished = state.epochs_done == cfg.train.epochs;
     Ok(Outcome { state, finished })
-}
-
-/// Mean masked loss on (at most 256) un-augmented validation images with fixed quarters.
-pub fn validation_loss<B: crate::model::kernels::Kernels>(
-    model: &QbHeat<B>,
-    maker: &BatchMaker,
-    val: &ImageSet,
-    cfg: &RunConfig,
-    device: &B::Device,
-) -> f64 {
-    let mut maker = maker.clone();
-    maker.augment = false;
-    let n = val.len().min(256);
-    let batch = cfg.train.batch_size.min(n).max(1);
-    let mut total = 0.0;
-    let mut count = 0;
-    for (k, start) in (0..n).step_by(batch).enumerate() {
-        let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
-        let b: PretrainBatch = maker.make(val, &idx, step_seed(cfg.seed, usize::MAX, k));
-        let v: f64 = model.loss(&b, device).into_scalar().elem();
-        liveness::tick();
-        total += v * idx.len() as f64;
-        count += idx.len();
-    }
-    total / count.max(1) as f64
 }
 
 fn progress_bar(total: u64, done: u64) -> indicatif::ProgressBar {
