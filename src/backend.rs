@@ -4,7 +4,7 @@
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::model::kernels::Kernels;
+use crate::kernels::Kernels;
 use crate::spec::BackendKind;
 
 /// The CPU backend (burn-flex: pure Rust, SIMD, rayon).

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod config;
 pub mod curve;
 pub mod data;
+pub mod kernels;
 pub mod liveness;
 pub mod masking;
 pub mod model;

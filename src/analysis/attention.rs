@@ -9,7 +9,7 @@ use image::{imageops, Rgb, RgbImage};
 
 use super::raster::{self, heat, pixel};
 use crate::data::ImageSet;
-use crate::model::kernels::Kernels;
+use crate::kernels::Kernels;
 use crate::model::mobile_former::MobileFormer;
 use crate::store::NewPicture;
 

@@ -16,6 +16,6 @@ pub fn spectra_of(generators: &[HostGenerators]) -> Result<Vec<ScaleSpectrum>> {
 }
 
 /// Spectra of every scale a model trains.
-pub fn spectra<B: crate::model::kernels::Kernels>(model: &QbHeat<B>) -> Result<Vec<ScaleSpectrum>> {
+pub fn spectra<B: crate::kernels::Kernels>(model: &QbHeat<B>) -> Result<Vec<ScaleSpectrum>> {
     spectra_of(&model.predictor.host_generators())
 }

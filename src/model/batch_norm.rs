@@ -2,16 +2,16 @@
 //! training (autodiff) and running statistics (momentum 0.1) otherwise.
 //!
 //! Same maths as burn's `BatchNorm`. In training it is one fused operation with its own
-//! backward ([`super::kernels::batch_norm_train`]): one pass over each channel on the CPU
+//! backward ([`crate::kernels::batch_norm_train`]): one pass over each channel on the CPU
 //! instead of a dozen broadcast element-wise operations and their gradients; in inference
-//! one parallel pass ([`super::kernels::batch_norm_inference`]) instead of three serial
+//! one parallel pass ([`crate::kernels::batch_norm_inference`]) instead of three serial
 //! broadcast operations.
 
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::init::filled;
-use super::kernels::{batch_norm_inference, batch_norm_train, Kernels};
+use crate::kernels::{batch_norm_inference, batch_norm_train, Kernels};
 
 const MOMENTUM: f64 = 0.1;
 const EPSILON: f64 = 1e-5;

@@ -8,9 +8,9 @@ use burn::module::Module;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use super::init::Init;
-use super::kernels::{add, Kernels};
 use super::layers::{layer_norm, Dense, PreNormBlock};
 use crate::config::DecoderConfig;
+use crate::kernels::{add, Kernels};
 
 #[derive(Module, Debug)]
 pub struct Decoder<B: Backend> {

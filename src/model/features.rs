@@ -107,7 +107,7 @@ pub fn image_batch<B: Backend>(
 }
 
 /// Runs the encoder on every image of `set` (full image, batches of 256).
-pub fn extract<B: crate::model::kernels::Kernels>(
+pub fn extract<B: crate::kernels::Kernels>(
     encoder: &MobileFormer<B>,
     set: &ImageSet,
     stats: &[(f32, f32)],

@@ -1,13 +1,13 @@
 //! LayerNorm over the last dimension: y = γ (x − μ)/√(σ² + ε) + β per vector (Ba et al. 2016,
 //! Eq. 4). Same maths, parameters and record as burn's `LayerNorm`; forward and backward are
-//! one fused operation each ([`super::kernels::layer_norm`]) where burn's autodiff composes a
+//! one fused operation each ([`crate::kernels::layer_norm`]) where burn's autodiff composes a
 //! dozen element-wise operations and their gradients.
 
 use burn::module::{Module, Param};
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::init::filled;
-use super::kernels::{layer_norm, Kernels};
+use crate::kernels::{layer_norm, Kernels};
 
 #[derive(Module, Debug)]
 pub struct LayerNorm<B: Backend> {

@@ -11,8 +11,8 @@ use burn::tensor::{backend::Backend, Tensor};
 
 use super::batch_norm::BatchNorm2d;
 use super::init::{filled, Init};
-use super::kernels::{add, Kernels};
 pub use super::layer_norm::LayerNorm;
+use crate::kernels::{add, Kernels};
 
 /// Fully connected layer `y = x W + b` on the last dimension, W: `[in, out]`.
 #[derive(Module, Debug)]
@@ -38,7 +38,7 @@ impl<B: Backend> Dense<B> {
 
 impl<B: Kernels> Dense<B> {
     /// Applies the layer to the last dimension, as one fused operation with its own backward
-    /// ([`super::kernels::dense`]): one GEMM each way when the rows are evenly spaced in memory,
+    /// ([`crate::kernels::dense`]): one GEMM each way when the rows are evenly spaced in memory,
     /// one per leading index otherwise (no copy of a transposed input into row order).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let dims = x.dims();
@@ -54,7 +54,7 @@ impl<B: Kernels> Dense<B> {
             Some(b) => b.val(),
             None => Tensor::zeros([d_out], &self.weight.device()),
         };
-        let y = super::kernels::dense(x3, self.weight.val(), bias);
+        let y = crate::kernels::dense(x3, self.weight.val(), bias);
         let mut out = dims;
         out[D - 1] = d_out;
         y.reshape(out)
@@ -82,12 +82,12 @@ impl<B: Kernels> Pointwise<B> {
 }
 
 /// `y[n, :, p] = W x[n, :, p]` for every position p: a per-position linear map (1×1 conv),
-/// one fused operation with its own backward ([`super::kernels::pointwise`]): channel-major,
+/// one fused operation with its own backward ([`crate::kernels::pointwise`]): channel-major,
 /// one GEMM `W (C', C) @ X (C, N·H·W)` each way, so that the weight gradient is one GEMM too
 /// (a broadcast batched matmul would compute one per sample and sum them: N × C' × C floats of
 /// scratch, 64 MiB per step for the 512 × 512 predictor).
 pub fn apply_pointwise<B: Kernels>(weight: Tensor<B, 2>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    super::kernels::pointwise(weight, x)
+    crate::kernels::pointwise(weight, x)
 }
 
 /// k×k convolution (optionally depthwise) followed by BatchNorm.
@@ -122,11 +122,11 @@ impl<B: Kernels> ConvBn<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let k = self.weight.dims()[2];
         if self.groups > 1 && self.groups == x.dims()[1] && self.weight.dims()[1] == 1 {
-            let y = super::kernels::depthwise(x, self.weight.val(), self.stride);
+            let y = crate::kernels::depthwise(x, self.weight.val(), self.stride);
             return self.bn.forward(y);
         }
         if self.groups == 1 {
-            let y = super::kernels::conv(x, self.weight.val(), self.stride);
+            let y = crate::kernels::conv(x, self.weight.val(), self.stride);
             return self.bn.forward(y);
         }
         let opts = ConvOptions::new(
@@ -194,9 +194,9 @@ pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
 }
 
 /// Scaled dot-product attention softmax(QKᵀ/√d)V per head (Vaswani et al. 2017, Eq. 1), one
-/// fused operation with its own backward ([`super::kernels::attention`]).
+/// fused operation with its own backward ([`crate::kernels::attention`]).
 pub fn sdpa<B: Kernels>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
-    super::kernels::attention(q, k, v)
+    crate::kernels::attention(q, k, v)
 }
 
 /// Multi-head self-attention with fused QKV projection.
@@ -219,7 +219,7 @@ impl<B: Kernels> SelfAttention<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let qkv = self.qkv.forward(x);
         self.proj
-            .forward(super::kernels::self_attention(qkv, self.heads))
+            .forward(crate::kernels::self_attention(qkv, self.heads))
     }
 
     /// Multiply-adds for `batch` sequences of length `len`.
@@ -249,7 +249,7 @@ impl<B: Backend> Mlp<B> {
 
 impl<B: Kernels> Mlp<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.fc2.forward(super::kernels::gelu(self.fc1.forward(x)))
+        self.fc2.forward(crate::kernels::gelu(self.fc1.forward(x)))
     }
 
     pub fn macs(&self, rows: usize) -> u64 {

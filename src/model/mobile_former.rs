@@ -14,11 +14,11 @@ use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::init::Init;
-use super::kernels::{add, Kernels};
 use super::layers::{
     layer_norm, merge_heads, sdpa, split_heads, ConvBn, Dense, LayerNorm, Mlp, PointwiseBn,
     SelfAttention,
 };
+use crate::kernels::{add, Kernels};
 use crate::spec::{BlockSpec, PresetSpec};
 
 /// Heads of the two cross-attention bridges.
@@ -80,9 +80,9 @@ impl<B: Kernels> DynamicRelu<B> {
     }
 
     /// y = max(a₁x + b₁, a₂x + b₂), a₁ = 1 + Δa₁, b₁ = ½Δb₁, a₂ = Δa₂, b₂ = ½Δb₂ (DY-ReLU-B),
-    /// one fused operation with its own backward ([`super::kernels::dynamic_relu`]).
+    /// one fused operation with its own backward ([`crate::kernels::dynamic_relu`]).
     fn apply(x: Tensor<B, 4>, coef: Tensor<B, 2>, set: usize) -> Tensor<B, 4> {
-        super::kernels::dynamic_relu(x, coef, set)
+        crate::kernels::dynamic_relu(x, coef, set)
     }
 
     fn macs(&self, n: usize) -> u64 {

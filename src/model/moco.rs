@@ -15,11 +15,11 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use super::init::Init;
-use super::kernels::Kernels;
 use super::layers::Dense;
 use super::mobile_former::MobileFormer;
 use crate::config::RunConfig;
 use crate::data::views::ViewBatch;
+use crate::kernels::Kernels;
 
 /// MoCo-v2's projection head: Linear → ReLU → Linear.
 #[derive(Module, Debug)]

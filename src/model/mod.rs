@@ -5,7 +5,6 @@ pub mod decoder;
 pub mod export;
 pub mod features;
 pub mod init;
-pub mod kernels;
 pub mod layer_norm;
 pub mod layers;
 pub mod mobile_former;

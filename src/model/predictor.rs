@@ -19,8 +19,8 @@ use nalgebra::DMatrix;
 use crate::spec::Models;
 
 use super::init::{param, Init};
-use super::kernels::{self, heat::HeatPlan};
 use super::layers::apply_pointwise;
+use crate::kernels::{self, heat::HeatPlan};
 use crate::masking::{self, BlockSource, Quarter};
 
 /// The 8 prediction directions (sx, sy), in the order of the models = 8 parameters.
@@ -43,7 +43,7 @@ pub struct Generators<B: Backend> {
     pub models: usize,
 }
 
-impl<B: super::kernels::Kernels> Generators<B> {
+impl<B: crate::kernels::Kernels> Generators<B> {
     /// Every explicit matrix starts at 0 + N(0, init_std²), so every M starts near I.
     pub fn new(
         init: &mut Init,
@@ -161,7 +161,7 @@ impl<B: Backend> Default for MatrixCache<B> {
     }
 }
 
-impl<B: super::kernels::Kernels> MatrixCache<B> {
+impl<B: crate::kernels::Kernels> MatrixCache<B> {
     fn get(&mut self, gens: &Generators<B>, scale: usize, sx: i32, sy: i32) -> Tensor<B, 2> {
         let key = (scale, sx, sy);
         if let Some((_, m)) = self.matrices.iter().find(|(k, _)| *k == key) {
@@ -182,7 +182,7 @@ pub struct Predictor<B: Backend> {
     pub scale_slot: Vec<usize>,
 }
 
-impl<B: crate::model::kernels::Kernels> Predictor<B> {
+impl<B: crate::kernels::Kernels> Predictor<B> {
     pub fn new(
         init: &mut Init,
         dim: usize,

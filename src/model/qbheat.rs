@@ -7,12 +7,12 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use super::decoder::Decoder;
 use super::init::Init;
-use super::kernels::{self, Kernels};
 use super::layers::Pointwise;
 use super::mobile_former::MobileFormer;
 use super::predictor::Predictor;
 use crate::config::RunConfig;
 use crate::data::batch::PretrainBatch;
+use crate::kernels::{self, Kernels};
 use crate::masking::Quarter;
 use crate::spec::Position;
 

@@ -90,7 +90,7 @@ pub struct Tran1Head<B: Backend> {
     pub drop: Dropout,
 }
 
-impl<B: crate::model::kernels::Kernels> Tran1Head<B> {
+impl<B: crate::kernels::Kernels> Tran1Head<B> {
     /// `in_dim` channels per feature-map token, `global_dim` channels of token 0.
     #[allow(clippy::too_many_arguments)]
     pub fn new(

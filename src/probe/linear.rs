@@ -97,7 +97,7 @@ pub fn run<B: crate::backend::TrainBackend>(
     fit.result(ProbeKind::Lin, &fitted, train.img_per_s, started)
 }
 
-fn evaluate<B: crate::model::kernels::Kernels>(
+fn evaluate<B: crate::kernels::Kernels>(
     head: &Dense<B>,
     x: &[f32],
     dim: usize,

@@ -235,7 +235,7 @@ fn load_into<B: burn::tensor::backend::Backend, M: burn::module::Module<B>>(
 }
 
 /// Loads the model weights of a checkpoint folder into a model built from `cfg`.
-pub fn load_model<B: crate::model::kernels::Kernels>(
+pub fn load_model<B: crate::kernels::Kernels>(
     cfg: &crate::config::RunConfig,
     dir: &Path,
     channels: usize,
@@ -246,7 +246,7 @@ pub fn load_model<B: crate::model::kernels::Kernels>(
 }
 
 /// Loads the MoCo-v2 model of a checkpoint folder into a model built from `cfg`.
-pub fn load_moco<B: crate::model::kernels::Kernels>(
+pub fn load_moco<B: crate::kernels::Kernels>(
     cfg: &crate::config::RunConfig,
     dir: &Path,
     channels: usize,
@@ -258,7 +258,7 @@ pub fn load_moco<B: crate::model::kernels::Kernels>(
 
 /// The encoder a checkpoint folder holds, whichever method pre-trained it (QB-Heat's encoder,
 /// MoCo-v2's query encoder).
-pub fn load_encoder<B: crate::model::kernels::Kernels>(
+pub fn load_encoder<B: crate::kernels::Kernels>(
     cfg: &crate::config::RunConfig,
     dir: &Path,
     channels: usize,

@@ -53,7 +53,7 @@ impl MonitorSets {
 
     /// Pooled features of the training and validation subsets under `encoder` (evaluation
     /// mode: BatchNorm with its running statistics).
-    pub fn features<B: crate::model::kernels::Kernels>(
+    pub fn features<B: crate::kernels::Kernels>(
         &self,
         encoder: &MobileFormer<B>,
         device: &B::Device,

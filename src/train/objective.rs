@@ -208,7 +208,7 @@ impl<B: TrainBackend> Objective<B> for MocoObjective {
 }
 
 /// Mean masked loss on (at most 256) un-augmented validation images with fixed quarters.
-pub fn validation_loss<B: crate::model::kernels::Kernels>(
+pub fn validation_loss<B: crate::kernels::Kernels>(
     model: &QbHeat<B>,
     maker: &BatchMaker,
     val: &ImageSet,

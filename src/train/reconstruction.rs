@@ -8,8 +8,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::data::batch::{BatchMaker, PretrainBatch};
 use crate::data::ImageSet;
+use crate::kernels::Kernels;
 use crate::masking::Quarter;
-use crate::model::kernels::Kernels;
 use crate::model::qbheat::QbHeat;
 use crate::spec::Position;
 

@@ -20,7 +20,7 @@ fn dims(t: &FlexTensor) -> Vec<usize> {
     t.layout().shape().iter().copied().collect()
 }
 
-/// `lhs + rhs` (see [`crate::model::kernels::Kernels::add`]); `None` for other element types
+/// `lhs + rhs` (see [`crate::kernels::Kernels::add`]); `None` for other element types
 /// or when `rhs` is neither `lhs`'s shape nor a tile of its trailing elements.
 pub fn forward(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
     if lhs.dtype() != DType::F32 || rhs.dtype() != DType::F32 {
