@@ -55,7 +55,9 @@
 //!   `∂A = ∂C Bᵀ`, `∂B = Aᵀ ∂C`;
 //! - the heat-equation prediction of a batch (paper Eq. 5, [`heat::HeatPlan`]): every token of
 //!   the full grid is a kept cell of z_q or `M_k z_q[src]`, so with the source rows of matrix
-//!   k stacked in X_k, `Y_k = X_k M_kᵀ`, `∂X_k = ∂Y_k M_k`, `∂M_k = ∂Y_kᵀ X_k`.
+//!   k stacked in X_k, `Y_k = X_k M_kᵀ`, `∂X_k = ∂Y_k M_k`, `∂M_k = ∂Y_kᵀ X_k`;
+//! - one AdamW step on a parameter (Loshchilov & Hutter 2019, Alg. 2, with burn's `AdamW`
+//!   arithmetic element by element, [`AdamWStep`]); an optimiser step, so no backward.
 
 use std::sync::Arc;
 
@@ -331,6 +333,17 @@ pub trait Kernels: Backend {
         composed::heat_predict::<Self>(z, mats, &plan)
     }
 
+    /// One AdamW step on parameter θ with gradient g and moments `[m, v]` (none on the
+    /// first step): returns `[θ', m', v']` ([`AdamWStep`] has the formulas).
+    fn adamw_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moments: Option<[FloatTensor<Self>; 2]>,
+        step: &AdamWStep,
+    ) -> [FloatTensor<Self>; 3] {
+        composed::adamw_step::<Self>(param, grad, moments, step)
+    }
+
     /// Gradients of [`Kernels::heat_predict`] for z and mats given ∂tokens.
     fn heat_predict_backward(
         z: FloatTensor<Self>,
@@ -339,6 +352,47 @@ pub trait Kernels: Backend {
         grad: FloatTensor<Self>,
     ) -> [FloatTensor<Self>; 2] {
         composed::heat_predict_backward::<Self>(z, mats, &plan, grad)
+    }
+}
+
+/// The constants of one AdamW step t (Loshchilov & Hutter 2019, Alg. 2) in f32 as burn's
+/// `AdamW` uses them, every operation rounded to f32 in this order:
+///
+/// ```text
+/// m = β₁·m + (1 − β₁)·g          (m = (1 − β₁)·g on the first step, likewise v)
+/// v = β₂·v + (1 − β₂)·(g·g)
+/// δ = (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
+/// θ' = θ·(1 − lr·λ) − lr·δ        (θ not multiplied when lr·λ = 0)
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct AdamWStep {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+    /// The step number t, from 1.
+    pub time: usize,
+    pub lr: f64,
+    /// λ, decoupled from the gradient.
+    pub weight_decay: f64,
+}
+
+impl AdamWStep {
+    /// `[1 − β₁, 1 − β₂, 1 − β₁ᵗ, 1 − β₂ᵗ]`, rounded as burn's `AdamW` rounds them.
+    pub fn factors(&self) -> [f32; 4] {
+        let t = self.time as i32;
+        [
+            1.0 - self.beta_1,
+            1.0 - self.beta_2,
+            1.0 - self.beta_1.powi(t),
+            1.0 - self.beta_2.powi(t),
+        ]
+    }
+
+    /// The factor θ is multiplied by, `1 − lr·λ`, or `None` when lr·λ = 0 (burn's `AdamW`
+    /// then leaves θ as it is).
+    pub fn decay(&self) -> Option<f32> {
+        let rate = self.lr * self.weight_decay;
+        (rate != 0.0).then_some((1.0 - rate) as f32)
     }
 }
 

@@ -1,7 +1,9 @@
 //! `workbench bench`: times pre-training steps of a model on built-in data.
 
 use anyhow::Result;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
+
+use crate::train::adamw::FusedAdamW;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 use std::time::Instant;
@@ -90,7 +92,7 @@ impl OnBackend for Step<'_> {
         }
         let (model, batches) = setup::<B>(cfg, &device);
         let forward_macs = model.macs(cfg, cfg.train.batch_size);
-        let mut optim = AdamWConfig::new()
+        let mut optim = FusedAdamW::default()
             .with_weight_decay(0.05)
             .init::<B, QbHeat<B>>();
         let mut model = Some(model);
@@ -177,7 +179,7 @@ fn moco_steps<B: TrainBackend>(
     let perm: Vec<usize> = (0..batch).rev().collect();
     let model = MoCo::<B>::new(cfg, 3, device);
     let forward_macs = model.macs(batch, cfg.data.image_size);
-    let mut optim = AdamWConfig::new()
+    let mut optim = FusedAdamW::default()
         .with_weight_decay(0.05)
         .init::<B, MoCo<B>>();
     let mut model = Some(model);
@@ -215,7 +217,7 @@ impl OnBackend for Breakdown<'_> {
         anyhow::ensure!(steps >= 1, "--steps must be at least 1");
         let (mut model, batches) = setup::<B>(cfg, &device);
         let b = &batches[0];
-        let mut optim = AdamWConfig::new()
+        let mut optim = FusedAdamW::default()
             .with_weight_decay(0.05)
             .init::<B, QbHeat<B>>();
         let names = [

@@ -521,3 +521,41 @@ pub fn masked_mse_backward<B: Backend>(
     let weights = wrap::<B, 2>(mask).reshape([n, l, 1]) * scale;
     unwrap((pred - wrap::<B, 3>(target)) * weights)
 }
+
+/// One AdamW step as burn's `AdamW` composes it (the same tensor operations in the same
+/// order), on the flattened tensors.
+pub fn adamw_step<B: Backend>(
+    param: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    moments: Option<[FloatTensor<B>; 2]>,
+    step: &super::AdamWStep,
+) -> [FloatTensor<B>; 3] {
+    use burn::tensor::TensorMetadata;
+    let shape = param.shape();
+    let flat =
+        |t: FloatTensor<B>| wrap::<B, 1>(B::float_reshape(t, Shape::new([shape.num_elements()])));
+    let back = |t: Tensor<B, 1>| B::float_reshape(unwrap(t), shape.clone());
+    let (theta, g) = (flat(param), flat(grad));
+    let [f1, f2, c1, c2] = step.factors();
+    let (m, v) = match moments {
+        Some([m, v]) => (
+            flat(m)
+                .mul_scalar(step.beta_1)
+                .add(g.clone().mul_scalar(f1)),
+            flat(v)
+                .mul_scalar(step.beta_2)
+                .add(g.square().mul_scalar(f2)),
+        ),
+        None => (g.clone().mul_scalar(f1), g.square().mul_scalar(f2)),
+    };
+    let delta = m
+        .clone()
+        .div_scalar(c1)
+        .div(v.clone().div_scalar(c2).sqrt().add_scalar(step.epsilon));
+    let decayed = match step.decay() {
+        Some(k) => theta.mul_scalar(k),
+        None => theta,
+    };
+    let theta = decayed - delta.mul_scalar(step.lr as f32);
+    [back(theta), back(m), back(v)]
+}

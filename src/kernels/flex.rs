@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::heat::HeatPlan;
 use super::{composed, Kernels};
 
+mod adamw;
 mod add;
 mod attention;
 mod batch_norm;
@@ -174,6 +175,19 @@ impl Kernels for Flex {
     fn add_backward(rhs_shape: Shape, grad: FlexTensor) -> [FlexTensor; 2] {
         add::backward(&rhs_shape, &grad)
             .unwrap_or_else(|| composed::add_backward::<Flex>(rhs_shape, grad))
+    }
+
+    fn adamw_step(
+        param: FlexTensor,
+        grad: FlexTensor,
+        moments: Option<[FlexTensor; 2]>,
+        step: &super::AdamWStep,
+    ) -> [FlexTensor; 3] {
+        if adamw::applies(&param, &grad, moments.as_ref()) {
+            adamw::step(param, &grad, moments, step)
+        } else {
+            composed::adamw_step::<Flex>(param, grad, moments, step)
+        }
     }
 
     fn heat_predict(z: FlexTensor, mats: FlexTensor, plan: Arc<HeatPlan>) -> FlexTensor {

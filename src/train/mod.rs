@@ -1,5 +1,6 @@
 //! Training: the pre-training loop, its optimiser, schedule, checkpoints and memory estimate.
 
+pub mod adamw;
 pub mod checkpoint;
 pub mod monitor;
 pub mod objective;

@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::ElementConversion;
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use super::seeds::{epoch_order, step_seed};
 
+use super::adamw::FusedAdamW;
 use super::checkpoint::{self, EpochStats, TrainState};
 use super::monitor::MonitorSets;
 use super::objective::{MocoObjective, Objective, QbHeatObjective};
@@ -167,7 +168,7 @@ fn train_loop<B: crate::backend::TrainBackend, O: Objective<B>>(
 ) -> Result<Outcome> {
     let mut model = objective.model(device);
     // weight decay is applied by `apply_weight_decay` to the decayed group only
-    let mut optim = AdamWConfig::new()
+    let mut optim = FusedAdamW::default()
         .with_beta_2(cfg.train.beta2 as f32)
         .with_epsilon(1e-8)
         .with_weight_decay(0.0)
