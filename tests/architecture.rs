@@ -35,6 +35,20 @@ fn non_test(text: &str) -> &str {
         .map_or(text, |i| &text[..i])
 }
 
+/// A `tests.rs` file that its parent module includes only as `#[cfg(test)] mod tests;`.
+fn is_test_file(file: &Path) -> bool {
+    if file.file_name().is_none_or(|n| n != "tests.rs") {
+        return false;
+    }
+    let Some(dir) = file.parent() else {
+        return false;
+    };
+    [dir.with_extension("rs"), dir.join("mod.rs")]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .any(|parent| parent.contains("#[cfg(test)]\nmod tests;"))
+}
+
 /// module → the crate modules its non-test code refers to.
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -45,6 +59,9 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         let Some(m) = module_of(&src, f) else {
             continue;
         };
+        if is_test_file(f) {
+            continue;
+        }
         let text = std::fs::read_to_string(f).unwrap();
         let deps = g.entry(m.clone()).or_default();
         for (i, _) in non_test(&text).match_indices("crate::") {

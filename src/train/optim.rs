@@ -3,8 +3,8 @@
 //! AdamW (Loshchilov & Hutter): θ ← θ·(1 − lr·λ) − lr·m̂/(√v̂ + ε). MAE (and, assumed, QB-Heat)
 //! exempts biases, normalisation parameters and learned tokens from the decay. burn's AdamW
 //! has one decay for all parameters, so the decay factor (1 − lr·λ) is applied here to the
-//! decayed group and burn's AdamW runs with λ = 0: per element the same operations as burn's
-//! own decayed update, in the same order.
+//! decayed group and AdamW ([`super::adamw::FusedAdamW`], burn's arithmetic) runs with
+//! λ = 0: per element the same operations as burn's own decayed update, in the same order.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::backend::{AutodiffBackend, Backend};
