@@ -173,6 +173,12 @@ crate::multiversion! {
     }
 }
 
+/// (batch entry, head) pairs per parallel task: enough for ~16 k multiply-adds a task (the
+/// bridge's heads hold a few hundred, and scheduling one costs more than computing it).
+fn heads_per_task(d: &Dims) -> usize {
+    (16384 / (d.lq * d.lk * (d.dk + d.dv)).max(1)).max(1)
+}
+
 /// softmax(QKᵀ·s)V for every (batch entry, head), O into `out`; returns P `[b, h, Lq, Lk]`.
 fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<f32> {
     let &Dims {
@@ -183,6 +189,7 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
     probs
         .par_chunks_mut((lq * lk).max(1))
         .enumerate()
+        .with_min_len(heads_per_task(dims))
         .for_each_init(Scratch::default, |[qm, kt, vm, o], (bh, p)| {
             let (bi, hi) = (bh / h, bh % h);
             qv.matrix(bi, hi, false, qm);
@@ -216,6 +223,7 @@ fn backward_core(
     let init = || (Scratch::default(), Scratch::default());
     (0..b * h)
         .into_par_iter()
+        .with_min_len(heads_per_task(dims))
         .for_each_init(init, |(inputs, grads), bh| {
             let (bi, hi) = (bh / h, bh % h);
             let p = &p_all[bh * lq * lk..(bh + 1) * lq * lk];
