@@ -132,16 +132,3 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
-
-/// Makes the calling thread (the process's main thread, which runs training) worker 0 of
-/// rayon's global pool, so the pool spawns one thread fewer than there are cores. A parallel
-/// loop issued by the training thread then starts on that thread at once, its other part
-/// stolen by the remaining workers, instead of being injected into a pool of sleeping threads
-/// that must be woken while the issuing thread blocks: on 2 cores that hand-off happens
-/// thousands of times per step. Call it first thing in `main`, before anything uses rayon;
-/// a second call (or a pool already built) is a no-op.
-pub fn train_on_main_thread() {
-    let _ = rayon::ThreadPoolBuilder::new()
-        .use_current_thread()
-        .build_global();
-}

@@ -23,6 +23,7 @@ pub mod simd;
 pub mod spec;
 pub mod store;
 pub mod sweep;
+pub mod threads;
 pub mod train;
 pub mod tui;
 pub mod views;

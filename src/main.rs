@@ -13,7 +13,7 @@ use qbheat_workbench::config::ConfigError;
 
 fn main() -> ExitCode {
     qbheat_workbench::backend::keep_freed_memory();
-    qbheat_workbench::backend::train_on_main_thread();
+    qbheat_workbench::threads::train_on_main_thread();
     cli::signal::exit_quietly_on_closed_pipe();
     let args = cli::Cli::parse();
     if let Err(e) = qbheat_workbench::simd::init() {

@@ -131,6 +131,7 @@ fn timed_steps(
 ) -> Result<BenchResult> {
     let mut timed = 0.0;
     let mut usage = Usage::default();
+    let _hot = crate::threads::HotPool::start();
     for i in 0..warmup + steps {
         if i == warmup {
             usage = Usage::now();
@@ -228,6 +229,7 @@ impl OnBackend for Breakdown<'_> {
             "optimizer",
         ];
         let mut acc = [0.0f64; 5];
+        let _hot = crate::threads::HotPool::start();
         for i in 0..steps + 1 {
             let mut t = Instant::now();
             let mut lap = |k: usize, t: &mut Instant| {

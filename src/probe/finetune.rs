@@ -122,6 +122,7 @@ pub fn run<B: TrainBackend>(
     let depth = model.encoder.blocks.len() + 1;
     let (mut top1, mut losses) = (Vec::new(), Vec::new());
     let (mut step, mut train_secs) = (0, 0.0);
+    let _hot = crate::threads::HotPool::start();
     'epochs: for epoch in 0..cfg.finetune_epochs {
         let t = Instant::now();
         let mut sum = 0.0;

@@ -276,6 +276,7 @@ impl<'a> Fit<'a> {
         let warmup = ((self.warmup_epochs * steps as f64).round() as usize).min(total);
         let (mut top1, mut losses, mut secs) = (Vec::new(), Vec::new(), 0.0);
         let mut step = 0;
+        let _hot = crate::threads::HotPool::start();
         'epochs: for epoch in 0..self.epochs {
             let t = std::time::Instant::now();
             let mut sum = 0.0;

@@ -166,6 +166,7 @@ fn train_loop<B: crate::backend::TrainBackend, O: Objective<B>>(
     device: &B::Device,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
+    let _hot = crate::threads::HotPool::start();
     let mut model = objective.model(device);
     // weight decay is applied by `apply_weight_decay` to the decayed group only
     let mut optim = FusedAdamW::default()
