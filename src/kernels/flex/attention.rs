@@ -1,7 +1,9 @@
 //! Scaled dot-product attention on the host, one task per (batch entry, head), forward and
 //! backward (the formulas are in the module doc of `kernels`). Every product is written as a
-//! row update `row += a · other_row` over the longer contiguous axis, which the compiler
-//! vectorises; the softmax probabilities P are kept for the backward pass.
+//! row update `row += a · other_row` over whole 16-lane vectors: each head's matrices are
+//! gathered with their rows padded by zeros to a multiple of 16 values, since its rows hold
+//! only 4–32 (6 tokens, 16 decoder tokens, 8–32 channels a head). The softmax probabilities P
+//! are kept for the backward pass.
 //!
 //! Each output is written in the memory order of the tensor it belongs to (O and ∂Q like Q,
 //! ∂K like K, ∂V like V): when Q is a head view of a `[b, L, heads·d]` map, O comes back as
@@ -15,6 +17,7 @@ use super::gelu::exp_nonpositive;
 use super::ordered::Ordered;
 use super::view::{View, View3};
 use super::{tensor, zeros};
+use crate::simd::LANES;
 
 /// Raw destination shared by the per-(b, h) tasks; each task writes only its own (b, h) slab.
 #[derive(Clone, Copy)]
@@ -46,14 +49,15 @@ impl Slab {
         }
     }
 
-    /// Writes the row-major `[rows, cols]` matrix `m` at `(b, h)`.
+    /// Writes the first `cols` values of each row of `m` (rows of `width` values) at `(b, h)`.
     ///
     /// # Safety
     /// `(b, h)` must be within the buffer's shape and written by one task only.
-    unsafe fn write(&self, b: usize, h: usize, cols: usize, m: &[f32]) {
+    unsafe fn write(&self, b: usize, h: usize, [cols, width]: [usize; 2], m: &[f32]) {
         let [sb, sh, sr, sc] = self.strides;
         let base = b * sb + h * sh;
-        for (r, row) in m.chunks(cols).enumerate() {
+        for (r, row) in m.chunks(width.max(1)).enumerate() {
+            let row = &row[..cols];
             if sc == 1 {
                 unsafe {
                     std::ptr::copy_nonoverlapping(
@@ -71,8 +75,8 @@ impl Slab {
     }
 }
 
-/// Four per-thread buffers reused across (batch entry, head) tasks.
-type Scratch = [Vec<f32>; 4];
+/// Five per-thread buffers reused across (batch entry, head) tasks.
+type Scratch = [Vec<f32>; 5];
 
 /// `buf` as `len` zeros (keeping its allocation).
 fn zeroed(buf: &mut Vec<f32>, len: usize) {
@@ -80,12 +84,53 @@ fn zeroed(buf: &mut Vec<f32>, len: usize) {
     buf.resize(len, 0.0);
 }
 
-/// `row += a · other`.
+/// `n` rounded up to whole [`LANES`]-wide vectors: every row the head loops update has this
+/// length, zero beyond its values, so each update is whole vectors (rows of 4–24 values would
+/// otherwise run mostly in the scalar remainder of a 16-lane loop).
+fn padded(n: usize) -> usize {
+    n.div_ceil(LANES) * LANES
+}
+
+/// One vector of [`LANES`] values.
+type Lanes = [f32; LANES];
+
+/// `row` as whole vectors (its length a multiple of [`LANES`]): fixed-size arrays, which the
+/// compiler turns into vector operations where a loop over a slice of 16 would stay scalar.
+#[inline(always)]
+fn vectors(row: &[f32]) -> impl Iterator<Item = &Lanes> {
+    row.as_chunks::<LANES>().0.iter()
+}
+
+/// [`vectors`] for writing.
+#[inline(always)]
+fn vectors_mut(row: &mut [f32]) -> impl Iterator<Item = &mut Lanes> {
+    row.as_chunks_mut::<LANES>().0.iter_mut()
+}
+
+/// `row += a · other` over whole [`LANES`]-wide vectors (both lengths multiples of it).
 #[inline(always)]
 fn axpy(row: &mut [f32], a: f32, other: &[f32]) {
-    for (r, &o) in row.iter_mut().zip(other) {
-        *r += a * o;
+    for (r, o) in vectors_mut(row).zip(vectors(other)) {
+        // whole-vector loads and one whole-vector store: the compiler cannot prove that `row`
+        // and `other` do not overlap, and would otherwise keep the element order scalar
+        let (mut x, o) = (*r, *o);
+        for l in 0..LANES {
+            x[l] += a * o[l];
+        }
+        *r = x;
     }
+}
+
+/// The largest value of `row` (a multiple of [`LANES`] long), lane-wise then across lanes.
+#[inline(always)]
+fn max(row: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    for x in vectors(row) {
+        for l in 0..LANES {
+            m[l] = m[l].max(x[l]);
+        }
+    }
+    m.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b))
 }
 
 /// The attention's dimensions: batch, heads, query length, key length, key width, value width.
@@ -96,6 +141,13 @@ struct Dims {
     lk: usize,
     dk: usize,
     dv: usize,
+}
+
+impl Dims {
+    /// The padded row lengths `[Lk, dk, dv]` (see [`padded`]).
+    fn widths(&self) -> [usize; 3] {
+        [padded(self.lk), padded(self.dk), padded(self.dv)]
+    }
 }
 
 fn dims(q: &View, k: &View, v: &View) -> Option<Dims> {
@@ -113,61 +165,70 @@ fn dims(q: &View, k: &View, v: &View) -> Option<Dims> {
 }
 
 crate::multiversion! {
-    /// One (batch entry, head): P = softmax(Q Kᵀ·s) into `p` `[Lq, Lk]` and O = P V into `o`,
-    /// from Q `[Lq, dk]`, Kᵀ `[dk, Lk]` and V `[Lk, dv]` (row-major).
-    fn forward_head(p: &mut [f32], qkv: [&[f32]; 3], o: &mut [f32], dims: &Dims, scale: f32) {
+    /// One (batch entry, head): P = softmax(Q Kᵀ·s) into `p` `[Lq, Lk]` and O = P V into `o`
+    /// `[Lq, dv']`, from Q `[Lq, dk']`, Kᵀ `[dk, Lk']` and V `[Lk, dv']` (row-major, a primed
+    /// length padded with zeros, see [`padded`]), with `srow` scratch of Lk'.
+    fn forward_head(p: &mut [f32], qkv: [&[f32]; 3], outs: [&mut [f32]; 2], dims: &Dims, scale: f32) {
         let [qm, kt, vm] = qkv;
-        let &Dims { lq, lk, dk, dv, .. } = dims;
+        let [o, srow] = outs;
+        let &Dims { lq, lk, dk, .. } = dims;
+        let [lkp, dkp, dvp] = dims.widths();
         for i in 0..lq {
-            let row = &mut p[i * lk..(i + 1) * lk];
+            srow.fill(0.0);
             for d in 0..dk {
-                axpy(row, qm[i * dk + d] * scale, &kt[d * lk..(d + 1) * lk]);
+                axpy(srow, qm[i * dkp + d] * scale, &kt[d * lkp..(d + 1) * lkp]);
             }
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            srow[lk..].fill(f32::NEG_INFINITY);
+            let max = max(srow);
             // every exponent is ≤ 0: the branch-free exponential vectorises
-            for x in row.iter_mut() {
+            for x in srow.iter_mut() {
                 *x = exp_nonpositive(*x - max);
             }
-            let inv = 1.0 / crate::simd::sum(row) as f32;
-            for x in row.iter_mut() {
+            srow[lk..].fill(0.0);
+            let inv = 1.0 / crate::simd::sum(srow) as f32;
+            for x in srow.iter_mut() {
                 *x *= inv;
             }
-            let orow = &mut o[i * dv..(i + 1) * dv];
+            p[i * lk..(i + 1) * lk].copy_from_slice(&srow[..lk]);
+            let orow = &mut o[i * dvp..(i + 1) * dvp];
             for j in 0..lk {
-                axpy(orow, row[j], &vm[j * dv..(j + 1) * dv]);
+                axpy(orow, srow[j], &vm[j * dvp..(j + 1) * dvp]);
             }
         }
     }
 }
 
 crate::multiversion! {
-    /// One (batch entry, head) of the backward: from P, Q, K, Vᵀ and ∂O, into
-    /// `[∂Q, ∂K, ∂V, scratch of Lk]` (zeroed by the caller).
-    fn backward_head(p: &[f32], inputs: [&[f32]; 4], grads: [&mut [f32]; 4], dims: &Dims, scale: f32) {
+    /// One (batch entry, head) of the backward: from P `[Lq, Lk]`, Q `[Lq, dk']`, K `[Lk, dk']`,
+    /// Vᵀ `[dv, Lk']` and ∂O `[Lq, dv']` (primed lengths padded, see [`padded`]), into
+    /// `[∂Q [Lq, dk'], ∂K [Lk, dk'], ∂V [Lk, dv'], scratch of Lk', scratch of Lk']` (zeroed by
+    /// the caller).
+    fn backward_head(p: &[f32], inputs: [&[f32]; 4], grads: [&mut [f32]; 5], dims: &Dims, scale: f32) {
         let [qm, km, vt, go] = inputs;
-        let [gq, gk, gvv, ds] = grads;
-        let &Dims { lq, lk, dk, dv, .. } = dims;
+        let [gq, gk, gvv, ds, prow] = grads;
+        let &Dims { lq, lk, dv, .. } = dims;
+        let [lkp, dkp, dvp] = dims.widths();
         for i in 0..lq {
-            let prow = &p[i * lk..(i + 1) * lk];
-            let gorow = &go[i * dv..(i + 1) * dv];
+            prow[..lk].copy_from_slice(&p[i * lk..(i + 1) * lk]);
+            let gorow = &go[i * dvp..(i + 1) * dvp];
             // ∂V += Pᵀ ∂O (row i's share)
-            for (j, &pij) in prow.iter().enumerate() {
-                axpy(&mut gvv[j * dv..(j + 1) * dv], pij, gorow);
+            for (j, &pij) in prow[..lk].iter().enumerate() {
+                axpy(&mut gvv[j * dvp..(j + 1) * dvp], pij, gorow);
             }
             // ∂P = ∂O Vᵀ, then ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled
             ds.fill(0.0);
-            for (d, &g) in gorow.iter().enumerate() {
-                axpy(ds, g, &vt[d * lk..(d + 1) * lk]);
+            for (d, &g) in gorow[..dv].iter().enumerate() {
+                axpy(ds, g, &vt[d * lkp..(d + 1) * lkp]);
             }
             let dot = crate::simd::dot(ds, prow);
-            for (x, &pij) in ds.iter_mut().zip(prow) {
+            for (x, &pij) in ds.iter_mut().zip(prow.iter()) {
                 *x = pij * (*x - dot) * scale;
             }
             // ∂Q = ∂S K, ∂K += ∂Sᵀ Q
-            let qrow = &qm[i * dk..(i + 1) * dk];
-            for (j, &s) in ds.iter().enumerate() {
-                axpy(&mut gq[i * dk..(i + 1) * dk], s, &km[j * dk..(j + 1) * dk]);
-                axpy(&mut gk[j * dk..(j + 1) * dk], s, qrow);
+            let qrow = &qm[i * dkp..(i + 1) * dkp];
+            for (j, &s) in ds[..lk].iter().enumerate() {
+                axpy(&mut gq[i * dkp..(i + 1) * dkp], s, &km[j * dkp..(j + 1) * dkp]);
+                axpy(&mut gk[j * dkp..(j + 1) * dkp], s, qrow);
             }
         }
     }
@@ -190,15 +251,17 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
         .par_chunks_mut((lq * lk).max(1))
         .enumerate()
         .with_min_len(heads_per_task(dims))
-        .for_each_init(Scratch::default, |[qm, kt, vm, o], (bh, p)| {
+        .for_each_init(Scratch::default, |[qm, kt, vm, o, srow], (bh, p)| {
             let (bi, hi) = (bh / h, bh % h);
-            qv.matrix(bi, hi, false, qm);
-            kv.matrix(bi, hi, true, kt);
-            vv.matrix(bi, hi, false, vm);
-            zeroed(o, lq * dv);
-            forward_head(p, [qm, kt, vm], o, dims, scale);
+            let [lkp, dkp, dvp] = dims.widths();
+            qv.matrix(bi, hi, false, dkp, qm);
+            kv.matrix(bi, hi, true, lkp, kt);
+            vv.matrix(bi, hi, false, dvp, vm);
+            zeroed(o, lq * dvp);
+            zeroed(srow, lkp);
+            forward_head(p, [qm, kt, vm], [o, srow], dims, scale);
             // SAFETY: one task per (bi, hi), inside the shape
-            unsafe { out.write(bi, hi, dv, o) };
+            unsafe { out.write(bi, hi, [dv, dvp], o) };
         });
     probs
 }
@@ -226,23 +289,25 @@ fn backward_core(
         .with_min_len(heads_per_task(dims))
         .for_each_init(init, |(inputs, grads), bh| {
             let (bi, hi) = (bh / h, bh % h);
+            let [lkp, dkp, dvp] = dims.widths();
             let p = &p_all[bh * lq * lk..(bh + 1) * lq * lk];
-            let [qm, km, vt, go] = inputs;
-            qv.matrix(bi, hi, false, qm);
-            kv.matrix(bi, hi, false, km);
-            vv.matrix(bi, hi, true, vt);
-            gv.matrix(bi, hi, false, go);
-            let [gq, gk, gvv, ds] = grads;
-            zeroed(gq, lq * dk);
-            zeroed(gk, lk * dk);
-            zeroed(gvv, lk * dv);
-            zeroed(ds, lk);
-            backward_head(p, [qm, km, vt, go], [gq, gk, gvv, ds], dims, scale);
+            let [qm, km, vt, go, _] = inputs;
+            qv.matrix(bi, hi, false, dkp, qm);
+            kv.matrix(bi, hi, false, dkp, km);
+            vv.matrix(bi, hi, true, lkp, vt);
+            gv.matrix(bi, hi, false, dvp, go);
+            let [gq, gk, gvv, ds, prow] = grads;
+            zeroed(gq, lq * dkp);
+            zeroed(gk, lk * dkp);
+            zeroed(gvv, lk * dvp);
+            zeroed(ds, lkp);
+            zeroed(prow, lkp);
+            backward_head(p, [qm, km, vt, go], [gq, gk, gvv, ds, prow], dims, scale);
             // SAFETY: one task per (bi, hi), inside each shape
             unsafe {
-                sq.write(bi, hi, dk, gq);
-                sk.write(bi, hi, dk, gk);
-                sv.write(bi, hi, dv, gvv);
+                sq.write(bi, hi, [dk, dkp], gq);
+                sk.write(bi, hi, [dk, dkp], gk);
+                sv.write(bi, hi, [dv, dvp], gvv);
             }
         });
 }

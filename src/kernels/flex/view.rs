@@ -72,33 +72,33 @@ impl View<'_> {
         self.channel(0).is_some() && (c <= 1 || self.strides[1] == (n * h * w) as isize)
     }
 
-    /// The `[rows, cols]` matrix at index `(i, j)` of the first two dimensions, row-major into
-    /// `buf`, or its transpose `[cols, rows]` when `transpose`.
-    pub fn matrix(&self, i: usize, j: usize, transpose: bool, buf: &mut Vec<f32>) {
+    /// The `[rows, cols]` matrix at index `(i, j)` of the first two dimensions, or its
+    /// transpose `[cols, rows]` when `transpose`, row-major into `buf` with rows of `width`
+    /// values (≥ the row's length), the rest of each row zero.
+    pub fn matrix(&self, i: usize, j: usize, transpose: bool, width: usize, buf: &mut Vec<f32>) {
         let [_, _, rows, cols] = self.shape;
         let base = self.offset + i as isize * self.strides[0] + j as isize * self.strides[1];
         let [_, _, sr, sc] = self.strides;
-        buf.clear();
-        if transpose && sr == 1 {
-            for c in 0..cols {
-                let at = (base + c as isize * sc) as usize;
-                buf.extend_from_slice(&self.data[at..at + rows]);
-            }
-        } else if transpose {
-            for c in 0..cols {
-                let at = base + c as isize * sc;
-                buf.extend((0..rows).map(|r| self.data[(at + r as isize * sr) as usize]));
-            }
-        } else if sc == 1 {
-            for r in 0..rows {
-                let at = (base + r as isize * sr) as usize;
-                buf.extend_from_slice(&self.data[at..at + cols]);
-            }
+        // the output's rows: (count, length, step between rows, step along a row)
+        let (n, len, step, along) = if transpose {
+            (cols, rows, sc, sr)
         } else {
-            for r in 0..rows {
-                let at = base + r as isize * sr;
-                buf.extend((0..cols).map(|c| self.data[(at + c as isize * sc) as usize]));
+            (rows, cols, sr, sc)
+        };
+        assert!(
+            width >= len,
+            "row width {width} below the row's {len} values"
+        );
+        buf.clear();
+        for r in 0..n {
+            let at = base + r as isize * step;
+            if along == 1 {
+                let at = at as usize;
+                buf.extend_from_slice(&self.data[at..at + len]);
+            } else {
+                buf.extend((0..len).map(|c| self.data[(at + c as isize * along) as usize]));
             }
+            buf.resize(buf.len() + width - len, 0.0);
         }
     }
 }
