@@ -6,7 +6,7 @@
 //! bookkeeping, burn's serial element-wise ops), so how a loop reaches an idle core matters as
 //! much as the loop itself.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Makes the calling thread (the process's main thread, which runs training) worker 0 of
@@ -26,6 +26,11 @@ pub fn train_on_main_thread() {
 /// rayon does by default): for A/B benchmarks.
 pub const HOT_POOL_ENV: &str = "WORKBENCH_HOT_POOL";
 
+/// Whether [`HotPool`] polls (not turned off by `WORKBENCH_HOT_POOL=0`).
+pub fn hot_pool_enabled() -> bool {
+    std::env::var(HOT_POOL_ENV).as_deref() != Ok("0")
+}
+
 /// Keeps rayon's other workers looking for work while it lives, instead of letting them fall
 /// asleep between parallel loops.
 ///
@@ -41,6 +46,8 @@ pub const HOT_POOL_ENV: &str = "WORKBENCH_HOT_POOL";
 /// change: which thread runs a task never changes what it computes.
 pub struct HotPool {
     stop: Arc<AtomicBool>,
+    /// Workers inside the polling job right now.
+    polling: Arc<AtomicUsize>,
 }
 
 /// Spin-loop hints between two `sched_yield`s of an idle worker.
@@ -51,22 +58,26 @@ impl HotPool {
     /// when the caller is not a worker of a pool (see [`train_on_main_thread`]) or
     /// `WORKBENCH_HOT_POOL=0`.
     pub fn start() -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        if std::env::var(HOT_POOL_ENV).as_deref() == Ok("0") {
-            return Self { stop };
+        let idle = Self {
+            stop: Arc::new(AtomicBool::new(false)),
+            polling: Arc::new(AtomicUsize::new(0)),
+        };
+        if !hot_pool_enabled() {
+            return idle;
         }
         // only a pool worker may start it: from outside the pool every worker would poll,
         // the main thread of `train_on_main_thread` too, which may have other work to do
         let Some(caller) = rayon::current_thread_index() else {
-            return Self { stop };
+            return idle;
         };
-        let flag = stop.clone();
+        let (stop, polling) = (idle.stop.clone(), idle.polling.clone());
         rayon::spawn_broadcast(move |ctx| {
             // the caller's own copy returns at once: the caller has training to do
             if ctx.index() == caller {
                 return;
             }
-            while !flag.load(Ordering::Relaxed) {
+            polling.fetch_add(1, Ordering::SeqCst);
+            while !stop.load(Ordering::Relaxed) {
                 if rayon::yield_now() != Some(rayon::Yield::Executed) {
                     for _ in 0..SPINS_PER_YIELD {
                         std::hint::spin_loop();
@@ -74,8 +85,14 @@ impl HotPool {
                     std::thread::yield_now();
                 }
             }
+            polling.fetch_sub(1, Ordering::SeqCst);
         });
-        Self { stop }
+        idle
+    }
+
+    /// How many workers are polling right now (they join shortly after [`HotPool::start`]).
+    pub fn polling(&self) -> usize {
+        self.polling.load(Ordering::SeqCst)
     }
 }
 
@@ -89,56 +106,66 @@ impl Drop for HotPool {
 mod tests {
     use super::*;
     use rayon::prelude::*;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
-    /// Inside a pool, parallel loops give their results while the pool is hot, and the pollers
-    /// end when the guard drops: a job broadcast afterwards reaches every worker (a poller that
-    /// kept running would hold its worker, and the broadcast would never complete).
+    /// Waits up to 30 s for `pool.polling()` to become `want`.
+    fn settles(pool: &HotPool, want: usize) -> bool {
+        let t = Instant::now();
+        while pool.polling() != want {
+            if t.elapsed() > Duration::from_secs(30) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// Inside a 3-thread pool, the two workers other than the caller poll, parallel loops give
+    /// their results meanwhile, and the polling ends when the guard drops.
     #[test]
-    fn hot_pool_runs_loops_and_releases_the_workers() {
-        let pool = Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(3)
-                .build()
-                .unwrap(),
-        );
-        let inside = pool.clone();
+    fn hot_pool_polls_on_the_other_workers_until_dropped() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let sums = inside.install(|| {
+            let got = pool.install(|| {
                 let hot = HotPool::start();
+                let joined = settles(&hot, 2);
                 let sums: Vec<u64> = [1u64, 100, 10_000]
                     .iter()
                     .map(|&n| (0..n).into_par_iter().map(|x| x * x).sum())
                     .collect();
+                let polling = hot.polling.clone();
                 drop(hot);
-                sums
+                let t = Instant::now();
+                while polling.load(Ordering::SeqCst) != 0 && t.elapsed() < Duration::from_secs(30) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                (joined, sums, polling.load(Ordering::SeqCst))
             });
-            let reached = inside.broadcast(|ctx| ctx.index());
-            tx.send((sums, reached)).unwrap();
+            tx.send(got).unwrap();
         });
-        let (sums, reached) = rx
-            .recv_timeout(Duration::from_secs(60))
+        let (joined, sums, left) = rx
+            .recv_timeout(Duration::from_secs(90))
             .expect("pool stuck");
+        assert!(joined, "the two other workers did not start polling");
         let want: Vec<u64> = [1u64, 100, 10_000]
             .iter()
             .map(|&n| (0..n).map(|x| x * x).sum())
             .collect();
         assert_eq!(sums, want);
-        assert_eq!(reached, vec![0, 1, 2]);
+        assert_eq!(left, 0, "workers still polling after the drop");
     }
 
     /// Outside a pool it starts nothing (every worker would poll, including a main thread
-    /// that is worker 0): while it lives, a job broadcast to the global pool still reaches
-    /// every worker.
+    /// that is worker 0).
     #[test]
     fn hot_pool_outside_a_pool_is_a_no_op() {
         assert_eq!(rayon::current_thread_index(), None);
         let hot = HotPool::start();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || tx.send(rayon::broadcast(|_| ()).len()).unwrap());
-        let reached = rx.recv_timeout(Duration::from_secs(60));
-        drop(hot);
-        assert_eq!(reached, Ok(rayon::current_num_threads()));
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(hot.polling(), 0);
     }
 }

@@ -125,7 +125,8 @@ fn bench_prints_the_summary_line() {
     assert_eq!(code, 0, "{err}");
     let line = out.lines().last().unwrap();
     assert!(line.starts_with("bench: img_per_s="), "{line}");
-    for key in ["step_ms=", "peak_rss_mb=", "gflop_per_s="] {
+    // the timed steps ran with the workers polling (threads::HotPool), and ended
+    for key in ["step_ms=", "peak_rss_mb=", "gflop_per_s=", "hot_pool=on"] {
         assert!(line.contains(key), "{line}");
     }
 }

@@ -25,7 +25,8 @@ pub struct BenchResult {
     pub gflop_per_s: f64,
     /// Forward multiply-adds of one batch.
     pub forward_macs: u64,
-    /// CPU time over wall time of the timed steps (cores kept busy).
+    /// CPU time over wall time of the timed steps (cores kept busy; with the hot pool, see
+    /// [`crate::threads::HotPool`], this includes the workers' polling).
     pub cores_busy: f64,
     /// Share of the CPU time spent in the kernel (page faults, allocation).
     pub system_share: f64,
@@ -38,7 +39,7 @@ impl std::fmt::Display for BenchResult {
         write!(
             f,
             "bench: img_per_s={:.1} step_ms={:.2} peak_rss_mb={:.1} gflop_per_s={:.2} \
-             cores_busy={:.2} system_share={:.2} page_faults_per_step={:.0} simd={} cpu_flags={}",
+             cores_busy={:.2} system_share={:.2} page_faults_per_step={:.0} hot_pool={} simd={} cpu_flags={}",
             self.img_per_s,
             self.step_ms,
             self.peak_rss_mb,
@@ -46,6 +47,11 @@ impl std::fmt::Display for BenchResult {
             self.cores_busy,
             self.system_share,
             self.page_faults_per_step,
+            if crate::threads::hot_pool_enabled() {
+                "on"
+            } else {
+                "off"
+            },
             crate::simd::level().name(),
             crate::simd::cpu_flags()
         )
