@@ -245,6 +245,19 @@ pub fn sq_dev_into(acc: &mut [f64; LANES], a: &[f32], mean: f64) {
     }
 }
 
+/// The largest value of `a` (NaN-free), lane-wise over [`LANES`] lanes, then across them; exact,
+/// so the same at every level. Only whole vectors are read: a caller pads the rest (with −∞).
+#[inline(always)]
+pub fn max(a: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    for x in a.as_chunks::<LANES>().0 {
+        for l in 0..LANES {
+            m[l] = m[l].max(x[l]);
+        }
+    }
+    m.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+}
+
 /// The lanes summed pairwise in a fixed tree.
 #[inline(always)]
 pub fn fold<T: Copy + std::ops::Add<Output = T>>(mut acc: [T; LANES]) -> T {
@@ -278,6 +291,25 @@ mod tests {
         for l in Level::ALL {
             assert_eq!(Level::requested(Some(l.name())).is_ok(), l <= best, "{l:?}");
         }
+    }
+
+    /// The lane-wise maximum is the largest value wherever it sits (any lane, any vector),
+    /// and reads whole vectors only.
+    #[test]
+    fn max_finds_the_largest_value_in_any_lane() {
+        for n in [16usize, 32, 64] {
+            for at in 0..n {
+                let mut a: Vec<f32> = (0..n).map(|i| -((i * 7 % 13) as f32) - 1.0).collect();
+                a[at] = 0.5;
+                assert_eq!(max(&a), 0.5, "n {n} at {at}");
+            }
+        }
+        // a partial vector at the end is not read: callers pad it
+        assert_eq!(
+            max(&[-1.0; 16].iter().copied().chain([9.0]).collect::<Vec<_>>()),
+            -1.0
+        );
+        assert_eq!(max(&[]), f32::NEG_INFINITY);
     }
 
     #[test]

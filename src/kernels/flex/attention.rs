@@ -121,18 +121,6 @@ fn axpy(row: &mut [f32], a: f32, other: &[f32]) {
     }
 }
 
-/// The largest value of `row` (a multiple of [`LANES`] long), lane-wise then across lanes.
-#[inline(always)]
-fn max(row: &[f32]) -> f32 {
-    let mut m = [f32::NEG_INFINITY; LANES];
-    for x in vectors(row) {
-        for l in 0..LANES {
-            m[l] = m[l].max(x[l]);
-        }
-    }
-    m.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b))
-}
-
 /// The attention's dimensions: batch, heads, query length, key length, key width, value width.
 struct Dims {
     b: usize,
@@ -179,7 +167,7 @@ crate::multiversion! {
                 axpy(srow, qm[i * dkp + d] * scale, &kt[d * lkp..(d + 1) * lkp]);
             }
             srow[lk..].fill(f32::NEG_INFINITY);
-            let max = max(srow);
+            let max = crate::simd::max(srow);
             // every exponent is ≤ 0: the branch-free exponential vectorises
             for x in srow.iter_mut() {
                 *x = exp_nonpositive(*x - max);
@@ -201,8 +189,8 @@ crate::multiversion! {
 crate::multiversion! {
     /// One (batch entry, head) of the backward: from P `[Lq, Lk]`, Q `[Lq, dk']`, K `[Lk, dk']`,
     /// Vᵀ `[dv, Lk']` and ∂O `[Lq, dv']` (primed lengths padded, see [`padded`]), into
-    /// `[∂Q [Lq, dk'], ∂K [Lk, dk'], ∂V [Lk, dv'], scratch of Lk', scratch of Lk']` (zeroed by
-    /// the caller).
+    /// `[∂Q [Lq, dk'], ∂K [Lk, dk'], ∂V [Lk, dv'], scratch of Lk', scratch of Lk']` (the
+    /// gradients and the last scratch zeroed by the caller).
     fn backward_head(p: &[f32], inputs: [&[f32]; 4], grads: [&mut [f32]; 5], dims: &Dims, scale: f32) {
         let [qm, km, vt, go] = inputs;
         let [gq, gk, gvv, ds, prow] = grads;
@@ -258,7 +246,7 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
             kv.matrix(bi, hi, true, lkp, kt);
             vv.matrix(bi, hi, false, dvp, vm);
             zeroed(o, lq * dvp);
-            zeroed(srow, lkp);
+            srow.resize(lkp, 0.0); // cleared by the head, row by row
             forward_head(p, [qm, kt, vm], [o, srow], dims, scale);
             // SAFETY: one task per (bi, hi), inside the shape
             unsafe { out.write(bi, hi, [dv, dvp], o) };
@@ -300,7 +288,7 @@ fn backward_core(
             zeroed(gq, lq * dkp);
             zeroed(gk, lk * dkp);
             zeroed(gvv, lk * dvp);
-            zeroed(ds, lkp);
+            ds.resize(lkp, 0.0); // cleared by the head, row by row
             zeroed(prow, lkp);
             backward_head(p, [qm, km, vt, go], [gq, gk, gvv, ds, prow], dims, scale);
             // SAFETY: one task per (bi, hi), inside each shape
