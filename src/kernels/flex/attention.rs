@@ -16,8 +16,9 @@ use rayon::prelude::*;
 use super::gelu::exp_nonpositive;
 use super::ordered::Ordered;
 use super::view::{View, View3};
-use super::{tensor, zeros};
+use super::{assume_written, tensor, unwritten, zeroed as zeroed_slots};
 use crate::simd::LANES;
+use std::mem::MaybeUninit;
 
 /// Raw destination shared by the per-(b, h) tasks; each task writes only its own (b, h) slab.
 #[derive(Clone, Copy)]
@@ -33,18 +34,23 @@ unsafe impl Sync for Slab {}
 impl Slab {
     fn of(d: &mut Ordered<4>) -> Self {
         Self {
-            ptr: d.values.as_mut_ptr(),
+            ptr: d.values.as_mut_ptr().cast::<f32>(),
             strides: d.strides,
         }
     }
 
     /// Head `part` of a contiguous `[b, L, parts·h·d]` buffer seen as `[b, h, L, d]`.
-    fn part(buf: &mut [f32], [_, h, l, d]: [usize; 4], parts: usize, part: usize) -> Self {
+    fn part(
+        buf: &mut [MaybeUninit<f32>],
+        [_, h, l, d]: [usize; 4],
+        parts: usize,
+        part: usize,
+    ) -> Self {
         let width = parts * h * d;
         assert!(buf.len().is_multiple_of(width.max(1)) && (part + 1) * h * d <= width);
         Self {
             // SAFETY: the offset is within the buffer (asserted above)
-            ptr: unsafe { buf.as_mut_ptr().add(part * h * d) },
+            ptr: unsafe { buf.as_mut_ptr().add(part * h * d).cast::<f32>() },
             strides: [l * width, d, width, 1],
         }
     }
@@ -234,12 +240,13 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
         h, lq, lk, dk, dv, ..
     } = dims;
     let scale = 1.0 / (dk as f32).sqrt();
-    let mut probs = zeros(dims.b * h * lq * lk);
+    let mut probs = unwritten(dims.b * h * lq * lk);
     probs
         .par_chunks_mut((lq * lk).max(1))
         .enumerate()
         .with_min_len(heads_per_task(dims))
         .for_each_init(Scratch::default, |[qm, kt, vm, o, srow], (bh, p)| {
+            let p = zeroed_slots(p);
             let (bi, hi) = (bh / h, bh % h);
             let [lkp, dkp, dvp] = dims.widths();
             qv.matrix(bi, hi, false, dkp, qm);
@@ -251,7 +258,8 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
             // SAFETY: one task per (bi, hi), inside the shape
             unsafe { out.write(bi, hi, [dv, dvp], o) };
         });
-    probs
+    // SAFETY: every chunk was zeroed by its task.
+    unsafe { assume_written(probs) }
 }
 
 /// ∂Q, ∂K, ∂V for every (batch entry, head) given P and ∂O, into `[dq, dk, dv]`.
@@ -306,7 +314,9 @@ pub fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor) -> Option<[FlexTe
     let d = dims(&qv, &kv, &vv)?;
     let mut out = Ordered::new([d.b, d.h, d.lq, d.dv], qv.strides);
     let probs = forward_core(&qv, &kv, &vv, &d, Slab::of(&mut out));
-    Some([out.into_tensor(), tensor(probs, vec![d.b, d.h, d.lq, d.lk])])
+    // SAFETY: each (batch entry, head) task wrote its Lq × dv block of O.
+    let out = unsafe { out.into_tensor() };
+    Some([out, tensor(probs, vec![d.b, d.h, d.lq, d.lk])])
 }
 
 /// `[∂Q, ∂K, ∂V]` given P from [`forward`] and ∂O, each like its tensor.
@@ -324,7 +334,8 @@ pub fn backward(
     let (mut dq, mut dk, mut dv) = (like(&qv), like(&kv), like(&vv));
     let slabs = [Slab::of(&mut dq), Slab::of(&mut dk), Slab::of(&mut dv)];
     backward_core([&qv, &kv, &vv], probs.storage::<f32>(), &gv, &d, slabs);
-    Some([dq.into_tensor(), dk.into_tensor(), dv.into_tensor()])
+    // SAFETY: each (batch entry, head) task wrote its blocks of ∂Q, ∂K and ∂V.
+    Some(unsafe { [dq.into_tensor(), dk.into_tensor(), dv.into_tensor()] })
 }
 
 /// Views of Q, K and V as `[b, heads, L, d]` heads of the fused projection `qkv [b, L, 3·heads·d]`.
@@ -348,8 +359,11 @@ fn qkv_views(qkv: &FlexTensor, heads: usize) -> Option<[View<'_>; 3]> {
 pub fn self_forward(qkv: &FlexTensor, heads: usize) -> Option<[FlexTensor; 2]> {
     let [qv, kv, vv] = qkv_views(qkv, heads)?;
     let d = dims(&qv, &kv, &vv)?;
-    let mut out = zeros(d.b * d.lq * d.h * d.dv);
+    let mut out = unwritten(d.b * d.lq * d.h * d.dv);
     let probs = forward_core(&qv, &kv, &vv, &d, Slab::part(&mut out, qv.shape, 1, 0));
+    // SAFETY: each (batch entry, head) task wrote its Lq × dv block, and the h blocks of
+    // width dv fill each row of the h·dv-wide buffer.
+    let out = unsafe { assume_written(out) };
     Some([
         tensor(out, vec![d.b, d.lq, d.h * d.dv]),
         tensor(probs, vec![d.b, d.h, d.lq, d.lk]),
@@ -374,8 +388,11 @@ pub fn self_backward(
         shape: [d.b, d.h, d.lq, d.dv],
     };
     let probs = probs.to_contiguous();
-    let mut out = zeros(d.b * d.lq * 3 * d.h * d.dk);
+    let mut out = unwritten(d.b * d.lq * 3 * d.h * d.dk);
     let slabs = [0, 1, 2].map(|part| Slab::part(&mut out, qv.shape, 3, part));
     backward_core([&qv, &kv, &vv], probs.storage::<f32>(), &gv, &d, slabs);
+    // SAFETY: each (batch entry, head) task wrote its blocks of ∂Q, ∂K and ∂V, which tile
+    // every row of the 3·h·d-wide buffer.
+    let out = unsafe { assume_written(out) };
     Some(tensor(out, vec![d.b, d.lq, 3 * d.h * d.dk]))
 }

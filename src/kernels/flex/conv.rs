@@ -9,10 +9,10 @@ use std::mem::MaybeUninit;
 use burn::backend::flex::FlexTensor;
 
 use super::geometry::Geometry;
-use super::matmul::{contiguous, matmul, Operand};
+use super::matmul::{contiguous, product_values, Operand};
 use super::pointwise::pack;
 use super::view::View;
-use super::{channel_major, filled, tensor, zeroed, zeros};
+use super::{channel_major, filled, tensor, zeroed};
 
 /// Rows of the unfolded input, c·k².
 fn taps(g: &Geometry) -> usize {
@@ -56,13 +56,10 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, stride: usize) -> Option<Fle
     let w = w.storage::<f32>();
     let (k, p) = (taps(&g), positions(&g));
     let cols = unfold(&xv, &g);
-    let mut y = zeros(g.c_out * p);
-    matmul(
-        &mut y,
+    let y = product_values(
         [g.c_out, p, k],
         Operand::rows(w, k),
         Operand::rows(&cols, p),
-        false,
         true,
     );
     Some(channel_major(y, [g.n, g.c_out, g.ho, g.wo]))
@@ -81,22 +78,16 @@ pub fn backward(
     let (k, p) = (taps(&g), positions(&g));
     let cols = unfold(&xv, &g);
     let gc = pack(&gv);
-    let mut dw = zeros(g.c_out * k);
-    matmul(
-        &mut dw,
+    let dw = product_values(
         [g.c_out, k, p],
         Operand::rows(&gc, p),
         Operand::transposed(&cols, p),
-        false,
         true,
     );
-    let mut dcols = zeros(k * p);
-    matmul(
-        &mut dcols,
+    let dcols = product_values(
         [k, p, g.c_out],
         Operand::transposed(w, k),
         Operand::rows(&gc, p),
-        false,
         true,
     );
     // fold: each plane (n, c) of ∂x gathers its k² rows of ∂X, taps in order

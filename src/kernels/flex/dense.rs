@@ -152,11 +152,7 @@ pub fn backward(x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor) -> Optio
     let wt = Operand::rows(w, out).t();
     let x_rows_merged = n <= 1 || strides[0] == strides[1] * l;
     if x_rows_merged && merged(&gv) {
-        let dst = Strided {
-            data: &mut dx.values,
-            row_stride: strides[1],
-            col_stride: strides[2],
-        };
+        let dst = Strided::fresh(&mut dx.values, strides[1], strides[2]);
         matmul_strided(dst, [n * l, d, out], sample(&gv, 0), wt, false, true);
     } else if order[0] == 0 {
         // samples are the outermost dimension: each owns one contiguous chunk
@@ -164,25 +160,19 @@ pub fn backward(x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor) -> Optio
             .par_chunks_mut(strides[0].max(1))
             .enumerate()
             .for_each(|(i, chunk)| {
-                let dst = Strided {
-                    data: chunk,
-                    row_stride: strides[1],
-                    col_stride: strides[2],
-                };
+                let dst = Strided::fresh(chunk, strides[1], strides[2]);
                 matmul_strided(dst, [l, d, out], sample(&gv, i), wt, false, false);
             });
     } else {
         for i in 0..n {
-            let dst = Strided {
-                data: &mut dx.values[i * strides[0]..],
-                row_stride: strides[1],
-                col_stride: strides[2],
-            };
+            let dst = Strided::fresh(&mut dx.values[i * strides[0]..], strides[1], strides[2]);
             matmul_strided(dst, [l, d, out], sample(&gv, i), wt, false, true);
         }
     }
     Some([
-        dx.into_tensor(),
+        // SAFETY: each branch above writes every (sample, position, channel) of ∂x: one
+        // product over all n·L rows, or one per sample, none accumulating.
+        unsafe { dx.into_tensor() },
         tensor(dw, vec![d, out]),
         tensor(db, vec![out]),
     ])

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::gelu::exp_nonpositive;
 use super::matmul::contiguous;
 use super::view::View;
-use super::{filled, tensor, zeros};
+use super::{assume_written, filled, tensor, unwritten, zeroed};
 use crate::simd::{self, LANES};
 
 /// Δ = 2σ(ℓ) − 1 = sign(ℓ)·(1 − e)/(1 + e) with e = e^(−|ℓ|) (branch-free; libm's tanh per
@@ -121,13 +121,14 @@ pub fn backward(
     }
     let hw = h * w;
     let table = deltas(coef, n, c, set);
-    let mut dx = zeros(n * c * hw);
+    let mut dx = unwritten(n * c * hw);
     let mut sums = vec![[0f32; 4]; n * c];
     let per_task = super::planes_per_task(hw);
     dx.par_chunks_mut((hw * per_task).max(1))
         .zip(sums.par_chunks_mut(per_task))
         .enumerate()
         .for_each(|(task, (out, sums))| {
+            let out = zeroed(out);
             let (mut bx, mut bg) = (Vec::new(), Vec::new());
             for (k, (plane, sum)) in out.chunks_mut(hw.max(1)).zip(sums).enumerate() {
                 let row = task * per_task + k;
@@ -137,19 +138,19 @@ pub fn backward(
                 *sum = plane_backward(plane, xs, gs, lines(table[row]));
             }
         });
-    let mut dcoef = zeros(n * 8 * c);
-    dcoef
-        .par_chunks_mut(8 * c.max(1))
-        .enumerate()
-        .for_each(|(i, out)| {
-            for ch in 0..c {
-                let (s, delta) = (sums[i * c + ch], table[i * c + ch]);
-                for (k, scale) in [1.0, 0.5, 1.0, 0.5].into_iter().enumerate() {
-                    // through Δ = 2σ(ℓ) − 1: ∂ℓ = ∂Δ · ½(1 − Δ²)
-                    let slope = 0.5 * (1.0 - delta[k] * delta[k]);
-                    out[(set * 4 + k) * c + ch] = s[k] * scale * slope;
-                }
+    // SAFETY: every chunk was zeroed by its task (none when the planes are empty).
+    let dx = unsafe { assume_written(dx) };
+    let dcoef = filled(n * 8 * c, 8 * c.max(1), |start, out| {
+        // the other set's logits get no gradient: zero
+        let (i, out) = (start / (8 * c.max(1)), zeroed(out));
+        for ch in 0..c {
+            let (s, delta) = (sums[i * c + ch], table[i * c + ch]);
+            for (k, scale) in [1.0, 0.5, 1.0, 0.5].into_iter().enumerate() {
+                // through Δ = 2σ(ℓ) − 1: ∂ℓ = ∂Δ · ½(1 − Δ²)
+                let slope = 0.5 * (1.0 - delta[k] * delta[k]);
+                out[(set * 4 + k) * c + ch] = s[k] * scale * slope;
             }
-        });
+        }
+    });
     Some([tensor(dx, vec![n, c, h, w]), tensor(dcoef, vec![n, 8 * c])])
 }

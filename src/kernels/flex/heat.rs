@@ -9,48 +9,43 @@
 use burn::backend::flex::FlexTensor;
 use std::mem::MaybeUninit;
 
-use rayon::prelude::*;
-
 use super::super::heat::{destination, source, HeatPlan};
-use super::matmul::{contiguous, matmul, Operand};
+use super::matmul::{contiguous, matmul_strided, product_values, Operand, Strided};
 use super::view::View;
-use super::{filled, tensor, zeros};
+use super::{assume_written, filled, tensor, unwritten, zeros};
 
 /// `z [n, d, h, w]` (any layout) → token-major rows `[n·h·w, d]`.
 fn token_major(v: &View) -> Vec<f32> {
     let [n, d, h, w] = v.shape;
     let p = h * w;
-    let mut out = zeros(n * p * d);
     if p == 0 || d == 0 {
-        return out;
+        return zeros(n * p * d);
     }
-    out.par_chunks_mut(p * d).enumerate().for_each(|(i, rows)| {
-        let mut buf = Vec::new();
+    // every (position, channel) slot of sample i's rows is written once
+    filled(n * p * d, p * d, |start, rows| {
+        let (i, mut buf) = (start / (p * d), Vec::new());
         for c in 0..d {
             for (s, &x) in v.plane(i, c, &mut buf).iter().enumerate() {
-                rows[s * d + c] = x;
+                rows[s * d + c] = MaybeUninit::new(x);
             }
         }
-    });
-    out
+    })
 }
 
 /// Token-major rows `[n·p, d]` → channel-major `[n, d, p]`.
 fn channel_major(rows: &[f32], n: usize, d: usize, p: usize) -> Vec<f32> {
-    let mut out = zeros(n * d * p);
     if p == 0 || d == 0 {
-        return out;
+        return zeros(n * d * p);
     }
-    out.par_chunks_mut(d * p)
-        .zip(rows.par_chunks(p * d))
-        .for_each(|(planes, tokens)| {
-            for (s, token) in tokens.chunks(d).enumerate() {
-                for (c, &x) in token.iter().enumerate() {
-                    planes[c * p + s] = x;
-                }
+    // every (channel, position) slot of sample i's planes is written once
+    filled(n * d * p, d * p, |start, planes| {
+        let tokens = &rows[start..start + p * d];
+        for (s, token) in tokens.chunks(d).enumerate() {
+            for (c, &x) in token.iter().enumerate() {
+                planes[c * p + s] = MaybeUninit::new(x);
             }
-        });
-    out
+        }
+    })
 }
 
 /// Rows per parallel task of the row copies.
@@ -152,18 +147,14 @@ pub fn forward(z: &FlexTensor, mats: &FlexTensor, plan: &HeatPlan) -> Option<Fle
         .enumerate()
         .map(|(k, pairs)| {
             let x = gather(&zt, d, pairs, source);
-            let mut y = zeros(pairs.len() * d);
             let mk = &m[k * d * d..(k + 1) * d * d];
             let shape = [pairs.len(), d, d];
-            matmul(
-                &mut y,
+            product_values(
                 shape,
                 Operand::rows(&x, d),
                 Operand::transposed(mk, d),
-                false,
                 true,
-            );
-            y
+            )
         })
         .collect();
     let origins = Origins::new(n * plan.grid_cells, links(plan, destination, source));
@@ -187,32 +178,30 @@ pub fn backward(
     let g = contiguous(grad)?;
     let g = g.storage::<f32>();
     let [n, d, h, w] = zv.shape;
+    if m.len() != plan.moved.len() * d * d {
+        return None;
+    }
     let zt = token_major(&zv);
-    let mut dm = zeros(m.len());
+    let mut dm = unwritten(m.len());
     let mut dxs = Vec::with_capacity(plan.moved.len());
     for (k, pairs) in plan.moved.iter().enumerate() {
         let gk = gather(g, d, pairs, destination);
         let xk = gather(&zt, d, pairs, source);
         let r = pairs.len();
-        matmul(
-            &mut dm[k * d * d..(k + 1) * d * d],
+        matmul_strided(
+            Strided::fresh(&mut dm[k * d * d..(k + 1) * d * d], d, 1),
             [d, d, r],
             Operand::transposed(&gk, d),
             Operand::rows(&xk, d),
             false,
             true,
         );
-        let mut dx = zeros(r * d);
-        matmul(
-            &mut dx,
-            [r, d, d],
-            Operand::rows(&gk, d),
-            Operand::rows(&m[k * d * d..(k + 1) * d * d], d),
-            false,
-            true,
-        );
-        dxs.push(dx);
+        let mk = Operand::rows(&m[k * d * d..(k + 1) * d * d], d);
+        dxs.push(product_values([r, d, d], Operand::rows(&gk, d), mk, true));
     }
+    // SAFETY: each of the K d × d blocks of ∂M (K·d·d slots, checked above) was written by
+    // its product, which does not accumulate.
+    let dm = unsafe { assume_written(dm) };
     // ∂z_q row s: ∂tokens of the cell that kept it, then ∂X_k of every move that read it
     let origins = Origins::new(zt.len() / d.max(1), links(plan, source, destination));
     let blocks: Vec<&[f32]> = std::iter::once(g)

@@ -6,7 +6,7 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::matmul::contiguous;
-use super::{tensor, vector, zeros};
+use super::{assume_written, tensor, unwritten, vector, zeroed, zeros};
 use crate::simd::LANES;
 
 /// Rows per block of the parameter-gradient sums.
@@ -84,16 +84,19 @@ pub fn forward(
     let [rows, d] = matrix_dims(&x)?;
     let xs = x.storage::<f32>();
     let (g, b) = (vector(gamma), vector(beta));
-    let mut y = zeros(rows * d);
+    let mut y = unwritten(rows * d);
     let mut stats = vec![(0f32, 0f32); rows];
     if d > 0 {
         y.par_chunks_mut(d)
             .zip(stats.par_iter_mut())
             .enumerate()
             .for_each(|(r, (out, stat))| {
+                let out = zeroed(out);
                 *stat = row_forward(out, &xs[r * d..(r + 1) * d], &g, &b, eps as f32);
             });
     }
+    // SAFETY: every row was zeroed by its task (there are none when d = 0).
+    let y = unsafe { assume_written(y) };
     let (means, rstds): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     Some([
         tensor(y, vec![rows, d]),
@@ -114,13 +117,14 @@ pub fn backward(
     let [rows, d] = matrix_dims(&x)?;
     let (xs, gs) = (x.storage::<f32>(), grad.storage::<f32>());
     let (g, mu, rs) = (vector(gamma), vector(mean), vector(rstd));
-    let mut dx = zeros(rows * d);
+    let mut dx = unwritten(rows * d);
     let mut partial = zeros(rows.div_ceil(BLOCK) * 2 * d);
     if d > 0 {
         dx.par_chunks_mut(BLOCK * d)
             .zip(partial.par_chunks_mut(2 * d))
             .enumerate()
             .for_each(|(blk, (dx_blk, part))| {
+                let dx_blk = zeroed(dx_blk);
                 let (dgamma, dbeta) = part.split_at_mut(d);
                 let mut gg = zeros(d);
                 for (k, out) in dx_blk.chunks_mut(d).enumerate() {
@@ -131,6 +135,8 @@ pub fn backward(
                 }
             });
     }
+    // SAFETY: every block was zeroed by its task (there are none when d = 0).
+    let dx = unsafe { assume_written(dx) };
     let mut dgamma = zeros(d);
     let mut dbeta = zeros(d);
     for part in partial.chunks(2 * d.max(1)) {

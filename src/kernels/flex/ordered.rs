@@ -3,11 +3,13 @@
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorData;
+use std::mem::MaybeUninit;
 
-/// A zeroed dense buffer for a tensor of logical `shape` whose dimensions lie in memory in
-/// the order of `like` strides (largest outermost).
+/// A dense buffer for a tensor of logical `shape` whose dimensions lie in memory in the order
+/// of `like` strides (largest outermost). Its slots start without values: the kernel that
+/// fills it writes every one (a GEMM that does not accumulate, a per-head copy).
 pub struct Ordered<const N: usize> {
-    pub values: Vec<f32>,
+    pub values: Vec<MaybeUninit<f32>>,
     /// The logical shape.
     pub shape: [usize; N],
     /// Strides of the logical dimensions in `values`.
@@ -27,7 +29,7 @@ impl<const N: usize> Ordered<N> {
             s *= shape[d];
         }
         Self {
-            values: super::zeros(s),
+            values: super::unwritten(s),
             shape,
             strides,
             order,
@@ -35,12 +37,17 @@ impl<const N: usize> Ordered<N> {
     }
 
     /// The tensor: the buffer in physical order, permuted back to the logical dimensions.
-    pub fn into_tensor(self) -> FlexTensor {
+    ///
+    /// # Safety
+    /// Every slot of `values` must have been written.
+    pub unsafe fn into_tensor(self) -> FlexTensor {
         let physical: Vec<usize> = self.order.iter().map(|&d| self.shape[d]).collect();
         let mut axes = [0; N];
         for (pos, &d) in self.order.iter().enumerate() {
             axes[d] = pos;
         }
-        FlexTensor::from_data(TensorData::new(self.values, physical)).permute(&axes)
+        // SAFETY: every slot was written (the caller's promise).
+        let values = unsafe { super::assume_written(self.values) };
+        FlexTensor::from_data(TensorData::new(values, physical)).permute(&axes)
     }
 }

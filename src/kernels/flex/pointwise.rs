@@ -8,7 +8,7 @@
 
 use burn::backend::flex::FlexTensor;
 
-use super::matmul::{contiguous, matmul, Operand};
+use super::matmul::{contiguous, product_values, Operand};
 use super::view::View;
 use std::borrow::Cow;
 
@@ -60,13 +60,10 @@ pub fn forward(weight: &FlexTensor, x: &FlexTensor) -> Option<FlexTensor> {
     let c_out = w.len().checked_div(c)?;
     let cols = n * h * wd;
     let xc = pack(&xv);
-    let mut yc = zeros(c_out * cols);
-    matmul(
-        &mut yc,
+    let yc = product_values(
         [c_out, cols, c],
         Operand::rows(w, c),
         Operand::rows(&xc, cols),
-        false,
         true,
     );
     Some(channel_major(yc, [n, c_out, h, wd]))
@@ -81,22 +78,16 @@ pub fn backward(weight: &FlexTensor, x: &FlexTensor, grad: &FlexTensor) -> Optio
     let c_out = gv.shape[1];
     let cols = n * h * wd;
     let (xc, gc) = (pack(&xv), pack(&gv));
-    let mut dw = zeros(c_out * c);
-    matmul(
-        &mut dw,
+    let dw = product_values(
         [c_out, c, cols],
         Operand::rows(&gc, cols),
         Operand::transposed(&xc, cols),
-        false,
         true,
     );
-    let mut dxc = zeros(c * cols);
-    matmul(
-        &mut dxc,
+    let dxc = product_values(
         [c, cols, c_out],
         Operand::transposed(w, c),
         Operand::rows(&gc, cols),
-        false,
         true,
     );
     Some([
