@@ -1,8 +1,8 @@
 //! Scaled dot-product attention on the host, one task per (batch entry, head), forward and
-//! backward (the formulas are in the module doc of `kernels`). Every product is written as a
-//! row update `row += a · other_row` over whole 16-lane vectors: each head's matrices are
-//! gathered with their rows padded by zeros to a multiple of 16 values, since its rows hold
-//! only 4–32 (6 tokens, 16 decoder tokens, 8–32 channels a head). The softmax probabilities P
+//! backward (the formulas are in the module doc of `kernels`). Every product is a small matrix
+//! product over whole 16-lane vectors, four rows held in registers ([`product_rows`]): each
+//! head's matrices are gathered with their rows padded by zeros to a multiple of 16 values,
+//! since its rows hold only 4–32 (6 tokens, 16 decoder tokens, 8–32 channels a head). The softmax probabilities P
 //! are kept for the backward pass.
 //!
 //! Each output is written in the memory order of the tensor it belongs to (O and ∂Q like Q,
@@ -97,36 +97,6 @@ fn padded(n: usize) -> usize {
     n.div_ceil(LANES) * LANES
 }
 
-/// One vector of [`LANES`] values.
-type Lanes = [f32; LANES];
-
-/// `row` as whole vectors (its length a multiple of [`LANES`]): fixed-size arrays, which the
-/// compiler turns into vector operations where a loop over a slice of 16 would stay scalar.
-#[inline(always)]
-fn vectors(row: &[f32]) -> impl Iterator<Item = &Lanes> {
-    row.as_chunks::<LANES>().0.iter()
-}
-
-/// [`vectors`] for writing.
-#[inline(always)]
-fn vectors_mut(row: &mut [f32]) -> impl Iterator<Item = &mut Lanes> {
-    row.as_chunks_mut::<LANES>().0.iter_mut()
-}
-
-/// `row += a · other` over whole [`LANES`]-wide vectors (both lengths multiples of it).
-#[inline(always)]
-fn axpy(row: &mut [f32], a: f32, other: &[f32]) {
-    for (r, o) in vectors_mut(row).zip(vectors(other)) {
-        // whole-vector loads and one whole-vector store: the compiler cannot prove that `row`
-        // and `other` do not overlap, and would otherwise keep the element order scalar
-        let (mut x, o) = (*r, *o);
-        for l in 0..LANES {
-            x[l] += a * o[l];
-        }
-        *r = x;
-    }
-}
-
 /// The attention's dimensions: batch, heads, query length, key length, key width, value width.
 struct Dims {
     b: usize,
@@ -158,20 +128,79 @@ fn dims(q: &View, k: &View, v: &View) -> Option<Dims> {
     })
 }
 
+/// Rows of the product held in registers at once by [`product_rows`].
+const ROWS: usize = 4;
+
+/// `c[r, :] += Σ_t α·a[r·ars + t·acs] · b[t, :]` for `rows` rows and `depth` terms, c's and b's
+/// rows `width` values apart (a multiple of [`LANES`]): one small matrix product, the terms in
+/// order t = 0, 1, … for every element (the same sums, in the same order, as one row update
+/// `c[r, :] += α·a(r, t)·b[t, :]` per term). [`ROWS`] rows × one vector are kept in registers over the whole depth: the
+/// row-at-a-time form chains every update through a store and a reload of the same row.
+#[inline(always)]
+fn product_rows(
+    c: &mut [f32],
+    [rows, width, depth]: [usize; 3],
+    (a, [ars, acs], alpha): (&[f32], [usize; 2], f32),
+    b: &[f32],
+) {
+    let mut r0 = 0;
+    while r0 + ROWS <= rows {
+        row_block::<ROWS>(c, [r0, width, depth], (a, [ars, acs], alpha), b);
+        r0 += ROWS;
+    }
+    let args = (a, [ars, acs], alpha);
+    match rows - r0 {
+        1 => row_block::<1>(c, [r0, width, depth], args, b),
+        2 => row_block::<2>(c, [r0, width, depth], args, b),
+        3 => row_block::<3>(c, [r0, width, depth], args, b),
+        _ => {}
+    }
+}
+
+/// [`product_rows`] for the `N` rows from `r0`.
+#[inline(always)]
+fn row_block<const N: usize>(
+    c: &mut [f32],
+    [r0, width, depth]: [usize; 3],
+    (a, [ars, acs], alpha): (&[f32], [usize; 2], f32),
+    b: &[f32],
+) {
+    for v in (0..width).step_by(LANES) {
+        let mut acc = [[0f32; LANES]; N];
+        for (r, x) in acc.iter_mut().enumerate() {
+            let at = (r0 + r) * width + v;
+            x.copy_from_slice(&c[at..at + LANES]);
+        }
+        for t in 0..depth {
+            let mut bv = [0f32; LANES];
+            bv.copy_from_slice(&b[t * width + v..t * width + v + LANES]);
+            for (r, x) in acc.iter_mut().enumerate() {
+                let s = alpha * a[(r0 + r) * ars + t * acs];
+                for l in 0..LANES {
+                    x[l] += s * bv[l];
+                }
+            }
+        }
+        for (r, x) in acc.iter().enumerate() {
+            let at = (r0 + r) * width + v;
+            c[at..at + LANES].copy_from_slice(x);
+        }
+    }
+}
+
 crate::multiversion! {
     /// One (batch entry, head): P = softmax(Q Kᵀ·s) into `p` `[Lq, Lk]` and O = P V into `o`
     /// `[Lq, dv']`, from Q `[Lq, dk']`, Kᵀ `[dk, Lk']` and V `[Lk, dv']` (row-major, a primed
-    /// length padded with zeros, see [`padded`]), with `srow` scratch of Lk'.
+    /// length padded with zeros, see [`padded`]), with `sm` `[Lq, Lk']`
+    /// zeroed by the caller (S, then P).
     fn forward_head(p: &mut [f32], qkv: [&[f32]; 3], outs: [&mut [f32]; 2], dims: &Dims, scale: f32) {
         let [qm, kt, vm] = qkv;
-        let [o, srow] = outs;
+        let [o, sm] = outs;
         let &Dims { lq, lk, dk, .. } = dims;
         let [lkp, dkp, dvp] = dims.widths();
-        for i in 0..lq {
-            srow.fill(0.0);
-            for d in 0..dk {
-                axpy(srow, qm[i * dkp + d] * scale, &kt[d * lkp..(d + 1) * lkp]);
-            }
+        // S = (Q·s) Kᵀ, all rows
+        product_rows(sm, [lq, lkp, dk], (qm, [dkp, 1], scale), kt);
+        for (i, srow) in sm.chunks_mut(lkp).enumerate() {
             srow[lk..].fill(f32::NEG_INFINITY);
             let max = crate::simd::max(srow);
             // every exponent is ≤ 0: the branch-free exponential vectorises
@@ -184,47 +213,36 @@ crate::multiversion! {
                 *x *= inv;
             }
             p[i * lk..(i + 1) * lk].copy_from_slice(&srow[..lk]);
-            let orow = &mut o[i * dvp..(i + 1) * dvp];
-            for j in 0..lk {
-                axpy(orow, srow[j], &vm[j * dvp..(j + 1) * dvp]);
-            }
         }
+        // O = P V
+        product_rows(o, [lq, dvp, lk], (sm, [lkp, 1], 1.0), vm);
     }
 }
 
 crate::multiversion! {
     /// One (batch entry, head) of the backward: from P `[Lq, Lk]`, Q `[Lq, dk']`, K `[Lk, dk']`,
     /// Vᵀ `[dv, Lk']` and ∂O `[Lq, dv']` (primed lengths padded, see [`padded`]), into
-    /// `[∂Q [Lq, dk'], ∂K [Lk, dk'], ∂V [Lk, dv'], scratch of Lk', scratch of Lk']` (the
-    /// gradients and the last scratch zeroed by the caller).
+    /// `[∂Q [Lq, dk'], ∂K [Lk, dk'], ∂V [Lk, dv'], ∂S [Lq, Lk'], a row of Lk']`, all zeroed by
+    /// the caller.
     fn backward_head(p: &[f32], inputs: [&[f32]; 4], grads: [&mut [f32]; 5], dims: &Dims, scale: f32) {
         let [qm, km, vt, go] = inputs;
         let [gq, gk, gvv, ds, prow] = grads;
         let &Dims { lq, lk, dv, .. } = dims;
         let [lkp, dkp, dvp] = dims.widths();
-        for i in 0..lq {
+        // ∂V = Pᵀ ∂O
+        product_rows(gvv, [lk, dvp, lq], (p, [1, lk], 1.0), go);
+        // ∂P = ∂O Vᵀ, then ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled, row by row
+        product_rows(ds, [lq, lkp, dv], (go, [dvp, 1], 1.0), vt);
+        for (i, drow) in ds.chunks_mut(lkp).enumerate() {
             prow[..lk].copy_from_slice(&p[i * lk..(i + 1) * lk]);
-            let gorow = &go[i * dvp..(i + 1) * dvp];
-            // ∂V += Pᵀ ∂O (row i's share)
-            for (j, &pij) in prow[..lk].iter().enumerate() {
-                axpy(&mut gvv[j * dvp..(j + 1) * dvp], pij, gorow);
-            }
-            // ∂P = ∂O Vᵀ, then ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled
-            ds.fill(0.0);
-            for (d, &g) in gorow[..dv].iter().enumerate() {
-                axpy(ds, g, &vt[d * lkp..(d + 1) * lkp]);
-            }
-            let dot = crate::simd::dot(ds, prow);
-            for (x, &pij) in ds.iter_mut().zip(prow.iter()) {
+            let dot = crate::simd::dot(drow, prow);
+            for (x, &pij) in drow.iter_mut().zip(prow.iter()) {
                 *x = pij * (*x - dot) * scale;
             }
-            // ∂Q = ∂S K, ∂K += ∂Sᵀ Q
-            let qrow = &qm[i * dkp..(i + 1) * dkp];
-            for (j, &s) in ds[..lk].iter().enumerate() {
-                axpy(&mut gq[i * dkp..(i + 1) * dkp], s, &km[j * dkp..(j + 1) * dkp]);
-                axpy(&mut gk[j * dkp..(j + 1) * dkp], s, qrow);
-            }
         }
+        // ∂Q = ∂S K, ∂K = ∂Sᵀ Q
+        product_rows(gq, [lq, dkp, lk], (ds, [lkp, 1], 1.0), km);
+        product_rows(gk, [lk, dkp, lq], (ds, [1, lkp], 1.0), qm);
     }
 }
 
@@ -253,7 +271,7 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
             kv.matrix(bi, hi, true, lkp, kt);
             vv.matrix(bi, hi, false, dvp, vm);
             zeroed(o, lq * dvp);
-            srow.resize(lkp, 0.0); // cleared by the head, row by row
+            zeroed(srow, lq * lkp);
             forward_head(p, [qm, kt, vm], [o, srow], dims, scale);
             // SAFETY: one task per (bi, hi), inside the shape
             unsafe { out.write(bi, hi, [dv, dvp], o) };
@@ -296,7 +314,7 @@ fn backward_core(
             zeroed(gq, lq * dkp);
             zeroed(gk, lk * dkp);
             zeroed(gvv, lk * dvp);
-            ds.resize(lkp, 0.0); // cleared by the head, row by row
+            zeroed(ds, lq * lkp);
             zeroed(prow, lkp);
             backward_head(p, [qm, km, vt, go], [gq, gk, gvv, ds, prow], dims, scale);
             // SAFETY: one task per (bi, hi), inside each shape
