@@ -175,8 +175,8 @@ pub fn matmul_strided(
     }
     // One block of rows (or columns) of dst per thread, each a whole serial product.
     let along_rows = m >= n;
-    let lines = if along_rows { m } else { n };
-    let part = lines.div_ceil(threads).next_multiple_of(LINE_ALIGN);
+    let (lines, other) = if along_rows { (m, n) } else { (n, m) };
+    let part = block_lines(lines, other, threads);
     let d = SharedDst(d);
     rayon::scope(|s| {
         for first in (0..lines).step_by(part) {
@@ -195,6 +195,25 @@ pub fn matmul_strided(
         }
     });
 }
+
+/// Lines (rows or columns) of dst per block when `lines` of `other` values each are cut for
+/// `threads`: a multiple of [`LINE_ALIGN`], and fewer blocks (down to one, the whole product)
+/// where a block would hold at most [`SMALL`] values: `gemm` multiplies such a small product
+/// another way (dot products along the depth), whose sums round differently, so the bits
+/// would depend on the thread count.
+fn block_lines(lines: usize, other: usize, threads: usize) -> usize {
+    for parts in (2..=threads).rev() {
+        let part = lines.div_ceil(parts).next_multiple_of(LINE_ALIGN);
+        let last = lines - part * (lines.div_ceil(part) - 1);
+        if part.min(last) * other > SMALL {
+            return part;
+        }
+    }
+    lines
+}
+
+/// The largest dst (in values) that `gemm` multiplies with its small-product kernels.
+const SMALL: usize = 16 * 16;
 
 /// Rows (columns) of dst per parallel block are a multiple of this (the AVX-512 kernel's
 /// 16-lane register width), so only the last block has a ragged edge.
@@ -358,6 +377,28 @@ mod tests {
             matmul_strided(strided, [m, n, k], lhs, rhs, true, true);
             check(&dst, [1, m], [m, n, k], lhs, rhs, |r, c| start[r + c * m]);
         });
+    }
+
+    /// A thin product (16 columns) gives the same bits on 1 to 4 threads: no block is cut
+    /// small enough for `gemm`'s small-product kernels, which sum in another order.
+    #[test]
+    fn thin_products_give_the_same_bits_on_any_thread_count() {
+        let [m, n, k] = [64, 16, 4096];
+        assert!(m * n * k >= PARALLEL_MACS);
+        let (a, b) = (values(m * k, 9), values(k * n, 10));
+        let (lhs, rhs) = (Operand::rows(&a, k), Operand::transposed(&b, k));
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| product_values([m, n, k], lhs, rhs, true));
+            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        };
+        let one = on(1);
+        for threads in 2..=4 {
+            assert_eq!(on(threads), one, "{threads} threads");
+        }
     }
 
     /// A product with no depth writes zeros into fresh slots.
