@@ -263,7 +263,7 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
         .par_chunks_mut((lq * lk).max(1))
         .enumerate()
         .with_min_len(heads_per_task(dims))
-        .for_each_init(Scratch::default, |[qm, kt, vm, o, srow], (bh, p)| {
+        .for_each_init(Scratch::default, |[qm, kt, vm, o, sm], (bh, p)| {
             let p = zeroed_slots(p);
             let (bi, hi) = (bh / h, bh % h);
             let [lkp, dkp, dvp] = dims.widths();
@@ -271,8 +271,8 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
             kv.matrix(bi, hi, true, lkp, kt);
             vv.matrix(bi, hi, false, dvp, vm);
             zeroed(o, lq * dvp);
-            zeroed(srow, lq * lkp);
-            forward_head(p, [qm, kt, vm], [o, srow], dims, scale);
+            zeroed(sm, lq * lkp);
+            forward_head(p, [qm, kt, vm], [o, sm], dims, scale);
             // SAFETY: one task per (bi, hi), inside the shape
             unsafe { out.write(bi, hi, [dv, dvp], o) };
         });

@@ -167,16 +167,19 @@ pub fn matmul_strided(
     );
     let d = dst.data.as_mut_ptr().cast::<f32>();
     let (drs, dcs) = (dst.row_stride, dst.col_stride);
-    let threads = rayon::current_num_threads();
-    if !parallel || m * n * k < PARALLEL_MACS || threads < 2 {
+    // One block of rows (or columns) of dst per thread, each a whole serial product.
+    let along_rows = m >= n;
+    let (lines, other) = if along_rows { (m, n) } else { (n, m) };
+    let part = if parallel && m * n * k >= PARALLEL_MACS {
+        block_lines(lines, other, rayon::current_num_threads())
+    } else {
+        lines
+    };
+    if part >= lines {
         // SAFETY: the asserts above keep every index the product touches inside the slices.
         unsafe { block(d, [drs, dcs], [m, n, k], lhs, rhs, accumulate) };
         return;
     }
-    // One block of rows (or columns) of dst per thread, each a whole serial product.
-    let along_rows = m >= n;
-    let (lines, other) = if along_rows { (m, n) } else { (n, m) };
-    let part = block_lines(lines, other, threads);
     let d = SharedDst(d);
     rayon::scope(|s| {
         for first in (0..lines).step_by(part) {
