@@ -13,7 +13,7 @@
 //! * models = 8: every direction is its own matrix M_dir = I + G_dir.
 
 use burn::module::{Module, Param};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 use nalgebra::DMatrix;
 
 use crate::spec::Models;
@@ -61,61 +61,96 @@ impl<B: crate::kernels::Kernels> Generators<B> {
         }
     }
 
-    /// The x-generator used for a step sx ≠ 0 (`sx·Ā`, or Ā / Ā₂ with four models).
-    fn gen_x(&self, sx: i32) -> Tensor<B, 2> {
-        match self.models {
-            2 => self.mats[0].val() * sx as f32,
-            _ if sx > 0 => self.mats[0].val(),
-            _ => self.mats[1].val(),
-        }
-    }
-
-    /// The y-generator used for a step sy ≠ 0.
-    fn gen_y(&self, sy: i32) -> Tensor<B, 2> {
-        match self.models {
-            2 => self.mats[1].val() * sy as f32,
-            _ if sy > 0 => self.mats[2].val(),
-            _ => self.mats[3].val(),
-        }
-    }
-
-    /// The predictor matrix M(sx, sy) (module doc).
-    pub fn matrix(&self, sx: i32, sy: i32) -> Tensor<B, 2> {
-        self.matrix_with(sx, sy, &mut None)
-    }
-
-    /// Symmetrised product (ĀB̄ + B̄Ā)/2 of the two-model generators (shared by all diagonals).
-    fn symmetric_product(&self) -> Tensor<B, 2> {
-        let (a, b) = (self.mats[0].val(), self.mats[1].val());
-        (kernels::matrix_product(a.clone(), b.clone()) + kernels::matrix_product(b, a)) * 0.5
-    }
-
-    /// M(sx, sy), reusing the two-model product (ĀB̄ + B̄Ā)/2 across diagonals via `sym`.
-    pub fn matrix_with(&self, sx: i32, sy: i32, sym: &mut Option<Tensor<B, 2>>) -> Tensor<B, 2> {
-        let dim = self.mats[0].dims()[0];
-        let eye = Tensor::<B, 2>::eye(dim, &self.mats[0].device());
+    /// M(sx, sy) − I as a weighted sum of terms (module doc): the generator of each nonzero
+    /// step (`sx·Ā`, or Ā / Ā₂ with four models) and, for a diagonal, the symmetrised product
+    /// of the two (Eq. 12); with eight models the direction's own G.
+    fn terms(&self, sx: i32, sy: i32) -> Vec<(Term, f32)> {
+        let mut terms = Vec::new();
         if self.models == 8 {
-            // moves only step by sx, sy ∈ {−1, 0, 1}, not both 0: one of the 8 directions
-            let idx = DIRECTIONS.iter().position(|&d| d == (sx, sy)).unwrap_or(0);
-            return eye + self.mats[idx].val();
-        }
-        match (sx, sy) {
-            (0, 0) => eye,
-            (_, 0) => eye + self.gen_x(sx),
-            (0, _) => eye + self.gen_y(sy),
-            _ if self.models == 2 => {
-                let s = sym.get_or_insert_with(|| self.symmetric_product()).clone();
-                eye + self.gen_x(sx) + self.gen_y(sy) + s * (sx * sy) as f32
+            if let Some(i) = DIRECTIONS.iter().position(|&d| d == (sx, sy)) {
+                terms.push((Term::Explicit(i), 1.0));
             }
-            _ => {
-                let x = self.gen_x(sx);
-                let y = self.gen_y(sy);
-                let sym = (kernels::matrix_product(x.clone(), y.clone())
-                    + kernels::matrix_product(y.clone(), x.clone()))
-                    * 0.5;
-                eye + x + y + sym
+            return terms;
+        }
+        // (index into mats, coefficient) of the generator of a step s along x / along y
+        let along = |s: i32, forward: usize, back: usize| {
+            (s != 0).then_some(match self.models {
+                2 => (forward, s as f32),
+                _ if s > 0 => (forward, 1.0),
+                _ => (back, 1.0),
+            })
+        };
+        let x = along(sx, 0, 1);
+        let y = along(sy, if self.models == 2 { 1 } else { 2 }, 3);
+        for &(i, c) in x.iter().chain(&y) {
+            terms.push((Term::Explicit(i), c));
+        }
+        if let (Some((i, ci)), Some((j, cj))) = (x, y) {
+            terms.push((Term::Symmetric(i, j), ci * cj));
+        }
+        terms
+    }
+
+    /// One term's `[D, D]` matrix.
+    fn term(&self, term: Term) -> Tensor<B, 2> {
+        match term {
+            Term::Identity => {
+                let dim = self.mats[0].dims()[0];
+                Tensor::eye(dim, &self.mats[0].device())
+            }
+            Term::Explicit(i) => self.mats[i].val(),
+            Term::Symmetric(i, j) => {
+                let (a, b) = (self.mats[i].val(), self.mats[j].val());
+                (kernels::matrix_product(a.clone(), b.clone()) + kernels::matrix_product(b, a))
+                    * 0.5
             }
         }
+    }
+
+    /// The predictor matrix M(sx, sy) (module doc), term by term: the readable reference of
+    /// [`Self::matrices`].
+    pub fn matrix(&self, sx: i32, sy: i32) -> Tensor<B, 2> {
+        self.terms(sx, sy)
+            .into_iter()
+            .fold(self.term(Term::Identity), |m, (t, c)| m + self.term(t) * c)
+    }
+
+    /// M(sx, sy) of every step, stacked `[steps, D, D]`: one product of the coefficients
+    /// `[steps, terms]` with the distinct terms `[terms, D·D]`, each term (the products of
+    /// Eq. 12 included) computed once; its backward is one product too, ∂terms = Cᵀ ∂M.
+    pub fn matrices(&self, steps: &[(i32, i32)]) -> Tensor<B, 3> {
+        let mut used = vec![Term::Identity];
+        let rows: Vec<Vec<(usize, f32)>> = steps
+            .iter()
+            .map(|&(sx, sy)| {
+                let terms = self.terms(sx, sy).into_iter();
+                std::iter::once((Term::Identity, 1.0))
+                    .chain(terms)
+                    .map(|(t, c)| {
+                        let k = used.iter().position(|&u| u == t).unwrap_or_else(|| {
+                            used.push(t);
+                            used.len() - 1
+                        });
+                        (k, c)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut coefficients = vec![0.0f32; steps.len() * used.len()];
+        for (r, row) in rows.iter().enumerate() {
+            for &(k, c) in row {
+                coefficients[r * used.len() + k] += c;
+            }
+        }
+        let device = self.mats[0].device();
+        let dim = self.mats[0].dims()[0];
+        let coefficients = Tensor::<B, 2>::from_data(
+            TensorData::new(coefficients, [steps.len(), used.len()]),
+            &device,
+        );
+        let terms: Vec<Tensor<B, 2>> = used.iter().map(|&t| self.term(t)).collect();
+        let terms = Tensor::stack::<3>(terms, 0).reshape([used.len(), dim * dim]);
+        kernels::matrix_product(coefficients, terms).reshape([steps.len(), dim, dim])
     }
 
     /// Named explicit generators for the spectrum analysis (scaled: Ā, not A).
@@ -146,31 +181,13 @@ pub struct HostGenerators {
     pub matrices: Vec<(String, DMatrix<f64>)>,
 }
 
-/// The matrices M(sx, sy) of one forward pass, each computed once.
-pub struct MatrixCache<B: Backend> {
-    matrices: Vec<((usize, i32, i32), Tensor<B, 2>)>,
-    sym: [Option<Tensor<B, 2>>; 2],
-}
-
-impl<B: Backend> Default for MatrixCache<B> {
-    fn default() -> Self {
-        Self {
-            matrices: Vec::new(),
-            sym: [None, None],
-        }
-    }
-}
-
-impl<B: crate::kernels::Kernels> MatrixCache<B> {
-    fn get(&mut self, gens: &Generators<B>, scale: usize, sx: i32, sy: i32) -> Tensor<B, 2> {
-        let key = (scale, sx, sy);
-        if let Some((_, m)) = self.matrices.iter().find(|(k, _)| *k == key) {
-            return m.clone();
-        }
-        let m = gens.matrix_with(sx, sy, &mut self.sym[scale]);
-        self.matrices.push((key, m.clone()));
-        m
-    }
+/// One term of a predictor matrix M(sx, sy) (module doc): the identity, an explicit
+/// generator (index into `mats`), or the symmetrised product (G_i G_j + G_j G_i)/2 of two.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Term {
+    Identity,
+    Explicit(usize),
+    Symmetric(usize, usize),
 }
 
 /// Projection-free predictor: per-scale generators and grid assembly.
@@ -209,10 +226,9 @@ impl<B: crate::kernels::Kernels> Predictor<B> {
     /// masked blocks predicted by M(sx, sy). The readable reference of
     /// [`Self::predict_tokens`], which training uses.
     pub fn assemble(&self, q: Quarter, z_q: Tensor<B, 4>, h: usize, w: usize) -> Tensor<B, 4> {
-        let mut cache = MatrixCache::default();
         let gens = self.generators(q);
-        let scale = q.scale();
         let moves = masking::moves(q, h, w);
+        let mats: Vec<Tensor<B, 2>> = moves.iter().map(|m| gens.matrix(m.sx, m.sy)).collect();
         let [n, d, _, _] = z_q.dims();
         // one slice per block (its backward is one write into the gradient, not two)
         let cut = |r: masking::Rect| {
@@ -227,9 +243,7 @@ impl<B: crate::kernels::Kernels> Predictor<B> {
                     .map(|src| match src {
                         BlockSource::Kept(r) => cut(r),
                         BlockSource::Predicted(i) => {
-                            let mv = moves[i];
-                            let m = cache.get(gens, scale, mv.sx, mv.sy);
-                            apply_pointwise(m, cut(mv.src))
+                            apply_pointwise(mats[i].clone(), cut(moves[i].src))
                         }
                     })
                     .collect();
@@ -252,9 +266,8 @@ impl<B: crate::kernels::Kernels> Predictor<B> {
         w: usize,
     ) -> Tensor<B, 3> {
         let (hq, wq) = (h / 2, w / 2);
-        let mut cache = MatrixCache::default();
+        // the distinct (scale, sx, sy) of the batch's moves; plan.moved[k] applies M of keys[k]
         let mut keys: Vec<(usize, i32, i32)> = Vec::new();
-        let mut mats = Vec::new();
         let mut plan = HeatPlan {
             grid_cells: h * w,
             kept: Vec::new(),
@@ -281,7 +294,6 @@ impl<B: crate::kernels::Kernels> Predictor<B> {
                 let key = (q.scale(), mv.sx, mv.sy);
                 let k = keys.iter().position(|&k| k == key).unwrap_or_else(|| {
                     keys.push(key);
-                    mats.push(cache.get(self.generators(q), q.scale(), mv.sx, mv.sy));
                     plan.moved.push(Vec::new());
                     keys.len() - 1
                 });
@@ -296,7 +308,26 @@ impl<B: crate::kernels::Kernels> Predictor<B> {
             plan.covers(z_q.dims()[0], hq * wq),
             "every grid cell written once"
         );
-        kernels::heat_predict(z_q, Tensor::stack(mats, 0), plan)
+        // keys grouped by scale, each scale's matrices built in one go
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by_key(|&k| keys[k].0);
+        let mut moved = std::mem::take(&mut plan.moved);
+        plan.moved = order
+            .iter()
+            .map(|&k| std::mem::take(&mut moved[k]))
+            .collect();
+        let mut blocks: Vec<Tensor<B, 3>> = order
+            .chunk_by(|&a, &b| keys[a].0 == keys[b].0)
+            .map(|ks| {
+                let steps: Vec<(i32, i32)> = ks.iter().map(|&k| (keys[k].1, keys[k].2)).collect();
+                self.scales[self.scale_slot[keys[ks[0]].0]].matrices(&steps)
+            })
+            .collect();
+        let mats = match blocks.len() {
+            1 => blocks.swap_remove(0),
+            _ => Tensor::cat(blocks, 0),
+        };
+        kernels::heat_predict(z_q, mats, plan)
     }
 
     /// The learned scaled generators of every scale as host matrices (for the spectrum
@@ -345,7 +376,6 @@ impl<B: crate::kernels::Kernels> Predictor<B> {
 mod tests {
     use super::*;
     type Cpu = burn::backend::Flex;
-    use burn::tensor::TensorData;
 
     fn host(t: Tensor<Cpu, 2>) -> (usize, Vec<f64>) {
         let n = t.dims()[0];
