@@ -26,17 +26,12 @@ crate::multiversion! {
         let [n, _, h, w] = x.shape;
         let m = (n * h * w) as f64;
         let mut buf = Vec::new();
+        let all = x.channel_values(ch, &mut buf);
         let mut acc = [0f64; LANES];
-        match x.channel(ch) {
-            Some(all) => simd::add_into(&mut acc, all),
-            None => (0..n).for_each(|i| simd::add_into(&mut acc, x.plane(i, ch, &mut buf))),
-        }
+        simd::add_into(&mut acc, all);
         let mean = simd::fold(acc) / m;
         let mut acc = [0f64; LANES];
-        match x.channel(ch) {
-            Some(all) => simd::sq_dev_into(&mut acc, all, mean),
-            None => (0..n).for_each(|i| simd::sq_dev_into(&mut acc, x.plane(i, ch, &mut buf), mean)),
-        }
+        simd::sq_dev_into(&mut acc, all, mean);
         (mean as f32, (simd::fold(acc) / m) as f32)
     }
 }
@@ -52,28 +47,24 @@ crate::multiversion! {
 
 crate::multiversion! {
     /// Channel `ch`'s (∂γ, ∂β) = (Σ ∂y·x̂, Σ ∂y), x̂ = (x − μ)·inv, in f64 lanes.
+    /// The sums run over the channel's values in sample-major order whatever the layout (the
+    /// planes of a sample-major ∂y gathered first: most are 2×2 or 4×4 values, too few to
+    /// fill the lanes one plane at a time), so the bits do not depend on the layout either.
     fn grad_sums(v: &View, gv: &View, ch: usize, mu: f32, inv: f32) -> (f32, f32) {
         let (mut bx, mut bg) = (Vec::new(), Vec::new());
+        let (xs, gs) = (v.channel_values(ch, &mut bx), gv.channel_values(ch, &mut bg));
         let (mut db, mut dg) = ([0f64; LANES], [0f64; LANES]);
-        let whole = v.channel(ch).zip(gv.channel(ch));
-        let parts = if whole.is_some() { 1 } else { v.shape[0] };
-        for i in 0..parts {
-            let (xs, gs) = match whole {
-                Some(pair) => pair,
-                None => (v.plane(i, ch, &mut bx), gv.plane(i, ch, &mut bg)),
-            };
-            let (cx, cg) = (xs.chunks_exact(LANES), gs.chunks_exact(LANES));
-            let (rx, rg) = (cx.remainder(), cg.remainder());
-            for (x, g) in cx.zip(cg) {
-                for l in 0..LANES {
-                    db[l] += g[l] as f64;
-                    dg[l] += g[l] as f64 * ((x[l] - mu) * inv) as f64;
-                }
+        let (cx, cg) = (xs.chunks_exact(LANES), gs.chunks_exact(LANES));
+        let (rx, rg) = (cx.remainder(), cg.remainder());
+        for (x, g) in cx.zip(cg) {
+            for l in 0..LANES {
+                db[l] += g[l] as f64;
+                dg[l] += g[l] as f64 * ((x[l] - mu) * inv) as f64;
             }
-            for (l, (x, g)) in rx.iter().zip(rg).enumerate() {
-                db[l] += *g as f64;
-                dg[l] += *g as f64 * ((x - mu) * inv) as f64;
-            }
+        }
+        for (l, (x, g)) in rx.iter().zip(rg).enumerate() {
+            db[l] += *g as f64;
+            dg[l] += *g as f64 * ((x - mu) * inv) as f64;
         }
         (simd::fold(dg) as f32, simd::fold(db) as f32)
     }

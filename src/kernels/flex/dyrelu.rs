@@ -50,33 +50,47 @@ crate::multiversion! {
     }
 }
 
+/// ∂x of one value x with upstream gradient g, and its terms of [Σ g·x, Σ g] where the
+/// first line wins, then where the second does (branch-free).
+#[inline(always)]
+fn value_backward(v: f32, g: f32, [a1, b1, a2, b2]: [f32; 4]) -> (f32, [f32; 4]) {
+    let first = a1 * v + b1 >= a2 * v + b2;
+    let dx = g * if first { a1 } else { a2 };
+    let (gx, g1) = if first { (g * v, g) } else { (0.0, 0.0) };
+    let (gx2, g2) = if first { (0.0, 0.0) } else { (g * v, g) };
+    (dx, [gx, g1, gx2, g2])
+}
+
 crate::multiversion! {
     /// One plane of ∂x, and [Σ g·x, Σ g] where the first line wins, then where the second
-    /// does (in [`LANES`] lanes, branch-free).
+    /// does (in [`LANES`] lanes).
     fn plane_backward(out: &mut [f32], xs: &[f32], gs: &[f32], l: [f32; 4]) -> [f32; 4] {
-        let [a1, b1, a2, b2] = l;
         let n = out.len().min(xs.len()).min(gs.len());
         let (out, xs, gs) = (&mut out[..n], &xs[..n], &gs[..n]);
         let mut s = [[0f32; LANES]; 4];
-        let mut step = |j: usize, lane: usize| {
-            let (v, g) = (xs[j], gs[j]);
-            let first = a1 * v + b1 >= a2 * v + b2;
-            out[j] = g * if first { a1 } else { a2 };
-            let (gx, g1) = if first { (g * v, g) } else { (0.0, 0.0) };
-            let (gx2, g2) = if first { (0.0, 0.0) } else { (g * v, g) };
-            s[0][lane] += gx;
-            s[1][lane] += g1;
-            s[2][lane] += gx2;
-            s[3][lane] += g2;
+        let mut lanes = |out: &mut [f32], xs: &[f32], gs: &[f32]| {
+            for lane in 0..LANES {
+                let (dx, terms) = value_backward(xs[lane], gs[lane], l);
+                out[lane] = dx;
+                for (sum, t) in s.iter_mut().zip(terms) {
+                    sum[lane] += t;
+                }
+            }
         };
         let full = n / LANES * LANES;
         for base in (0..full).step_by(LANES) {
-            for lane in 0..LANES {
-                step(base + lane, lane);
-            }
+            let end = base + LANES;
+            lanes(&mut out[base..end], &xs[base..end], &gs[base..end]);
         }
-        for j in full..n {
-            step(j, j - full);
+        if full < n {
+            // the ragged end (all of a plane smaller than the lanes: most planes here are 2×2
+            // or 4×4) as one zero-padded vector; the padding adds 0 to the sums
+            let rest = n - full;
+            let (mut xv, mut gv, mut ov) = ([0f32; LANES], [0f32; LANES], [0f32; LANES]);
+            xv[..rest].copy_from_slice(&xs[full..]);
+            gv[..rest].copy_from_slice(&gs[full..]);
+            lanes(&mut ov, &xv, &gv);
+            out[full..].copy_from_slice(&ov[..rest]);
         }
         s.map(simd::fold)
     }

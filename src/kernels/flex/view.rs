@@ -33,6 +33,9 @@ impl<'a> View<'a> {
 
     /// The h·w values of sample `n`, channel `c`, in row-major order, into `buf` (or as a
     /// slice of the data when they are contiguous).
+    /// Inlined (the kernels call it once per plane, and most planes are a few values: 2×2 to
+    /// 8×8 in the encoder at 32 px); the copy of a strided plane is a call of its own.
+    #[inline]
     pub fn plane<'b>(&'b self, n: usize, c: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
         let [_, _, h, w] = self.shape;
         let base = self.offset + n as isize * self.strides[0] + c as isize * self.strides[1];
@@ -40,6 +43,13 @@ impl<'a> View<'a> {
             let b = base as usize;
             return &self.data[b..b + h * w];
         }
+        self.gather_plane(base, buf)
+    }
+
+    /// The plane at `base` copied value by value into `buf`.
+    #[inline(never)]
+    fn gather_plane<'b>(&self, base: isize, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        let [_, _, h, w] = self.shape;
         buf.clear();
         for y in 0..h {
             for x in 0..w {
@@ -63,6 +73,22 @@ impl View<'_> {
         let base = self.offset + c as isize * self.strides[1];
         let b = usize::try_from(base).ok()?;
         self.data.get(b..b + n * h * w)
+    }
+
+    /// Channel `c` of every sample as n·h·w values (sample-major): borrowed when the tensor
+    /// is laid out channel-major ([`View::channel`]), else its planes copied into `buf`.
+    pub fn channel_values<'b>(&'b self, c: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        if let Some(all) = self.channel(c) {
+            return all;
+        }
+        let [n, _, h, w] = self.shape;
+        let mut plane = Vec::new();
+        buf.clear();
+        buf.reserve(n * h * w);
+        for i in 0..n {
+            buf.extend_from_slice(self.plane(i, c, &mut plane));
+        }
+        buf
     }
 
     /// Whether the whole tensor is laid out channel-major, `[c, n, h, w]` in memory: each
@@ -129,5 +155,43 @@ impl<'a> View3<'a> {
             strides: [st[0], st[1], st[2]],
             shape: [dims[0], dims[1], dims[2]],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::View;
+
+    /// A channel's values come out sample by sample, pixel by pixel, whether the tensor is
+    /// laid out sample-major (planes copied) or channel-major (borrowed).
+    #[test]
+    fn channel_values_are_sample_major_in_every_layout() {
+        let [n, c, h, w] = [3, 2, 2, 3];
+        let data: Vec<f32> = (0..n * c * h * w).map(|x| x as f32).collect();
+        let sample_major = View {
+            data: &data,
+            offset: 0,
+            strides: [(c * h * w) as isize, (h * w) as isize, w as isize, 1],
+            shape: [n, c, h, w],
+        };
+        let channel_major = View {
+            strides: [(h * w) as isize, (n * h * w) as isize, w as isize, 1],
+            ..sample_major
+        };
+        for v in [&sample_major, &channel_major] {
+            for ch in 0..c {
+                let mut buf = Vec::new();
+                let got = v.channel_values(ch, &mut buf).to_vec();
+                let mut want = Vec::new();
+                for i in 0..n {
+                    for p in 0..h * w {
+                        let at = i as isize * v.strides[0] + ch as isize * v.strides[1];
+                        want.push(data[at as usize + p]);
+                    }
+                }
+                assert_eq!(got, want, "strides {:?} channel {ch}", v.strides);
+            }
+        }
+        assert!(channel_major.channel(1).is_some() && sample_major.channel(1).is_none());
     }
 }
