@@ -2,8 +2,8 @@
 //! backward (the formulas are in the module doc of `kernels`). Every product is a small matrix
 //! product over whole 16-lane vectors, four rows held in registers ([`product_rows`]): each
 //! head's matrices are gathered with their rows padded by zeros to a multiple of 16 values,
-//! since its rows hold only 4–32 (6 tokens, 16 decoder tokens, 8–32 channels a head). The softmax probabilities P
-//! are kept for the backward pass.
+//! since its rows hold only 4–32 (6 tokens, 16 decoder tokens, 8–32 channels a head). The
+//! softmax probabilities P are kept for the backward pass.
 //!
 //! Each output is written in the memory order of the tensor it belongs to (O and ∂Q like Q,
 //! ∂K like K, ∂V like V): when Q is a head view of a `[b, L, heads·d]` map, O comes back as
@@ -134,8 +134,9 @@ const ROWS: usize = 4;
 /// `c[r, :] += Σ_t α·a[r·ars + t·acs] · b[t, :]` for `rows` rows and `depth` terms, c's and b's
 /// rows `width` values apart (a multiple of [`LANES`]): one small matrix product, the terms in
 /// order t = 0, 1, … for every element (the same sums, in the same order, as one row update
-/// `c[r, :] += α·a(r, t)·b[t, :]` per term). [`ROWS`] rows × one vector are kept in registers over the whole depth: the
-/// row-at-a-time form chains every update through a store and a reload of the same row.
+/// `c[r, :] += α·a(r, t)·b[t, :]` per term). [`ROWS`] rows × one vector are kept in registers
+/// over the whole depth: the row-at-a-time form chains every update through a store and a
+/// reload of the same row.
 #[inline(always)]
 fn product_rows(
     c: &mut [f32],
