@@ -118,6 +118,22 @@ pub fn level() -> Level {
     }
 }
 
+/// The level the `gemm` crate's kernels run at: it chooses for itself at run time (AVX-512
+/// when built with the `avx512-gemm` feature and the CPU has avx512f, else AVX2 + FMA),
+/// whatever [`level`] says.
+pub fn gemm_level() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if cfg!(feature = "avx512-gemm") && is_x86_feature_detected!("avx512f") {
+            return Level::Avx512;
+        }
+        if is_x86_feature_detected!("fma") {
+            return Level::Avx2;
+        }
+    }
+    Level::Scalar
+}
+
 /// The CPU's vector flags that matter here, as `/proc/cpuinfo` names them.
 pub fn cpu_flags() -> String {
     let mut flags = Vec::new();

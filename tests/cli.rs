@@ -129,6 +129,16 @@ fn bench_prints_the_summary_line() {
     for key in ["step_ms=", "peak_rss_mb=", "gflop_per_s=", "hot_pool=on"] {
         assert!(line.contains(key), "{line}");
     }
+    // the default build has gemm's AVX-512 kernels, which gemm picks where the CPU has avx512f
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let gemm = if cpuinfo.contains(" avx512f") {
+        "gemm_simd=avx512"
+    } else if cpuinfo.contains(" fma") {
+        "gemm_simd=avx2"
+    } else {
+        "gemm_simd=scalar"
+    };
+    assert!(line.contains(gemm), "{line}");
 }
 
 #[test]
