@@ -142,6 +142,36 @@ fn bench_prints_the_summary_line() {
 }
 
 #[test]
+fn bench_gemm_prints_a_line_per_product_shape() {
+    let (code, out, err) = workbench(&["bench-gemm", "--reps", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("bench-gemm: "))
+        .collect();
+    assert_eq!(lines.len(), 7, "{out}");
+    for line in lines {
+        for key in [
+            "shape=",
+            "serial_gflop_per_s=",
+            "parallel_gflop_per_s=",
+            "gemm_simd=",
+        ] {
+            assert!(line.contains(key), "{line}");
+        }
+        let rate: f64 = line
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("parallel_gflop_per_s="))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!(rate.is_finite() && rate > 0.0, "{line}");
+    }
+    let (code, _, err) = workbench(&["bench-gemm", "--reps", "0"]);
+    assert_eq!(code, 1, "{err}");
+    assert_one_line_error(&err);
+}
+
+#[test]
 fn model_prints_parameters() {
     let (code, out, _) = workbench(&["model", "--preset", "mf-285m"]);
     assert_eq!(code, 0);

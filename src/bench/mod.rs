@@ -1,5 +1,6 @@
 //! Benchmarks behind the `workbench bench*` verbs. Each prints one `name: key=value ...` line.
 //!
+//! * [`gemm`]: the step's heaviest matrix products, on one thread and on every thread.
 //! * [`step`]: pre-training steps (forward + backward + AdamW) after warm-up, and the time
 //!   per phase of a step.
 //! * [`store`]: metric ingest and the `runs` listing on a generated store.
@@ -7,6 +8,7 @@
 //! * [`tui`]: TUI frame time and commit-to-screen latency.
 //! * [`report`]: report generation on a large store.
 
+pub mod gemm;
 pub mod report;
 pub mod spectrum;
 pub mod step;

@@ -1,10 +1,12 @@
-//! `workbench bench`, `bench-store`, `bench-spectrum`.
+//! `workbench bench`, `bench-store`, `bench-spectrum`, `bench-gemm`.
 
 use anyhow::Result;
 use std::path::PathBuf;
 
 use qbheat_workbench::backend::dispatch;
-use qbheat_workbench::bench::{spectrum as spectrum_bench, step, store as store_bench};
+use qbheat_workbench::bench::{
+    gemm as gemm_bench, spectrum as spectrum_bench, step, store as store_bench,
+};
 use qbheat_workbench::config::{ConfigError, RunConfig};
 use qbheat_workbench::spec::{parse_name, BackendKind, Method, Models, Position, Preset};
 use qbheat_workbench::store::scratch::ScratchStore;
@@ -161,6 +163,32 @@ pub fn spectrum(dim: usize, models: i64) -> Result<()> {
         "bench-spectrum: matrices={n} dim={dim} seconds={secs:.3} per_matrix_ms={:.1}",
         1e3 * secs / n as f64
     );
+    Ok(())
+}
+
+/// One `bench-gemm:` line per product shape: GFLOP/s on one thread and on every thread.
+pub fn gemm(reps: usize) -> Result<()> {
+    for shape in &gemm_bench::SHAPES {
+        let t = gemm_bench::time(shape, reps)?;
+        println!(
+            "bench-gemm: what={} shape={}x{}x{} lhs={} rhs={} serial_ms={:.3} serial_gflop_per_s={:.1} \
+             parallel_ms={:.3} parallel_gflop_per_s={:.1} threads={} simd={} gemm_simd={} cpu_flags={}",
+            shape.what,
+            shape.m,
+            shape.n,
+            shape.k,
+            if shape.lhs_t { "t" } else { "n" },
+            if shape.rhs_t { "t" } else { "n" },
+            t.serial_ms,
+            shape.flops() / t.serial_ms / 1e6,
+            t.parallel_ms,
+            shape.flops() / t.parallel_ms / 1e6,
+            rayon::current_num_threads(),
+            qbheat_workbench::simd::level().name(),
+            qbheat_workbench::simd::gemm_level().name(),
+            qbheat_workbench::simd::cpu_flags()
+        );
+    }
     Ok(())
 }
 

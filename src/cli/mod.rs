@@ -274,6 +274,13 @@ pub enum Command {
         #[arg(long, default_value_t = 4)]
         models: i64,
     },
+    /// Time the pre-training step's heaviest matrix products (mf-tiny, 32 px, batch 256) on one
+    /// thread and on every thread, through the step's own product code.
+    BenchGemm {
+        /// Timed products per shape and thread count (after one warm-up).
+        #[arg(long, default_value_t = 20)]
+        reps: usize,
+    },
     /// Write the HTML/SVG report of a sweep (or one run): the paper's tables and figures.
     Report(report::ReportArgs),
     /// Time report generation on a generated store (1 000 runs, 1 000 000 rows by default).
@@ -412,6 +419,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
         } => analysis::spatial(&db, &run, images),
         Command::BenchStore { runs, metrics, db } => bench::store(runs, metrics, db),
         Command::BenchSpectrum { dim, models } => bench::spectrum(dim, models),
+        Command::BenchGemm { reps } => bench::gemm(reps),
         Command::Report(a) => report::run(a),
         Command::BenchReport(a) => report::bench(a),
         Command::Tui(a) => tui::run(a),

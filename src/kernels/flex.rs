@@ -29,6 +29,8 @@ mod ordered;
 mod pointwise;
 mod view;
 
+pub use matmul::{matmul_strided, Operand, Strided};
+
 fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
