@@ -134,6 +134,17 @@ pub fn gemm_level() -> Level {
     Level::Scalar
 }
 
+/// `simd=… gemm_simd=… cpu_flags=…`: the levels a benchmark ran at and the CPU's flags, for
+/// the end of every `bench*:` line that times kernels.
+pub fn describe() -> String {
+    format!(
+        "simd={} gemm_simd={} cpu_flags={}",
+        level().name(),
+        gemm_level().name(),
+        cpu_flags()
+    )
+}
+
 /// The CPU's vector flags that matter here, as `/proc/cpuinfo` names them.
 pub fn cpu_flags() -> String {
     let mut flags = Vec::new();

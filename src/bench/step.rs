@@ -39,7 +39,7 @@ impl std::fmt::Display for BenchResult {
         write!(
             f,
             "bench: img_per_s={:.1} step_ms={:.2} peak_rss_mb={:.1} gflop_per_s={:.2} \
-             cores_busy={:.2} system_share={:.2} page_faults_per_step={:.0} hot_pool={} simd={} gemm_simd={} cpu_flags={}",
+             cores_busy={:.2} system_share={:.2} page_faults_per_step={:.0} hot_pool={} {}",
             self.img_per_s,
             self.step_ms,
             self.peak_rss_mb,
@@ -52,9 +52,7 @@ impl std::fmt::Display for BenchResult {
             } else {
                 "off"
             },
-            crate::simd::level().name(),
-            crate::simd::gemm_level().name(),
-            crate::simd::cpu_flags()
+            crate::simd::describe()
         )
     }
 }

@@ -172,7 +172,7 @@ pub fn gemm(reps: usize) -> Result<()> {
         let t = gemm_bench::time(shape, reps)?;
         println!(
             "bench-gemm: what={} shape={}x{}x{} lhs={} rhs={} serial_ms={:.3} serial_gflop_per_s={:.1} \
-             parallel_ms={:.3} parallel_gflop_per_s={:.1} threads={} simd={} gemm_simd={} cpu_flags={}",
+             parallel_ms={:.3} parallel_gflop_per_s={:.1} threads={} {}",
             shape.what,
             shape.m,
             shape.n,
@@ -184,9 +184,7 @@ pub fn gemm(reps: usize) -> Result<()> {
             t.parallel_ms,
             shape.flops() / t.parallel_ms / 1e6,
             rayon::current_num_threads(),
-            qbheat_workbench::simd::level().name(),
-            qbheat_workbench::simd::gemm_level().name(),
-            qbheat_workbench::simd::cpu_flags()
+            qbheat_workbench::simd::describe()
         );
     }
     Ok(())
