@@ -272,8 +272,10 @@ pub fn sq_dev_into(acc: &mut [f64; LANES], a: &[f32], mean: f64) {
     }
 }
 
-/// The largest value of `a` (NaN-free), lane-wise over [`LANES`] lanes, then across them; exact,
-/// so the same at every level. Only whole vectors are read: a caller pads the rest (with −∞).
+/// The largest value of `a` (NaN-free), lane-wise over [`LANES`] lanes, then across them in a
+/// tree (four dependent steps, not sixteen: the attention's softmax rows are one vector long);
+/// exact, so the same at every level. Only whole vectors are read: a caller pads the rest
+/// (with −∞).
 #[inline(always)]
 pub fn max(a: &[f32]) -> f32 {
     let mut m = [f32::NEG_INFINITY; LANES];
@@ -282,7 +284,14 @@ pub fn max(a: &[f32]) -> f32 {
             m[l] = m[l].max(x[l]);
         }
     }
-    m.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+    let mut width = LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            m[l] = m[l].max(m[l + width]);
+        }
+        width /= 2;
+    }
+    m[0]
 }
 
 /// The lanes summed pairwise in a fixed tree.

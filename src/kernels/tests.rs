@@ -123,17 +123,23 @@ fn fused_pointwise_matches_burns_ops_forward_and_backward() {
 /// gradients of Q, K and V, for contiguous heads, the head views of one fused `[b, L, 3·d]`
 /// projection (self-attention), channel-first pixel heads attending to 3 tokens (Former→Mobile,
 /// Lq ≠ Lk, values wider than keys) and one tensor used as both keys and values
-/// (Mobile→Former).
+/// (Mobile→Former); and contiguous heads of 16 values (whole vectors), whose Q, K, V, O and
+/// gradients the kernel reads and writes in place.
 #[test]
 fn fused_attention_matches_burns_ops_forward_and_backward() {
     use crate::model::layers::split_heads;
     let heads = |x: Tensor<CpuTrain, 4>| x.detach().require_grad();
-    for case in ["contiguous", "self", "pixels", "shared"] {
+    for case in ["contiguous", "self", "pixels", "shared", "in place"] {
         let (q, k, v) = match case {
             "contiguous" => (
                 heads(input([2, 3, 5, 4], 11)),
                 heads(input([2, 3, 7, 4], 12)),
                 heads(input([2, 3, 7, 6], 13)),
+            ),
+            "in place" => (
+                heads(input([2, 3, 5, 16], 11) * 0.3),
+                heads(input([2, 3, 7, 16], 12) * 0.3),
+                heads(input([2, 3, 7, 16], 13)),
             ),
             "self" => {
                 let qkv = input([1, 2, 5, 12], 14).reshape([2, 5, 12]);
@@ -180,29 +186,91 @@ fn fused_attention_matches_burns_ops_forward_and_backward() {
 
 /// Self-attention from a fused `[b, L, 3·h·d]` projection against burn's composition (slice,
 /// split heads, attention, merge heads): O and ∂qkv, on a contiguous projection and on a
-/// transposed view of one.
+/// transposed view of one, with heads of 2 values (gathered, padded) and of 16 (a whole
+/// vector: read and written in place when contiguous).
 #[test]
 fn fused_self_attention_matches_burns_ops_forward_and_backward() {
-    for transposed in [false, true] {
+    for (d, transposed) in [(2, false), (2, true), (16, false), (16, true)] {
+        let width = 3 * 2 * d;
         let qkv = if transposed {
-            input([1, 2, 12, 5], 21).reshape([2, 12, 5]).swap_dims(1, 2)
+            input([1, 2, width, 5], 21)
+                .reshape([2, width, 5])
+                .swap_dims(1, 2)
         } else {
-            input([1, 2, 5, 12], 21).reshape([2, 5, 12])
-        };
+            input([1, 2, 5, width], 21).reshape([2, 5, width])
+        } * 0.3;
         let qkv = qkv.detach().require_grad();
         let o = self_attention(qkv.clone(), 2);
         let [ro, _] = composed::self_attention::<CpuTrain>(unwrap(qkv.clone()), 2);
         let ro: Tensor<CpuTrain, 3> = wrap(ro);
-        assert_eq!(o.dims(), [2, 5, 4]);
-        let d = max_diff(o.clone().inner(), ro.clone().inner());
-        assert!(d < 1e-5, "forward, transposed {transposed}: {d}");
-        let weights = input([1, 2, 5, 4], 22).reshape([2, 5, 4]);
+        assert_eq!(o.dims(), [2, 5, 2 * d]);
+        let diff = max_diff(o.clone().inner(), ro.clone().inner());
+        assert!(
+            diff < 1e-5,
+            "forward, d {d}, transposed {transposed}: {diff}"
+        );
+        let weights = input([1, 2, 5, 2 * d], 22).reshape([2, 5, 2 * d]);
         let ours = (o * weights.clone()).sum().backward();
         let theirs = (ro * weights).sum().backward();
         let a = qkv.grad(&ours).expect("ours").reshape([-1]);
         let b = qkv.grad(&theirs).expect("burn's").reshape([-1]);
-        let d = max_diff::<1>(a, b);
-        assert!(d < 1e-4, "gradient, transposed {transposed}: {d}");
+        let diff = max_diff::<1>(a, b);
+        assert!(
+            diff < 1e-4,
+            "gradient, d {d}, transposed {transposed}: {diff}"
+        );
+    }
+}
+
+/// Heads read and written in place (contiguous, 16 values wide) give the same bits as the
+/// same values gathered from and scattered to a transposed layout: the products sum the same
+/// terms in the same order either way. O and the input gradients, for self-attention (∂qkv)
+/// and for separate Q, K, V (whose O and gradients follow Q's, K's and V's layouts).
+#[test]
+fn attention_in_place_gives_the_gathered_bits() {
+    fn bits<const D: usize>(t: Tensor<Cpu, D>) -> Vec<u32> {
+        let v = t.into_data().to_vec::<f32>().unwrap();
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+    // the same values, stored with the last two dimensions swapped when `transposed`
+    fn laid_out<const D: usize>(
+        values: Tensor<CpuTrain, D>,
+        transposed: bool,
+    ) -> Tensor<CpuTrain, D> {
+        let t = if transposed {
+            let stored = values.swap_dims(D - 2, D - 1).into_data();
+            Tensor::from_data(stored, &Default::default()).swap_dims(D - 2, D - 1)
+        } else {
+            values
+        };
+        t.detach().require_grad()
+    }
+    let run = |transposed: bool| {
+        let qkv = laid_out(
+            input([1, 2, 5, 96], 23).reshape([2, 5, 96]) * 0.3,
+            transposed,
+        );
+        let o = self_attention(qkv.clone(), 2);
+        let grads = (o.clone() * input([1, 2, 5, 32], 24).reshape([2, 5, 32]))
+            .sum()
+            .backward();
+        let mut out = vec![bits(o.inner()), bits(qkv.grad(&grads).expect("∂qkv"))];
+        let [q, k, v] =
+            [25, 26, 27].map(|seed| laid_out(input([2, 2, 6, 16], seed) * 0.3, transposed));
+        let o = attention(q.clone(), k.clone(), v.clone());
+        let grads = (o.clone() * input([2, 2, 6, 16], 28)).sum().backward();
+        out.push(bits(o.inner()));
+        for t in [q, k, v] {
+            out.push(bits(t.grad(&grads).expect("gradient")));
+        }
+        out
+    };
+    let (in_place, gathered) = (run(false), run(true));
+    for (name, (a, b)) in ["O (self)", "∂qkv", "O", "∂Q", "∂K", "∂V"]
+        .iter()
+        .zip(in_place.iter().zip(&gathered))
+    {
+        assert_eq!(a, b, "{name}");
     }
 }
 

@@ -55,6 +55,38 @@ impl Slab {
         }
     }
 
+    /// Where head `(b, h)`'s `rows` rows of `cols` values are computed, `width` (`cols`
+    /// padded to whole vectors) wide: straight into the slab when its rows are contiguous
+    /// and `cols` is already `width`, else into `buf` ([`Slab::write_back`] copies them out).
+    fn rows(
+        &self,
+        [b, h]: [usize; 2],
+        [cols, width]: [usize; 2],
+        rows: usize,
+        buf: &mut Vec<f32>,
+    ) -> Rows {
+        let [sb, sh, sr, sc] = self.strides;
+        if sc == 1 && cols == width {
+            return Rows {
+                // SAFETY: (b, h) lies inside the slab's shape (the callers' loops)
+                ptr: unsafe { self.ptr.add(b * sb + h * sh) },
+                stride: sr,
+                scratch: false,
+            };
+        }
+        Rows::scratch(buf, [rows, width])
+    }
+
+    /// Copies head `(b, h)`'s values out of `buf` when [`Slab::rows`] put them there.
+    ///
+    /// # Safety
+    /// As for [`Slab::write`].
+    unsafe fn write_back(&self, at: [usize; 2], cols: [usize; 2], rows: Rows, buf: &[f32]) {
+        if rows.scratch {
+            unsafe { self.write(at[0], at[1], cols, buf) };
+        }
+    }
+
     /// Writes the first `cols` values of each row of `m` (rows of `width` values) at `(b, h)`.
     ///
     /// # Safety
@@ -131,50 +163,85 @@ fn dims(q: &View, k: &View, v: &View) -> Option<Dims> {
 /// Rows of the product held in registers at once by [`product_rows`].
 const ROWS: usize = 4;
 
-/// `c[r, :] += Σ_t α·a[r·ars + t·acs] · b[t, :]` for `rows` rows and `depth` terms, c's and b's
-/// rows `width` values apart (a multiple of [`LANES`]): one small matrix product, the terms in
-/// order t = 0, 1, … for every element (the same sums, in the same order, as one row update
+/// Where a product's rows go: from `ptr`, `stride` values apart. Either a task's own scratch
+/// buffer or its (batch entry, head) block of the output tensor, whose rows interleave with the
+/// other heads' (so it is a pointer, not a slice).
+#[derive(Clone, Copy)]
+struct Rows {
+    ptr: *mut f32,
+    stride: usize,
+    /// Whether these are a scratch buffer's rows (to be copied out afterwards).
+    scratch: bool,
+}
+
+impl Rows {
+    /// A scratch buffer of `rows` rows of `stride` values, its contents left as they are.
+    fn scratch(buf: &mut Vec<f32>, [rows, stride]: [usize; 2]) -> Self {
+        buf.resize(rows * stride, 0.0);
+        Self {
+            ptr: buf.as_mut_ptr(),
+            stride,
+            scratch: true,
+        }
+    }
+}
+
+/// `c[r, :] (+)= Σ_t α·a[r·ars + t·acs] · b[t·bs, :]` for `rows` rows and `depth` terms over
+/// `width` columns (a multiple of [`LANES`]): one small matrix product, the terms in order
+/// t = 0, 1, … for every element (the same sums, in the same order, as one row update
 /// `c[r, :] += α·a(r, t)·b[t, :]` per term). [`ROWS`] rows × one vector are kept in registers
 /// over the whole depth: the row-at-a-time form chains every update through a store and a
-/// reload of the same row.
+/// reload of the same row. `FRESH` products start from zero and only write c (no zeroing pass
+/// first, the same bits: 0 + x = x); the others add to what c holds.
+///
+/// # Safety
+/// `c` must hold `rows` rows of `width` writable values that no one else touches meanwhile.
 #[inline(always)]
-fn product_rows(
-    c: &mut [f32],
+unsafe fn product_rows<const FRESH: bool>(
+    c: Rows,
     [rows, width, depth]: [usize; 3],
     (a, [ars, acs], alpha): (&[f32], [usize; 2], f32),
-    b: &[f32],
+    (b, bs): (&[f32], usize),
 ) {
+    let args = (a, [ars, acs], alpha);
     let mut r0 = 0;
     while r0 + ROWS <= rows {
-        row_block::<ROWS>(c, [r0, width, depth], (a, [ars, acs], alpha), b);
+        unsafe { row_block::<ROWS, FRESH>(c, [r0, width, depth], args, (b, bs)) };
         r0 += ROWS;
     }
-    let args = (a, [ars, acs], alpha);
-    match rows - r0 {
-        1 => row_block::<1>(c, [r0, width, depth], args, b),
-        2 => row_block::<2>(c, [r0, width, depth], args, b),
-        3 => row_block::<3>(c, [r0, width, depth], args, b),
-        _ => {}
+    unsafe {
+        match rows - r0 {
+            1 => row_block::<1, FRESH>(c, [r0, width, depth], args, (b, bs)),
+            2 => row_block::<2, FRESH>(c, [r0, width, depth], args, (b, bs)),
+            3 => row_block::<3, FRESH>(c, [r0, width, depth], args, (b, bs)),
+            _ => {}
+        }
     }
 }
 
 /// [`product_rows`] for the `N` rows from `r0`.
+///
+/// # Safety
+/// As for [`product_rows`].
 #[inline(always)]
-fn row_block<const N: usize>(
-    c: &mut [f32],
+unsafe fn row_block<const N: usize, const FRESH: bool>(
+    c: Rows,
     [r0, width, depth]: [usize; 3],
     (a, [ars, acs], alpha): (&[f32], [usize; 2], f32),
-    b: &[f32],
+    (b, bs): (&[f32], usize),
 ) {
+    let row = |r: usize, v: usize| unsafe { c.ptr.add((r0 + r) * c.stride + v) };
     for v in (0..width).step_by(LANES) {
         let mut acc = [[0f32; LANES]; N];
-        for (r, x) in acc.iter_mut().enumerate() {
-            let at = (r0 + r) * width + v;
-            x.copy_from_slice(&c[at..at + LANES]);
+        if !FRESH {
+            for (r, x) in acc.iter_mut().enumerate() {
+                // SAFETY: row r0 + r of c holds `width` values (the caller's promise)
+                *x = unsafe { row(r, v).cast::<[f32; LANES]>().read_unaligned() };
+            }
         }
         for t in 0..depth {
             let mut bv = [0f32; LANES];
-            bv.copy_from_slice(&b[t * width + v..t * width + v + LANES]);
+            bv.copy_from_slice(&b[t * bs + v..t * bs + v + LANES]);
             for (r, x) in acc.iter_mut().enumerate() {
                 let s = alpha * a[(r0 + r) * ars + t * acs];
                 for l in 0..LANES {
@@ -183,24 +250,58 @@ fn row_block<const N: usize>(
             }
         }
         for (r, x) in acc.iter().enumerate() {
-            let at = (r0 + r) * width + v;
-            c[at..at + LANES].copy_from_slice(x);
+            // SAFETY: as above
+            unsafe { row(r, v).cast::<[f32; LANES]>().write_unaligned(*x) };
+        }
+    }
+}
+
+/// Head `(i, j)` of `v` as the left operand of [`product_rows`] (values, `[row step, column
+/// step]`): read in place, or gathered into `buf` (rows of `width`) from a flipped view.
+fn lhs<'b>(
+    v: &'b View,
+    [i, j]: [usize; 2],
+    width: usize,
+    buf: &'b mut Vec<f32>,
+) -> (&'b [f32], [usize; 2]) {
+    if let Some(m) = v.in_place(i, j) {
+        return m;
+    }
+    v.matrix(i, j, false, width, buf);
+    (buf, [width, 1])
+}
+
+/// Head `(i, j)` of `v` as the right operand of [`product_rows`] (values, row step): read in
+/// place when its rows are contiguous and already `width` (whole vectors) long, else gathered
+/// into `buf` with its rows padded by zeros to `width`.
+fn rhs<'b>(
+    v: &'b View,
+    [i, j]: [usize; 2],
+    width: usize,
+    buf: &'b mut Vec<f32>,
+) -> (&'b [f32], usize) {
+    match v.in_place(i, j) {
+        Some((m, [row, 1])) if v.shape[3] == width => (m, row),
+        _ => {
+            v.matrix(i, j, false, width, buf);
+            (buf, width)
         }
     }
 }
 
 crate::multiversion! {
     /// One (batch entry, head): P = softmax(Q Kᵀ·s) into `p` `[Lq, Lk]` and O = P V into `o`
-    /// `[Lq, dv']`, from Q `[Lq, dk']`, Kᵀ `[dk, Lk']` and V `[Lk, dv']` (row-major, a primed
-    /// length padded with zeros, see [`padded`]), with `sm` `[Lq, Lk']`
-    /// zeroed by the caller (S, then P).
-    fn forward_head(p: &mut [f32], qkv: [&[f32]; 3], outs: [&mut [f32]; 2], dims: &Dims, scale: f32) {
-        let [qm, kt, vm] = qkv;
-        let [o, sm] = outs;
+    /// `[Lq, dv']`, from Q (left operand), Kᵀ `[dk, Lk']` (row-major) and V `[Lk, dv']` (right
+    /// operand), with `sm` scratch for `[Lq, Lk']` (S, then P); a primed length is padded
+    /// with zeros to whole vectors (see [`padded`]). `o` must hold `Lq` rows of `dv'` values
+    /// that no other task touches.
+    fn forward_head(p: &mut [f32], q: (&[f32], [usize; 2]), kt: &[f32], v: (&[f32], usize), o: Rows, sm: &mut Vec<f32>, dims: &Dims, scale: f32) {
         let &Dims { lq, lk, dk, .. } = dims;
-        let [lkp, dkp, dvp] = dims.widths();
+        let [lkp, _, dvp] = dims.widths();
         // S = (Q·s) Kᵀ, all rows
-        product_rows(sm, [lq, lkp, dk], (qm, [dkp, 1], scale), kt);
+        let s_rows = Rows::scratch(sm, [lq, lkp]);
+        // SAFETY: `sm` was just sized for the product
+        unsafe { product_rows::<true>(s_rows, [lq, lkp, dk], (q.0, q.1, scale), (kt, lkp)) };
         for (i, srow) in sm.chunks_mut(lkp).enumerate() {
             srow[lk..].fill(f32::NEG_INFINITY);
             let max = crate::simd::max(srow);
@@ -216,24 +317,32 @@ crate::multiversion! {
             p[i * lk..(i + 1) * lk].copy_from_slice(&srow[..lk]);
         }
         // O = P V
-        product_rows(o, [lq, dvp, lk], (sm, [lkp, 1], 1.0), vm);
+        // SAFETY: `o` holds Lq rows of dv' values for this task alone (the caller's promise)
+        unsafe { product_rows::<true>(o, [lq, dvp, lk], (sm, [lkp, 1], 1.0), v) };
     }
 }
 
 crate::multiversion! {
-    /// One (batch entry, head) of the backward: from P `[Lq, Lk]`, Q `[Lq, dk']`, K `[Lk, dk']`,
-    /// Vᵀ `[dv, Lk']` and ∂O `[Lq, dv']` (primed lengths padded, see [`padded`]), into
-    /// `[∂Q [Lq, dk'], ∂K [Lk, dk'], ∂V [Lk, dv'], ∂S [Lq, Lk'], a row of Lk']`, all zeroed by
-    /// the caller.
-    fn backward_head(p: &[f32], inputs: [&[f32]; 4], grads: [&mut [f32]; 5], dims: &Dims, scale: f32) {
-        let [qm, km, vt, go] = inputs;
-        let [gq, gk, gvv, ds, prow] = grads;
+    /// One (batch entry, head) of the backward: from P `[Lq, Lk]`, Q and K (right operands),
+    /// Vᵀ `[dv, Lk']` (row-major) and ∂O (right operand) into ∂Q `[Lq, dk']`, ∂K `[Lk, dk']`
+    /// and ∂V `[Lk, dv']` (primed lengths padded, see [`padded`]), with `ds` scratch for ∂S
+    /// `[Lq, Lk']` and `prow` a row of `Lk'` zeros. Each of `grads` must hold its rows for
+    /// this task alone.
+    fn backward_head(p: &[f32], inputs: [(&[f32], usize); 3], vt: &[f32], grads: [Rows; 3], ds: &mut Vec<f32>, prow: &mut [f32], dims: &Dims, scale: f32) {
+        let [q, k, go] = inputs;
+        let [gq, gk, gvv] = grads;
         let &Dims { lq, lk, dv, .. } = dims;
         let [lkp, dkp, dvp] = dims.widths();
-        // ∂V = Pᵀ ∂O
-        product_rows(gvv, [lk, dvp, lq], (p, [1, lk], 1.0), go);
-        // ∂P = ∂O Vᵀ, then ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled, row by row
-        product_rows(ds, [lq, lkp, dv], (go, [dvp, 1], 1.0), vt);
+        let ds_rows = Rows::scratch(ds, [lq, lkp]);
+        // SAFETY (every product): each destination holds its rows for this task alone (the
+        // caller's promise; `ds` was just sized)
+        unsafe {
+            // ∂V = Pᵀ ∂O
+            product_rows::<true>(gvv, [lk, dvp, lq], (p, [1, lk], 1.0), go);
+            // ∂P = ∂O Vᵀ
+            product_rows::<true>(ds_rows, [lq, lkp, dv], (go.0, [go.1, 1], 1.0), (vt, lkp));
+        }
+        // ∂S = P ⊙ (∂P − Σ ∂P ⊙ P), scaled, row by row
         for (i, drow) in ds.chunks_mut(lkp).enumerate() {
             prow[..lk].copy_from_slice(&p[i * lk..(i + 1) * lk]);
             let dot = crate::simd::dot(drow, prow);
@@ -241,9 +350,11 @@ crate::multiversion! {
                 *x = pij * (*x - dot) * scale;
             }
         }
-        // ∂Q = ∂S K, ∂K = ∂Sᵀ Q
-        product_rows(gq, [lq, dkp, lk], (ds, [lkp, 1], 1.0), km);
-        product_rows(gk, [lk, dkp, lq], (ds, [1, lkp], 1.0), qm);
+        unsafe {
+            // ∂Q = ∂S K, ∂K = ∂Sᵀ Q
+            product_rows::<true>(gq, [lq, dkp, lk], (ds, [lkp, 1], 1.0), k);
+            product_rows::<true>(gk, [lk, dkp, lq], (ds, [1, lkp], 1.0), q);
+        }
     }
 }
 
@@ -254,6 +365,8 @@ fn heads_per_task(d: &Dims) -> usize {
 }
 
 /// softmax(QKᵀ·s)V for every (batch entry, head), O into `out`; returns P `[b, h, Lq, Lk]`.
+/// Q, V and O are read and written in place where their layouts allow (see [`lhs`], [`rhs`],
+/// [`Slab::rows`]); Kᵀ is always gathered (its rows run along the keys).
 fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<f32> {
     let &Dims {
         h, lq, lk, dk, dv, ..
@@ -266,22 +379,21 @@ fn forward_core(qv: &View, kv: &View, vv: &View, dims: &Dims, out: Slab) -> Vec<
         .with_min_len(heads_per_task(dims))
         .for_each_init(Scratch::default, |[qm, kt, vm, o, sm], (bh, p)| {
             let p = zeroed_slots(p);
-            let (bi, hi) = (bh / h, bh % h);
+            let at = [bh / h, bh % h];
             let [lkp, dkp, dvp] = dims.widths();
-            qv.matrix(bi, hi, false, dkp, qm);
-            kv.matrix(bi, hi, true, lkp, kt);
-            vv.matrix(bi, hi, false, dvp, vm);
-            zeroed(o, lq * dvp);
-            zeroed(sm, lq * lkp);
-            forward_head(p, [qm, kt, vm], [o, sm], dims, scale);
+            kv.matrix(at[0], at[1], true, lkp, kt);
+            let (q, v) = (lhs(qv, at, dkp, qm), rhs(vv, at, dvp, vm));
+            let o_rows = out.rows(at, [dv, dvp], lq, o);
+            forward_head(p, q, kt, v, o_rows, sm, dims, scale);
             // SAFETY: one task per (bi, hi), inside the shape
-            unsafe { out.write(bi, hi, [dv, dvp], o) };
+            unsafe { out.write_back(at, [dv, dvp], o_rows, o) };
         });
     // SAFETY: every chunk was zeroed by its task.
     unsafe { assume_written(probs) }
 }
 
-/// ∂Q, ∂K, ∂V for every (batch entry, head) given P and ∂O, into `[dq, dk, dv]`.
+/// ∂Q, ∂K, ∂V for every (batch entry, head) given P and ∂O, into `[dq, dk, dv]`; in place
+/// where the layouts allow, as in [`forward_core`] (Vᵀ always gathered).
 fn backward_core(
     [qv, kv, vv]: [&View; 3],
     p_all: &[f32],
@@ -303,26 +415,29 @@ fn backward_core(
         .into_par_iter()
         .with_min_len(heads_per_task(dims))
         .for_each_init(init, |(inputs, grads), bh| {
-            let (bi, hi) = (bh / h, bh % h);
+            let at = [bh / h, bh % h];
             let [lkp, dkp, dvp] = dims.widths();
             let p = &p_all[bh * lq * lk..(bh + 1) * lq * lk];
             let [qm, km, vt, go, _] = inputs;
-            qv.matrix(bi, hi, false, dkp, qm);
-            kv.matrix(bi, hi, false, dkp, km);
-            vv.matrix(bi, hi, true, lkp, vt);
-            gv.matrix(bi, hi, false, dvp, go);
+            vv.matrix(at[0], at[1], true, lkp, vt);
+            let operands = [
+                rhs(qv, at, dkp, qm),
+                rhs(kv, at, dkp, km),
+                rhs(gv, at, dvp, go),
+            ];
             let [gq, gk, gvv, ds, prow] = grads;
-            zeroed(gq, lq * dkp);
-            zeroed(gk, lk * dkp);
-            zeroed(gvv, lk * dvp);
-            zeroed(ds, lq * lkp);
             zeroed(prow, lkp);
-            backward_head(p, [qm, km, vt, go], [gq, gk, gvv, ds, prow], dims, scale);
+            let rows = [
+                sq.rows(at, [dk, dkp], lq, gq),
+                sk.rows(at, [dk, dkp], lk, gk),
+                sv.rows(at, [dv, dvp], lk, gvv),
+            ];
+            backward_head(p, operands, vt, rows, ds, prow, dims, scale);
             // SAFETY: one task per (bi, hi), inside each shape
             unsafe {
-                sq.write(bi, hi, [dk, dkp], gq);
-                sk.write(bi, hi, [dk, dkp], gk);
-                sv.write(bi, hi, [dv, dvp], gvv);
+                sq.write_back(at, [dk, dkp], rows[0], gq);
+                sk.write_back(at, [dk, dkp], rows[1], gk);
+                sv.write_back(at, [dv, dvp], rows[2], gvv);
             }
         });
 }

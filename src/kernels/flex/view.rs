@@ -98,6 +98,16 @@ impl View<'_> {
         self.channel(0).is_some() && (c <= 1 || self.strides[1] == (n * h * w) as isize)
     }
 
+    /// The `[rows, cols]` matrix at index `(i, j)` of the first two dimensions read in place:
+    /// its values from the first one of the slice on, `[row step, column step]` apart; `None`
+    /// where the view steps backwards (a flipped layout) or is empty.
+    pub fn in_place(&self, i: usize, j: usize) -> Option<(&[f32], [usize; 2])> {
+        let base = self.offset + i as isize * self.strides[0] + j as isize * self.strides[1];
+        let [_, _, sr, sc] = self.strides;
+        let steps = [usize::try_from(sr).ok()?, usize::try_from(sc).ok()?];
+        Some((self.data.get(usize::try_from(base).ok()?..)?, steps))
+    }
+
     /// The `[rows, cols]` matrix at index `(i, j)` of the first two dimensions, or its
     /// transpose `[cols, rows]` when `transpose`, row-major into `buf` with rows of `width`
     /// values (≥ the row's length), the rest of each row zero.
