@@ -284,23 +284,23 @@ pub fn max(a: &[f32]) -> f32 {
             m[l] = m[l].max(x[l]);
         }
     }
-    let mut width = LANES / 2;
-    while width > 0 {
-        for l in 0..width {
-            m[l] = m[l].max(m[l + width]);
-        }
-        width /= 2;
-    }
-    m[0]
+    fold_by(m, f32::max)
 }
 
 /// The lanes summed pairwise in a fixed tree.
 #[inline(always)]
-pub fn fold<T: Copy + std::ops::Add<Output = T>>(mut acc: [T; LANES]) -> T {
+pub fn fold<T: Copy + std::ops::Add<Output = T>>(acc: [T; LANES]) -> T {
+    fold_by(acc, |a, b| a + b)
+}
+
+/// The lanes combined pairwise by `f` in a fixed tree (lane l with lane l + width, halving
+/// the width): four dependent steps for sixteen lanes.
+#[inline(always)]
+pub fn fold_by<T: Copy>(mut acc: [T; LANES], f: impl Fn(T, T) -> T) -> T {
     let mut width = LANES / 2;
     while width > 0 {
         for l in 0..width {
-            acc[l] = acc[l] + acc[l + width];
+            acc[l] = f(acc[l], acc[l + width]);
         }
         width /= 2;
     }

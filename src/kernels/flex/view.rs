@@ -38,7 +38,7 @@ impl<'a> View<'a> {
     #[inline]
     pub fn plane<'b>(&'b self, n: usize, c: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
         let [_, _, h, w] = self.shape;
-        let base = self.offset + n as isize * self.strides[0] + c as isize * self.strides[1];
+        let base = self.matrix_start(n, c);
         if self.strides[3] == 1 && self.strides[2] == w as isize {
             let b = base as usize;
             return &self.data[b..b + h * w];
@@ -98,11 +98,16 @@ impl View<'_> {
         self.channel(0).is_some() && (c <= 1 || self.strides[1] == (n * h * w) as isize)
     }
 
+    /// Where the matrix (plane) at index `(i, j)` of the first two dimensions starts in `data`.
+    fn matrix_start(&self, i: usize, j: usize) -> isize {
+        self.offset + i as isize * self.strides[0] + j as isize * self.strides[1]
+    }
+
     /// The `[rows, cols]` matrix at index `(i, j)` of the first two dimensions read in place:
     /// its values from the first one of the slice on, `[row step, column step]` apart; `None`
     /// where the view steps backwards (a flipped layout) or is empty.
     pub fn in_place(&self, i: usize, j: usize) -> Option<(&[f32], [usize; 2])> {
-        let base = self.offset + i as isize * self.strides[0] + j as isize * self.strides[1];
+        let base = self.matrix_start(i, j);
         let [_, _, sr, sc] = self.strides;
         let steps = [usize::try_from(sr).ok()?, usize::try_from(sc).ok()?];
         Some((self.data.get(usize::try_from(base).ok()?..)?, steps))
@@ -113,7 +118,7 @@ impl View<'_> {
     /// values (≥ the row's length), the rest of each row zero.
     pub fn matrix(&self, i: usize, j: usize, transpose: bool, width: usize, buf: &mut Vec<f32>) {
         let [_, _, rows, cols] = self.shape;
-        let base = self.offset + i as isize * self.strides[0] + j as isize * self.strides[1];
+        let base = self.matrix_start(i, j);
         let [_, _, sr, sc] = self.strides;
         // the output's rows: (count, length, step between rows, step along a row)
         let (n, len, step, along) = if transpose {
