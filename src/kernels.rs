@@ -174,14 +174,17 @@ pub trait Kernels: Backend {
         composed::conv::<Self>(x, weight, stride)
     }
 
-    /// Gradients of [`Kernels::conv`] for x and weight given ∂y.
+    /// Gradients of [`Kernels::conv`] for x and weight given ∂y, each only where `wanted`
+    /// says (the stem's input is the image, which tracks no gradient: its ∂x, a product and a
+    /// fold as large as ∂W's, is not computed).
     fn conv_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         stride: usize,
         grad: FloatTensor<Self>,
-    ) -> [FloatTensor<Self>; 2] {
-        composed::conv_backward::<Self>(x, weight, stride, grad)
+        wanted: [bool; 2],
+    ) -> [Option<FloatTensor<Self>>; 2] {
+        composed::conv_backward::<Self>(x, weight, stride, grad, wanted)
     }
 
     /// Depthwise convolution of `x [n, c, h, w]` by `weight [m·c, 1, k, k]` (see the module
@@ -303,13 +306,16 @@ pub trait Kernels: Backend {
         Self::float_matmul(a, b)
     }
 
-    /// Gradients of [`Kernels::matrix_product`] for a and b given ∂C.
+    /// Gradients of [`Kernels::matrix_product`] for a and b given ∂C, each only where
+    /// `wanted` says (the predictor's coefficients `[steps, terms]` are constants: their
+    /// gradient would be a product as large as the terms' own).
     fn matrix_product_backward(
         a: FloatTensor<Self>,
         b: FloatTensor<Self>,
         grad: FloatTensor<Self>,
-    ) -> [FloatTensor<Self>; 2] {
-        composed::matrix_product_backward::<Self>(a, b, grad)
+        wanted: [bool; 2],
+    ) -> [Option<FloatTensor<Self>>; 2] {
+        composed::matrix_product_backward::<Self>(a, b, grad, wanted)
     }
 
     /// `lhs + rhs` where `rhs` has `lhs`'s shape (any layout) or its trailing shape, one tile

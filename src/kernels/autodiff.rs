@@ -27,11 +27,23 @@ fn propagate<B: Kernels, S, const N: usize>(
     grads: &mut Gradients,
     f: impl FnOnce(S, FloatTensor<B>) -> [FloatTensor<B>; N],
 ) {
+    propagate_wanted::<B, S, N>(ops, grads, |state, grad, _| f(state, grad).map(Some));
+}
+
+/// [`propagate`] for a backward that computes only the gradients asked for:
+/// `f(state, ∂out, wanted)`, `wanted[i]` being whether input i tracks a gradient, gives
+/// `Some` gradient for (at least) every wanted input.
+fn propagate_wanted<B: Kernels, S, const N: usize>(
+    ops: Ops<S, N>,
+    grads: &mut Gradients,
+    f: impl FnOnce(S, FloatTensor<B>, [bool; N]) -> [Option<FloatTensor<B>>; N],
+) {
     let grad = grads.consume::<B>(&ops.node);
     let Ops { parents, state, .. } = ops;
+    let wanted = std::array::from_fn(|i| parents[i].is_some());
     let mut pending: Vec<(NodeId, FloatTensor<B>)> = Vec::with_capacity(N);
-    for (parent, g) in parents.into_iter().zip(f(state, grad)) {
-        if let Some(node) = parent {
+    for (parent, g) in parents.into_iter().zip(f(state, grad, wanted)) {
+        if let (Some(node), Some(g)) = (parent, g) {
             match pending.iter_mut().find(|(id, _)| *id == node.id) {
                 Some((_, sum)) => *sum = B::add(sum.clone(), g),
                 None => pending.push((node.id, g)),
@@ -141,7 +153,9 @@ impl<B: Kernels> Backward<B, 2> for ConvBackward {
     type State = (FloatTensor<B>, FloatTensor<B>, usize);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        propagate::<B, _, _>(ops, grads, |(x, w, s), g| B::conv_backward(x, w, s, g));
+        propagate_wanted::<B, _, _>(ops, grads, |(x, w, s), g, wanted| {
+            B::conv_backward(x, w, s, g, wanted)
+        });
     }
 }
 
@@ -226,7 +240,9 @@ impl<B: Kernels> Backward<B, 2> for MatrixProductBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        propagate::<B, _, _>(ops, grads, |(a, b), g| B::matrix_product_backward(a, b, g));
+        propagate_wanted::<B, _, _>(ops, grads, |(a, b), g, wanted| {
+            B::matrix_product_backward(a, b, g, wanted)
+        });
     }
 }
 

@@ -15,11 +15,12 @@ pub fn matrix_product_backward<B: Backend>(
     a: FloatTensor<B>,
     b: FloatTensor<B>,
     grad: FloatTensor<B>,
-) -> [FloatTensor<B>; 2] {
+    [want_a, want_b]: [bool; 2],
+) -> [Option<FloatTensor<B>>; 2] {
     let (a, b, g) = (wrap::<B, 2>(a), wrap::<B, 2>(b), wrap::<B, 2>(grad));
     [
-        unwrap(g.clone().matmul(b.transpose())),
-        unwrap(a.transpose().matmul(g)),
+        want_a.then(|| unwrap(g.clone().matmul(b.transpose()))),
+        want_b.then(|| unwrap(a.transpose().matmul(g))),
     ]
 }
 
@@ -299,11 +300,13 @@ pub fn conv_backward<B: Backend>(
     weight: FloatTensor<B>,
     stride: usize,
     grad: FloatTensor<B>,
-) -> [FloatTensor<B>; 2] {
+    [want_x, want_w]: [bool; 2],
+) -> [Option<FloatTensor<B>>; 2] {
     use burn::tensor::TensorMetadata;
     let opts = conv_options(weight.shape().dims::<4>()[2], stride, 1);
-    let dx = B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), opts.clone());
-    let dw = B::conv2d_weight_backward(x, weight, grad, opts);
+    let dx =
+        want_x.then(|| B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), opts.clone()));
+    let dw = want_w.then(|| B::conv2d_weight_backward(x, weight, grad, opts));
     [dx, dw]
 }
 

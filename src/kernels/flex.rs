@@ -186,9 +186,14 @@ impl Kernels for Flex {
         })
     }
 
-    fn matrix_product_backward(a: FlexTensor, b: FlexTensor, grad: FlexTensor) -> [FlexTensor; 2] {
-        matmul::product_backward(&a, &b, &grad)
-            .unwrap_or_else(|| composed::matrix_product_backward::<Flex>(a, b, grad))
+    fn matrix_product_backward(
+        a: FlexTensor,
+        b: FlexTensor,
+        grad: FlexTensor,
+        wanted: [bool; 2],
+    ) -> [Option<FlexTensor>; 2] {
+        matmul::product_backward(&a, &b, &grad, wanted)
+            .unwrap_or_else(|| composed::matrix_product_backward::<Flex>(a, b, grad, wanted))
     }
 
     fn add(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
@@ -320,9 +325,10 @@ impl Kernels for Flex {
         weight: FlexTensor,
         stride: usize,
         grad: FlexTensor,
-    ) -> [FlexTensor; 2] {
-        conv::backward(&x, &weight, stride, &grad)
-            .unwrap_or_else(|| composed::conv_backward::<Flex>(x, weight, stride, grad))
+        wanted: [bool; 2],
+    ) -> [Option<FlexTensor>; 2] {
+        conv::backward(&x, &weight, stride, &grad, wanted)
+            .unwrap_or_else(|| composed::conv_backward::<Flex>(x, weight, stride, grad, wanted))
     }
 
     fn depthwise(x: FlexTensor, weight: FlexTensor, stride: usize) -> FlexTensor {

@@ -466,7 +466,7 @@ fn fused_conv_matches_burns_conv2d_forward_and_backward() {
             stride,
             1,
             conv,
-            composed::conv_backward::<Cpu>,
+            |x, w, s, g| composed::conv_backward::<Cpu>(x, w, s, g, [true; 2]).map(Option::unwrap),
             &case,
         );
     }
@@ -761,6 +761,110 @@ fn matrix_product_matches_burns_matmul_forward_and_backward() {
             assert!(d < 1e-3, "∂{name}, {case}: {d}");
         }
     }
+}
+
+/// The bits of a tensor's values.
+fn bits<const D: usize>(t: Tensor<Cpu, D>) -> Vec<u32> {
+    let v = t.into_data().to_vec::<f32>().unwrap();
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Backward passes asked for one gradient only (the other input tracks none: the image into
+/// the stem, the predictor's constant coefficients) compute that one and give it the bits of
+/// the full backward, in our kernels and in burn's composition; through autodiff, the tracked
+/// input's gradient keeps its bits and the untracked one gets none.
+#[test]
+fn backward_computes_only_the_gradients_of_tracked_inputs() {
+    type Backward = fn(Ft, Ft, Ft, [bool; 2]) -> [Option<Ft>; 2];
+    let conv_flex: Backward = |x, w, g, wanted| Cpu::conv_backward(x, w, 2, g, wanted);
+    let conv_composed: Backward =
+        |x, w, g, wanted| composed::conv_backward::<Cpu>(x, w, 2, g, wanted);
+    let mm_flex: Backward = |a, b, g, wanted| Cpu::matrix_product_backward(a, b, g, wanted);
+    let mm_composed: Backward =
+        |a, b, g, wanted| composed::matrix_product_backward::<Cpu>(a, b, g, wanted);
+    let (x, w) = (
+        conv_input(false, 90).inner(),
+        input([4, 3, 3, 3], 91).inner(),
+    );
+    let gy = input([2, 4, 3, 4], 93).inner();
+    let (a, b) = (
+        input([1, 1, 8, 4], 94).inner(),
+        input([1, 1, 4, 300], 95).inner(),
+    );
+    let (a, b) = (a.reshape([8, 4]), b.reshape([4, 300]));
+    let gc = input([1, 1, 8, 300], 96).inner().reshape([8, 300]);
+    let cases: [(&str, Backward, [Ft; 3]); 4] = [
+        (
+            "conv, ours",
+            conv_flex,
+            [unwrap(x.clone()), unwrap(w.clone()), unwrap(gy.clone())],
+        ),
+        (
+            "conv, composed",
+            conv_composed,
+            [unwrap(x), unwrap(w), unwrap(gy)],
+        ),
+        (
+            "product, ours",
+            mm_flex,
+            [unwrap(a.clone()), unwrap(b.clone()), unwrap(gc.clone())],
+        ),
+        (
+            "product, composed",
+            mm_composed,
+            [unwrap(a), unwrap(b), unwrap(gc)],
+        ),
+    ];
+    for (case, backward, [p, q, g]) in cases {
+        let full = backward(p.clone(), q.clone(), g.clone(), [true; 2]);
+        let [Some(dp), Some(dq)] = full else {
+            panic!("{case}: the full backward gives both gradients")
+        };
+        let [none, Some(only_q)] = backward(p.clone(), q.clone(), g.clone(), [false, true]) else {
+            panic!("{case}: ∂q asked for")
+        };
+        assert!(none.is_none(), "{case}: ∂p computed though not asked for");
+        let [Some(only_p), none] = backward(p, q, g, [true, false]) else {
+            panic!("{case}: ∂p asked for")
+        };
+        assert!(none.is_none(), "{case}: ∂q computed though not asked for");
+        let flat = |t: Ft| {
+            use burn::tensor::{ops::FloatTensorOps, TensorMetadata};
+            let len = t.shape().num_elements();
+            wrap::<Cpu, 1>(Cpu::float_reshape(t, burn::tensor::Shape::new([len])))
+        };
+        assert_eq!(bits(flat(only_q)), bits(flat(dq)), "{case}: ∂q");
+        assert_eq!(bits(flat(only_p)), bits(flat(dp)), "{case}: ∂p");
+    }
+
+    // through autodiff: the stem's weight gradient with and without a tracked image, and the
+    // product's right-hand gradient with a constant left-hand side
+    let (x, w) = (conv_input(false, 97), input([4, 3, 3, 3], 98));
+    let weights = input([2, 4, 3, 4], 99);
+    let grad_w = |x: Tensor<CpuTrain, 4>| {
+        let w = w.clone().detach().require_grad();
+        let g = (conv(x.clone(), w.clone(), 2) * weights.clone())
+            .sum()
+            .backward();
+        (w.grad(&g).unwrap(), x.grad(&g))
+    };
+    let (tracked, dx) = grad_w(x.clone().detach().require_grad());
+    let (untracked, none) = grad_w(x.detach());
+    assert!(dx.is_some() && none.is_none());
+    assert_eq!(bits(tracked.reshape([-1])), bits(untracked.reshape([-1])));
+    let (a, b) = (
+        input([1, 1, 8, 4], 100).reshape([8, 4]),
+        input([1, 1, 4, 300], 101),
+    );
+    let b = b.reshape([4, 300]).detach().require_grad();
+    let grad_b = |a: Tensor<CpuTrain, 2>| {
+        let g = matrix_product(a.clone(), b.clone()).sum().backward();
+        (b.grad(&g).unwrap(), a.grad(&g))
+    };
+    let (tracked, da) = grad_b(a.clone().detach().require_grad());
+    let (untracked, none) = grad_b(a.detach());
+    assert!(da.is_some() && none.is_none());
+    assert_eq!(bits(tracked.reshape([-1])), bits(untracked.reshape([-1])));
 }
 
 /// The kernels with run-time SIMD dispatch, forward and gradients, give the same bits at every

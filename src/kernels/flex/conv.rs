@@ -65,34 +65,47 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, stride: usize) -> Option<Fle
     Some(channel_major(y, [g.n, g.c_out, g.ho, g.wo]))
 }
 
-/// `[∂x, ∂w]` given `∂y [n, c_out, ho, wo]` in any layout; ∂x row-major.
+/// `[∂x, ∂w]` given `∂y [n, c_out, ho, wo]` in any layout, each only where `wanted` says
+/// (∂w needs the unfolded input, ∂x the product `Wᵀ ∂Y` and its fold); ∂x row-major.
 pub fn backward(
     x: &FlexTensor,
     weight: &FlexTensor,
     stride: usize,
     grad: &FlexTensor,
-) -> Option<[FlexTensor; 2]> {
+    [want_x, want_w]: [bool; 2],
+) -> Option<[Option<FlexTensor>; 2]> {
     let (xv, gv, g) = Geometry::with_grad(x, weight, stride, false, grad)?;
     let w = contiguous(weight)?;
     let w = w.storage::<f32>();
     let (k, p) = (taps(&g), positions(&g));
-    let cols = unfold(&xv, &g);
     let gc = pack(&gv);
-    let dw = product_values(
-        [g.c_out, k, p],
-        Operand::rows(&gc, p),
-        Operand::transposed(&cols, p),
-        true,
-    );
-    let dcols = product_values(
-        [k, p, g.c_out],
-        Operand::transposed(w, k),
-        Operand::rows(&gc, p),
-        true,
-    );
-    // fold: each plane (n, c) of ∂x gathers its k² rows of ∂X, taps in order
-    let (hw, kk, plane_out) = (g.h * g.w, g.k * g.k, g.ho * g.wo);
-    let dx = filled(g.n * g.c_in * hw, hw.max(1), |start, out| {
+    let dw = want_w.then(|| {
+        let cols = unfold(&xv, &g);
+        let dw = product_values(
+            [g.c_out, k, p],
+            Operand::rows(&gc, p),
+            Operand::transposed(&cols, p),
+            true,
+        );
+        tensor(dw, weight.layout().shape().iter().copied().collect())
+    });
+    let dx = want_x.then(|| {
+        let dcols = product_values(
+            [k, p, g.c_out],
+            Operand::transposed(w, k),
+            Operand::rows(&gc, p),
+            true,
+        );
+        tensor(fold(&dcols, &g), vec![g.n, g.c_in, g.h, g.w])
+    });
+    Some([dx, dw])
+}
+
+/// ∂x `[n, c, h, w]` (row-major) from the unfolded input's gradient `∂X [(c, a, b), (n, oy,
+/// ox)]`: each plane (n, c) gathers its k² rows, taps in order.
+fn fold(dcols: &[f32], g: &Geometry) -> Vec<f32> {
+    let (hw, kk, plane_out, p) = (g.h * g.w, g.k * g.k, g.ho * g.wo, positions(g));
+    filled(g.n * g.c_in * hw, hw.max(1), |start, out| {
         let din = zeroed(out);
         let plane = start / hw.max(1);
         let (i, c) = (plane / g.c_in, plane % g.c_in);
@@ -110,9 +123,5 @@ pub fn backward(
                 }
             }
         }
-    });
-    Some([
-        tensor(dx, vec![g.n, g.c_in, g.h, g.w]),
-        tensor(dw, weight.layout().shape().iter().copied().collect()),
-    ])
+    })
 }

@@ -287,21 +287,28 @@ pub fn product(a: &FlexTensor, b: &FlexTensor) -> Option<FlexTensor> {
     Some(super::tensor(c, vec![m, n]))
 }
 
-/// `[∂A = ∂C Bᵀ, ∂B = Aᵀ ∂C]`.
+/// `[∂A = ∂C Bᵀ, ∂B = Aᵀ ∂C]`, each only where `wanted` says.
 pub fn product_backward(
     a: &FlexTensor,
     b: &FlexTensor,
     grad: &FlexTensor,
-) -> Option<[FlexTensor; 2]> {
+    [want_a, want_b]: [bool; 2],
+) -> Option<[Option<FlexTensor>; 2]> {
     let ((a, [m, k]), (b, [_, n]), (g, [gm, gn])) = (matrix(a)?, matrix(b)?, matrix(grad)?);
     if (gm, gn) != (m, n) {
         return None;
     }
     let (a, b, g) = (a.storage::<f32>(), b.storage::<f32>(), g.storage::<f32>());
     let (bt, at) = (Operand::rows(b, n).t(), Operand::rows(a, k).t());
-    let da = product_values([m, k, n], Operand::rows(g, n), bt, true);
-    let db = product_values([k, n, m], at, Operand::rows(g, n), true);
-    Some([super::tensor(da, vec![m, k]), super::tensor(db, vec![k, n])])
+    let da = want_a.then(|| {
+        let da = product_values([m, k, n], Operand::rows(g, n), bt, true);
+        super::tensor(da, vec![m, k])
+    });
+    let db = want_b.then(|| {
+        let db = product_values([k, n, m], at, Operand::rows(g, n), true);
+        super::tensor(db, vec![k, n])
+    });
+    Some([da, db])
 }
 
 #[cfg(test)]
