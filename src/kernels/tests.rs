@@ -782,38 +782,19 @@ fn backward_computes_only_the_gradients_of_tracked_inputs() {
     let mm_flex: Backward = |a, b, g, wanted| Cpu::matrix_product_backward(a, b, g, wanted);
     let mm_composed: Backward =
         |a, b, g, wanted| composed::matrix_product_backward::<Cpu>(a, b, g, wanted);
-    let (x, w) = (
+    let conv_args = [
         conv_input(false, 90).inner(),
         input([4, 3, 3, 3], 91).inner(),
-    );
-    let gy = input([2, 4, 3, 4], 93).inner();
-    let (a, b) = (
-        input([1, 1, 8, 4], 94).inner(),
-        input([1, 1, 4, 300], 95).inner(),
-    );
-    let (a, b) = (a.reshape([8, 4]), b.reshape([4, 300]));
-    let gc = input([1, 1, 8, 300], 96).inner().reshape([8, 300]);
+        input([2, 4, 3, 4], 93).inner(),
+    ]
+    .map(unwrap);
+    let product_args = [([8, 4], 94), ([4, 300], 95), ([8, 300], 96)]
+        .map(|([r, c], seed)| unwrap(input([1, 1, r, c], seed).inner().reshape([r, c])));
     let cases: [(&str, Backward, [Ft; 3]); 4] = [
-        (
-            "conv, ours",
-            conv_flex,
-            [unwrap(x.clone()), unwrap(w.clone()), unwrap(gy.clone())],
-        ),
-        (
-            "conv, composed",
-            conv_composed,
-            [unwrap(x), unwrap(w), unwrap(gy)],
-        ),
-        (
-            "product, ours",
-            mm_flex,
-            [unwrap(a.clone()), unwrap(b.clone()), unwrap(gc.clone())],
-        ),
-        (
-            "product, composed",
-            mm_composed,
-            [unwrap(a), unwrap(b), unwrap(gc)],
-        ),
+        ("conv, ours", conv_flex, conv_args.clone()),
+        ("conv, composed", conv_composed, conv_args),
+        ("product, ours", mm_flex, product_args.clone()),
+        ("product, composed", mm_composed, product_args),
     ];
     for (case, backward, [p, q, g]) in cases {
         let full = backward(p.clone(), q.clone(), g.clone(), [true; 2]);
