@@ -327,6 +327,42 @@ fn store_with_a_queued_run(dir: &std::path::Path) -> (std::path::PathBuf, String
     (db, run.id)
 }
 
+/// `workbench probe` refuses a run whose worker is alive (running, fresh heartbeat) with one
+/// line naming it, before loading anything, and leaves the run as it was.
+#[test]
+fn a_live_running_run_is_not_probed() {
+    use qbheat_workbench::store::{Metric, Status, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, id) = store_with_a_queued_run(dir.path());
+    let mut s = Store::open(&db).unwrap();
+    s.set_status(&id, Status::Running, None).unwrap();
+    // a metric write stamps the heartbeat, as a live worker's do
+    let beat = Metric {
+        key: "train/loss".into(),
+        step: 1,
+        epoch: 0,
+        value: 1.0,
+        wall: 0.0,
+    };
+    s.log_metrics(&id, &[beat]).unwrap();
+    let before = s.run(&id).unwrap();
+    drop(s);
+    let (code, _, err) = workbench(&["probe", &id, "--db", db.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_one_line_error(&err);
+    assert!(err.contains(&id) && err.contains("is running"), "{err}");
+    let after = Store::open_read_only(&db).unwrap().run(&id).unwrap();
+    assert_eq!(after, before, "the refused probe wrote nothing");
+    // once it is no longer running, the same command gets past the refusal
+    Store::open(&db)
+        .unwrap()
+        .set_status(&id, Status::Stopped, None)
+        .unwrap();
+    let (code, _, err) = workbench(&["probe", &id, "--db", db.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no checkpoint"), "{err}");
+}
+
 #[test]
 fn runs_without_outputs_are_messages_not_reads_of_the_current_folder() {
     let dir = tempfile::tempdir().unwrap();

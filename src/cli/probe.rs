@@ -10,10 +10,29 @@ use qbheat_workbench::backend::{dispatch, OnBackend, TrainBackend};
 use qbheat_workbench::config::RunConfig;
 use qbheat_workbench::probe::{pipeline, ProbeVariant};
 use qbheat_workbench::spec::ProbeKind;
-use qbheat_workbench::store::Store;
+use qbheat_workbench::store::{RunRow, Status, Store};
+use qbheat_workbench::sweep::runner::STALE_AFTER_S;
 use qbheat_workbench::sweep::worker::{pca_embedding, probe_metrics};
 
 use super::DbArg;
+
+/// A run whose worker is alive (status running, heartbeat within [`STALE_AFTER_S`] of the
+/// database's clock `now`) is not probed: its checkpoint changes under the probe, its own
+/// probes are stored when it finishes, and the probe's metric writes would count as its
+/// heartbeat. A running run whose heartbeat went stale (its worker died) may be probed.
+fn refuse_live(row: &RunRow, now: f64) -> Result<()> {
+    let Some(beat) = row.heartbeat.filter(|_| row.status == Status::Running) else {
+        return Ok(());
+    };
+    let age = now - beat;
+    anyhow::ensure!(
+        age > STALE_AFTER_S,
+        "run {} is running (last heartbeat {age:.0} s ago): probe it when it has finished or \
+         stopped (TUI `S` stops it at a checkpoint); its own probes are stored when it finishes",
+        row.id
+    );
+    Ok(())
+}
 
 /// Probes run `run` with `kinds` (at `widths` and `depth` of the tran head when given).
 pub fn run(
@@ -24,7 +43,10 @@ pub fn run(
     depth: Option<u32>,
 ) -> Result<()> {
     let path = db.locator();
-    let row = Store::open_read_only(&path)?.run(run)?;
+    let store = Store::open_read_only(&path)?;
+    let row = store.run(run)?;
+    refuse_live(&row, store.db_now()?)?;
+    drop(store);
     let cfg = config_of(&row)?;
     let kinds = if !kinds.is_empty() {
         kinds
