@@ -318,12 +318,64 @@ fn help_is_generated_from_the_key_table() {
     let mut snap = Snapshot::open(&db).unwrap();
     let mut app = App::new(None, "experiments".into());
     app.on_key(ch('?'), &snap);
-    assert_eq!(app.mode, Mode::Help);
+    assert_eq!(app.mode, Mode::Help(0));
     let text = screen(&app, &mut snap, 160, 48);
+    assert!(text.contains("keys (any key closes)"), "{text}");
     for b in qbheat_workbench::tui::keys::BINDINGS {
         assert!(text.contains(b.help), "{} missing from help", b.help);
     }
     app.on_key(ch('x'), &snap);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+/// On an 80 × 24 terminal the key table does not fit: the help says which lines it shows,
+/// scrolls with ↑↓ / PgUp PgDn / Home End and stops at the last full page, and every binding
+/// is on the first page or the last.
+#[test]
+fn help_scrolls_on_a_small_terminal() {
+    let bindings = qbheat_workbench::tui::keys::BINDINGS;
+    let total = bindings.len();
+    assert!(
+        total > 22,
+        "the table fits in 24 rows: this test no longer tests scrolling"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fixture(dir.path());
+    let mut snap = Snapshot::open(&db).unwrap();
+    let mut app = App::new(None, "experiments".into());
+    app.on_key(ch('?'), &snap);
+    let first = screen(&app, &mut snap, 80, 24);
+    assert!(first.contains(&format!("keys 1–22 of {total}")), "{first}");
+    app.on_key(key(KeyCode::End), &snap);
+    let last_top = total - 22;
+    assert_eq!(app.mode, Mode::Help(last_top));
+    let last = screen(&app, &mut snap, 80, 24);
+    assert!(
+        last.contains(&format!("keys {}–{total} of {total}", last_top + 1)),
+        "{last}"
+    );
+    for b in bindings {
+        let line = format!("{:>7}  {}", b.label, b.help);
+        assert!(
+            first.contains(&line) || last.contains(&line),
+            "{line:?} on neither page"
+        );
+    }
+    // past the last page nothing moves; one line up shows one line more of the top
+    app.on_key(key(KeyCode::Down), &snap);
+    app.on_key(key(KeyCode::PageDown), &snap);
+    assert_eq!(app.mode, Mode::Help(last_top));
+    app.on_key(key(KeyCode::Up), &snap);
+    let up = screen(&app, &mut snap, 80, 24);
+    assert!(
+        up.contains(&format!("keys {last_top}–{} of {total}", total - 1)),
+        "{up}"
+    );
+    app.on_key(key(KeyCode::Home), &snap);
+    assert_eq!(app.mode, Mode::Help(0));
+    app.on_key(key(KeyCode::PageDown), &snap);
+    assert_eq!(app.mode, Mode::Help(10));
+    app.on_key(key(KeyCode::Esc), &snap);
     assert_eq!(app.mode, Mode::Normal);
 }
 

@@ -110,8 +110,16 @@ fn tui_in_tmux_switches_every_tab_and_quits_cleanly() {
         tmux(&socket, &["send-keys", "-t", "w", key]);
         wait_for(&socket, marker);
     }
+    // the key table (36 keys) is taller than 30 rows: the help pages through it
+    let total = qbheat_workbench::tui::keys::BINDINGS.len();
     tmux(&socket, &["send-keys", "-t", "w", "?"]);
-    wait_for(&socket, "keys (any key closes)");
+    wait_for(
+        &socket,
+        &format!("keys 1–28 of {total} (↑↓ PgUp PgDn scroll"),
+    );
+    tmux(&socket, &["send-keys", "-t", "w", "End"]);
+    let end = wait_for(&socket, &format!("keys {}–{total} of {total}", total - 27));
+    assert!(end.contains("this help"), "{end}");
     tmux(&socket, &["send-keys", "-t", "w", "Escape"]);
     let (status, after) = quit(&socket, &done);
     assert_eq!(status.trim(), "0", "exit status");

@@ -173,13 +173,17 @@ impl Launcher {
     }
 }
 
+/// Lines a PgUp / PgDn moves the help by.
+const HELP_PAGE: usize = 10;
+
 /// What the app is doing with the keyboard.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Normal,
     /// Typing the filter.
     Filter,
-    Help,
+    /// The key table, scrolled down by this many lines (↑↓, PgUp / PgDn, Home / End).
+    Help(usize),
     /// Asking whether to stop this run.
     ConfirmStop(String),
     /// Typing a tag for the marked runs (the selected one when none is marked).
@@ -229,6 +233,9 @@ pub struct App {
     pub quit: bool,
     /// Sweep files offered by the launcher.
     pub experiments: PathBuf,
+    /// Lines of the key table the help popup showed at its last draw (the view sets it), so
+    /// that scrolling stops at the last full page.
+    pub help_rows: std::cell::Cell<usize>,
 }
 
 impl App {
@@ -258,6 +265,7 @@ impl App {
             message: None,
             quit: false,
             experiments,
+            help_rows: std::cell::Cell::new(keys::BINDINGS.len()),
         }
     }
 
@@ -384,8 +392,18 @@ impl App {
     /// Handles one key; returns the effect it asks for, if any.
     pub fn on_key(&mut self, key: KeyEvent, snap: &Snapshot) -> Option<Action> {
         match self.mode.clone() {
-            Mode::Help => {
-                self.mode = Mode::Normal;
+            Mode::Help(top) => {
+                let total = keys::BINDINGS.len();
+                let last_top = total - self.help_rows.get().min(total);
+                self.mode = match key.code {
+                    KeyCode::Up | KeyCode::Char('k') => Mode::Help(top.saturating_sub(1)),
+                    KeyCode::Down | KeyCode::Char('j') => Mode::Help((top + 1).min(last_top)),
+                    KeyCode::PageUp => Mode::Help(top.saturating_sub(HELP_PAGE)),
+                    KeyCode::PageDown => Mode::Help((top + HELP_PAGE).min(last_top)),
+                    KeyCode::Home => Mode::Help(0),
+                    KeyCode::End => Mode::Help(last_top),
+                    _ => Mode::Normal,
+                };
                 None
             }
             Mode::Filter => {
@@ -617,7 +635,7 @@ impl App {
                     preview: None,
                 })
             }
-            Command::Help => self.mode = Mode::Help,
+            Command::Help => self.mode = Mode::Help(0),
         }
         None
     }

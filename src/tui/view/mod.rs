@@ -104,7 +104,7 @@ pub fn draw(frame: &mut Frame, app: &App, snap: &Snapshot) {
     }
     frame.render_widget(status_line(app, snap), bottom);
     match &app.mode {
-        Mode::Help => popup::help(frame, area),
+        Mode::Help(top) => app.help_rows.set(popup::help(frame, area, *top)),
         Mode::ConfirmStop(id) => popup::confirm_stop(frame, area, id),
         Mode::Launch(l) => popup::launcher(frame, area, l),
         _ => {}

@@ -10,7 +10,10 @@ use super::centered;
 use crate::tui::app::Launcher;
 use crate::tui::keys::BINDINGS;
 
-pub fn help(frame: &mut Frame, area: Rect) {
+/// The key table from line `top` on; on a terminal too short for all of it (36 keys in 24
+/// rows) the title says which lines show and that ↑↓ scroll (`top` is clamped so that the
+/// last page stays full). Returns how many lines it showed.
+pub fn help(frame: &mut Frame, area: Rect, top: usize) -> usize {
     let lines: Vec<Line> = BINDINGS
         .iter()
         .map(|b| {
@@ -20,12 +23,27 @@ pub fn help(frame: &mut Frame, area: Rect) {
             ])
         })
         .collect();
-    let r = centered(area, 64, lines.len() as u16 + 2);
+    let total = lines.len();
+    let r = centered(area, 64, total as u16 + 2);
+    let shown = (r.height as usize).saturating_sub(2).min(total);
+    let top = top.min(total - shown);
+    let title = if shown < total {
+        format!(
+            "keys {}–{} of {total} (↑↓ PgUp PgDn scroll, any other key closes)",
+            top + 1,
+            top + shown
+        )
+    } else {
+        "keys (any key closes)".to_string()
+    };
     frame.render_widget(Clear, r);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title("keys (any key closes)")),
+        Paragraph::new(lines)
+            .scroll((top as u16, 0))
+            .block(Block::bordered().title(title)),
         r,
     );
+    shown
 }
 
 pub fn confirm_stop(frame: &mut Frame, area: Rect, id: &str) {
