@@ -21,15 +21,13 @@ use super::DbArg;
 /// probes are stored when it finishes, and the probe's metric writes would count as its
 /// heartbeat. A running run whose heartbeat went stale (its worker died) may be probed.
 fn refuse_live(row: &RunRow, now: f64) -> Result<()> {
-    let Some(beat) = row.heartbeat.filter(|_| row.status == Status::Running) else {
-        return Ok(());
-    };
-    let age = now - beat;
+    let live = row.status == Status::Running && !row.heartbeat_stale(now, STALE_AFTER_S);
     anyhow::ensure!(
-        age > STALE_AFTER_S,
-        "run {} is running (last heartbeat {age:.0} s ago): probe it when it has finished or \
+        !live,
+        "run {} is running (last heartbeat {:.0} s ago): probe it when it has finished or \
          stopped (TUI `S` stops it at a checkpoint); its own probes are stored when it finishes",
-        row.id
+        row.id,
+        now - row.heartbeat.unwrap_or(now)
     );
     Ok(())
 }

@@ -228,10 +228,6 @@ fn fused_self_attention_matches_burns_ops_forward_and_backward() {
 /// and for separate Q, K, V (whose O and gradients follow Q's, K's and V's layouts).
 #[test]
 fn attention_in_place_gives_the_gathered_bits() {
-    fn bits<const D: usize>(t: Tensor<Cpu, D>) -> Vec<u32> {
-        let v = t.into_data().to_vec::<f32>().unwrap();
-        v.iter().map(|x| x.to_bits()).collect()
-    }
     // the same values, stored with the last two dimensions swapped when `transposed`
     fn laid_out<const D: usize>(
         values: Tensor<CpuTrain, D>,

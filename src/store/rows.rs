@@ -115,6 +115,12 @@ pub struct RunRow {
 }
 
 impl RunRow {
+    /// Whether the run's last heartbeat (none counts as stale) is more than `after` seconds
+    /// before `now` (the database's clock): its worker is hung or gone.
+    pub fn heartbeat_stale(&self, now: f64, after: f64) -> bool {
+        self.heartbeat.is_none_or(|h| now - h > after)
+    }
+
     /// The source of a reference run (an imported log: `workbench import`), `None` for a run
     /// the workbench trained.
     pub fn reference(&self) -> Option<String> {

@@ -232,7 +232,7 @@ pub fn run(
         let rows = store.runs(Some(&sweep.name), None)?;
         let t = store.db_now()?;
         for row in rows.iter().filter(|r| r.status == Status::Running) {
-            let stale = row.heartbeat.is_none_or(|h| t - h > opts.stale_after);
+            let stale = row.heartbeat_stale(t, opts.stale_after);
             match children.get(&row.id) {
                 Some(child) if stale && !killed_hung.contains(&row.id) => {
                     kill("-KILL", child.id());

@@ -199,7 +199,7 @@ fn reconcile(
             .slurm_job
             .as_ref()
             .is_some_and(|j| is_active(states.get(j)));
-        let stale = row.heartbeat.is_none_or(|h| now - h > stale_after);
+        let stale = row.heartbeat_stale(now, stale_after);
         if alive || !stale {
             continue;
         }

@@ -173,8 +173,8 @@ impl Launcher {
     }
 }
 
-/// Lines a PgUp / PgDn moves the help by.
-const HELP_PAGE: usize = 10;
+/// Rows (runs, sweeps, help lines) a PgUp / PgDn moves by.
+const PAGE: usize = 10;
 
 /// What the app is doing with the keyboard.
 #[derive(Debug, Clone, PartialEq)]
@@ -398,8 +398,8 @@ impl App {
                 self.mode = match key.code {
                     KeyCode::Up | KeyCode::Char('k') => Mode::Help(top.saturating_sub(1)),
                     KeyCode::Down | KeyCode::Char('j') => Mode::Help((top + 1).min(last_top)),
-                    KeyCode::PageUp => Mode::Help(top.saturating_sub(HELP_PAGE)),
-                    KeyCode::PageDown => Mode::Help((top + HELP_PAGE).min(last_top)),
+                    KeyCode::PageUp => Mode::Help(top.saturating_sub(PAGE)),
+                    KeyCode::PageDown => Mode::Help((top + PAGE).min(last_top)),
                     KeyCode::Home => Mode::Help(0),
                     KeyCode::End => Mode::Help(last_top),
                     _ => Mode::Normal,
@@ -525,8 +525,8 @@ impl App {
             Command::Tab(i) => self.tab = Tab::ALL[i.min(n_tabs - 1)],
             Command::Up => self.move_cursor(snap, |c, _| c.saturating_sub(1)),
             Command::Down => self.move_cursor(snap, |c, _| c + 1),
-            Command::PageUp => self.move_cursor(snap, |c, _| c.saturating_sub(10)),
-            Command::PageDown => self.move_cursor(snap, |c, _| c + 10),
+            Command::PageUp => self.move_cursor(snap, |c, _| c.saturating_sub(PAGE)),
+            Command::PageDown => self.move_cursor(snap, |c, _| c + PAGE),
             Command::Top => self.move_cursor(snap, |_, _| 0),
             Command::Bottom => self.move_cursor(snap, |_, n| n.saturating_sub(1)),
             Command::Open => {
